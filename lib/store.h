@@ -1,0 +1,88 @@
+/* LMDB storage of one node: finalized blocks, their certificates, the
+ * namespace and tx indexes, and the consensus safety state (own votes).
+ * Readers (also in other processes, read-only) never block the writer. */
+#ifndef SEQ_STORE_H
+#define SEQ_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "types.h"
+
+#define SEQ_STORE_VERSION 1
+#define SEQ_STORE_MAP_BYTES_DEFAULT (1ull << 30)
+#define SEQ_STORE_READERS_MAX 126
+
+typedef struct seq_store seq_store;
+
+typedef struct {
+    uint64_t chain_id;
+    size_t map_bytes;  /* LMDB map size; 0 means SEQ_STORE_MAP_BYTES_DEFAULT */
+    bool read_only;    /* open an existing store with MDB_RDONLY (another process may write) */
+    bool no_sync;      /* simulator only: skip fsync (MDB_NOSYNC); commits stay atomic */
+} seq_store_opts;
+
+/* Opens (creating when missing and not read-only) the store in directory dir,
+ * which must exist. Checks the meta record: SEQ_EFOREIGN for an LMDB that is
+ * not ours, SEQ_EVERSION, SEQ_ECHAIN_ID for another chain, SEQ_ECORRUPT for an
+ * unreadable file, SEQ_ENOTFOUND when read-only and no store exists.
+ * *out is owned by the caller (seq_store_close). */
+int seq_store_open(seq_store **out, const char *dir, const seq_store_opts *opts) SEQ_MUST_CHECK;
+void seq_store_close(seq_store *s);
+
+/* The last finalized block: height 0 and all-zero hash/view when none. */
+typedef struct {
+    uint64_t height;
+    uint64_t view;
+    seq_hash hash;
+} seq_store_tip;
+
+int seq_store_tip_get(seq_store *s, seq_store_tip *out) SEQ_MUST_CHECK;
+
+/* One finalized block and the certificate that finalized it (for a block
+ * finalized as an ancestor this is its descendant's certificate). */
+typedef struct {
+    const seq_block *block;
+    const seq_cert *cert;
+} seq_store_final;
+
+/* Writes n finalized blocks in one durable write transaction: blocks by height,
+ * hash -> height, certificates, the namespace index (ns, height, index) and the
+ * tx index (id -> height, index); moves the tip; prunes own votes at or below
+ * the last block's view. Heights must continue the tip (tip+1, tip+2, ...;
+ * SEQ_EORDER otherwise). SEQ_EMAP_FULL leaves the store unchanged. */
+int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_t n) SEQ_MUST_CHECK;
+
+/* Block at height; *out owned by the caller. SEQ_ENOTFOUND when absent. */
+int seq_store_block_get(seq_store *s, uint64_t height, seq_block **out) SEQ_MUST_CHECK;
+int seq_store_cert_get(seq_store *s, uint64_t height, seq_cert *out) SEQ_MUST_CHECK;
+int seq_store_height_of(seq_store *s, const seq_hash *block_hash, uint64_t *height) SEQ_MUST_CHECK;
+
+/* Where a finalized transaction is. SEQ_ENOTFOUND when it is not finalized. */
+int seq_store_tx_find(seq_store *s, const seq_hash *id, uint64_t *height, uint32_t *index) SEQ_MUST_CHECK;
+/* found[i] = whether ids[i] is finalized; one read transaction for all. */
+int seq_store_txs_finalized(seq_store *s, const seq_hash *ids, size_t n, bool *found) SEQ_MUST_CHECK;
+
+/* Calls cb for each transaction of namespace ns at height >= from_height, in
+ * (height, index) order, at most limit of them (0 = no limit). tx is valid only
+ * during the call. cb returning non-zero stops the walk and is returned. */
+typedef int (*seq_store_ns_cb)(void *ctx, uint64_t height, uint32_t index, const seq_tx *tx);
+int seq_store_ns_each(seq_store *s, seq_ns ns, uint64_t from_height, size_t limit,
+                      seq_store_ns_cb cb, void *ctx) SEQ_MUST_CHECK;
+
+/* ---- safety state -----------------------------------------------------------
+ * The node's own votes, durable before they are sent (etcd's persist-then-send).
+ * Any error from seq_store_vote_put is fatal for the node: the caller must stop
+ * rather than send a vote that may not be on disk. */
+int seq_store_vote_put(seq_store *s, const seq_vote *own) SEQ_MUST_CHECK;
+/* Own votes with view > the tip's view, ascending by (view, kind), up to cap;
+ * *n is how many were written. SEQ_ETOOBIG when more than cap exist. */
+int seq_store_votes_load(seq_store *s, seq_vote *out, size_t cap, size_t *n) SEQ_MUST_CHECK;
+/* Highest view the node voted in (0 when none). */
+int seq_store_highest_view(seq_store *s, uint64_t *view) SEQ_MUST_CHECK;
+
+/* Bytes of the map in use and the map size, for metrics and "map full" advice. */
+int seq_store_usage(seq_store *s, size_t *used_bytes, size_t *map_bytes) SEQ_MUST_CHECK;
+
+#endif

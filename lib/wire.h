@@ -1,0 +1,48 @@
+/* The wire format: seq_msg <-> protobuf (proto/seq.proto), and framing.
+ * A frame is a 4-byte big-endian length, then that many bytes of one protobuf
+ * message. A length over the configured limit is an error that closes the
+ * connection. */
+#ifndef SEQ_WIRE_H
+#define SEQ_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg.h"
+
+#define SEQ_FRAME_HEADER_BYTES 4
+#define SEQ_FRAME_BYTES_MAX_DEFAULT (16u << 20)
+
+/* Encodes m as one PeerMessage. *out is malloc'd, owned by the caller (free);
+ * *len its size. SEQ_ENOMEM, SEQ_EINVAL for a message of unknown kind. */
+int seq_msg_encode(const seq_msg *m, uint8_t **out, size_t *len) SEQ_MUST_CHECK;
+
+/* Decodes and checks the shape of one PeerMessage: sizes of hashes and
+ * signatures, counts within the format's limits, blocks via seq_block_new
+ * (payload root, order). On success out->owned is set and the caller calls
+ * seq_msg_release. SEQ_EDECODE (or the block's error) for anything malformed;
+ * nothing to release then. */
+int seq_msg_decode(seq_msg *out, const uint8_t *buf, size_t len) SEQ_MUST_CHECK;
+
+/* Writes the 4-byte header for a payload of len bytes. */
+void seq_frame_header(uint8_t out[SEQ_FRAME_HEADER_BYTES], uint32_t len);
+
+/* Incremental frame splitter for a byte stream. Feed bytes as they arrive;
+ * take whole frames out. Bounded by frame_bytes_max plus the header. */
+typedef struct {
+    uint32_t frame_bytes_max;
+    uint8_t *buf;    /* malloc'd, grows up to frame_bytes_max + header */
+    size_t len;
+    size_t cap;
+} seq_framer;
+
+void seq_framer_init(seq_framer *f, uint32_t frame_bytes_max);
+void seq_framer_free(seq_framer *f);
+/* Appends bytes. SEQ_ETOOBIG as soon as a header announces a frame over the
+ * limit (the connection must be closed), SEQ_ENOMEM. */
+int seq_framer_feed(seq_framer *f, const uint8_t *data, size_t len) SEQ_MUST_CHECK;
+/* If a whole frame is buffered, sets *payload (borrowed until the next feed or
+ * next call) and *len and returns 1; returns 0 when more bytes are needed. */
+int seq_framer_next(seq_framer *f, const uint8_t **payload, size_t *len);
+
+#endif
