@@ -75,7 +75,8 @@ void seq_hex(char *out, const void *data, size_t len);
 /* Short hex prefix (8 chars) of a hash for logs; returns a static buffer per
  * call slot (4 rotating slots), valid until 4 more calls. */
 const char *seq_hash_short(const seq_hash *h);
-/* Parses exactly 2*len hex chars. 0 or SEQ_EDECODE. */
+/* Parses exactly 2*len hex chars (either case) into out; hex must be a
+ * string of exactly that length (hex[2*len] == '\0'). 0 or SEQ_EDECODE. */
 int seq_unhex(void *out, size_t len, const char *hex) SEQ_MUST_CHECK;
 
 #endif
