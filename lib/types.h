@@ -51,6 +51,7 @@ typedef struct {
 } seq_header;
 
 void seq_header_encode(const seq_header *h, uint8_t out[SEQ_HEADER_BYTES]);
+/* len must be exactly SEQ_HEADER_BYTES, else SEQ_EDECODE. */
 int seq_header_decode(seq_header *h, const uint8_t *in, size_t len) SEQ_MUST_CHECK;
 void seq_header_hash(const seq_header *h, seq_hash *out);
 
@@ -62,7 +63,9 @@ void seq_header_hash(const seq_header *h, seq_hash *out);
  * split as RFC 6962 (left subtree holds the largest power of two < n);
  * payload_root = BLAKE2b-256(0x02 || root.min u64 || root.max u64 || root.digest);
  * an empty payload's root = BLAKE2b-256(0x03). Leaves carry the namespace so a
- * later proof can show a rollup all of its transactions and nothing missing. */
+ * later proof can show a rollup all of its transactions and nothing missing.
+ * Uses txs[i].id, which must already be computed. Scratch is heap-allocated:
+ * SEQ_ENOMEM, SEQ_ETOOBIG for n > SEQ_BLOCK_TXS_MAX. */
 int seq_payload_root(const seq_tx *txs, uint32_t n, seq_hash *out) SEQ_MUST_CHECK;
 
 /* A block: header, its hash, and the transactions, whose payloads live in one
@@ -77,13 +80,19 @@ typedef struct {
 } seq_block;
 
 /* Builds a new block from the fields of tmpl except payload_root and tx_count,
- * which are computed; txs are copied and stably sorted by namespace.
+ * which are computed; txs are copied and stably sorted by namespace, their
+ * ids computed (the caller's id fields are ignored). SEQ_ETOOBIG /
+ * SEQ_EDUPLICATE as seq_block_new, so a built block always passes it.
  * *out is owned by the caller (seq_block_free). */
 int seq_block_build(seq_block **out, const seq_header *tmpl, const seq_tx *txs, uint32_t n) SEQ_MUST_CHECK;
 /* Checks and copies a received block: tx_count and payload_root must match the
  * transactions, which must be sorted by namespace and free of duplicate ids,
  * each payload within SEQ_TX_PAYLOAD_BYTES_MAX. SEQ_EDECODE / SEQ_EMISMATCH /
- * SEQ_ETOOBIG / SEQ_EDUPLICATE / SEQ_EORDER on bad input. */
+ * SEQ_ETOOBIG / SEQ_EDUPLICATE / SEQ_EORDER on bad input: SEQ_EMISMATCH for a
+ * wrong tx_count or payload_root, SEQ_ETOOBIG for too many txs, a payload over
+ * the limit or an encoding over SEQ_BLOCK_BYTES_MAX. Tx ids are recomputed
+ * from the contents (the caller's id fields are ignored).
+ * *out is owned by the caller (seq_block_free). */
 int seq_block_new(seq_block **out, const seq_header *h, const seq_tx *txs, uint32_t n) SEQ_MUST_CHECK;
 /* Deep copy, or NULL when out of memory. */
 seq_block *seq_block_clone(const seq_block *b);
@@ -93,7 +102,9 @@ void seq_block_free(seq_block *b);
  * encoded_size gives the exact size; encode writes it into out. */
 size_t seq_block_encoded_size(const seq_block *b);
 void seq_block_encode(const seq_block *b, uint8_t *out);
-/* Decodes and checks as seq_block_new. *out owned by the caller. */
+/* Decodes and checks as seq_block_new (payloads are copied: in may be freed
+ * afterwards). SEQ_EDECODE for truncated or trailing bytes, SEQ_ETOOBIG over
+ * SEQ_BLOCK_BYTES_MAX. *out owned by the caller. */
 int seq_block_decode(seq_block **out, const uint8_t *in, size_t len) SEQ_MUST_CHECK;
 
 /* ---- validators ------------------------------------------------------------ */
@@ -140,7 +151,8 @@ size_t seq_vote_preimage(uint8_t out[SEQ_PREIMAGE_BYTES_MAX], int kind, uint64_t
                          uint64_t view, const seq_hash *hash);
 /* Fills v->sig (kind, view, hash, signer already set). */
 void seq_vote_sign(seq_vote *v, const seq_keypair *kp, uint64_t chain_id);
-/* SEQ_EINVAL bad kind, SEQ_EUNKNOWN_SIGNER, SEQ_EBADSIG. */
+/* SEQ_EINVAL bad kind, SEQ_EMISMATCH for a nullify with a non-zero hash (the
+ * hash is not signed), SEQ_EUNKNOWN_SIGNER, SEQ_EBADSIG. */
 int seq_vote_verify(const seq_vote *v, const seq_validators *vs, uint64_t chain_id) SEQ_MUST_CHECK;
 
 /* ---- certificates ----------------------------------------------------------
@@ -160,12 +172,15 @@ typedef struct {
 
 /* Builds a certificate from votes already verified, all of the same kind, view
  * and hash. SEQ_EDUP_SIGNER on a repeated signer, SEQ_EMISMATCH on mixed
- * votes, SEQ_EQUORUM below vs->q. */
+ * votes, SEQ_EQUORUM below vs->q, SEQ_EUNKNOWN_SIGNER for signer >= vs->n,
+ * SEQ_EINVAL for a bad kind. On error *out's contents are unspecified. */
 int seq_cert_build(seq_cert *out, const seq_validators *vs, const seq_vote *votes, uint32_t n) SEQ_MUST_CHECK;
-/* Verifies everything: kind valid, sig_count == popcount(bitmap) (else
- * SEQ_EDUP_SIGNER/SEQ_EDECODE), no bit >= vs->n (SEQ_EUNKNOWN_SIGNER),
+/* Verifies everything: kind valid (else SEQ_EINVAL; a nullification with a
+ * non-zero hash is SEQ_EMISMATCH), sig_count == popcount(bitmap) (else
+ * SEQ_EDECODE), no bit >= vs->n (SEQ_EUNKNOWN_SIGNER),
  * popcount >= q (SEQ_EQUORUM), each signature over (kind, chain_id, view, hash)
- * (SEQ_EBADSIG — which is what a wrong chain id, view or hash yields). */
+ * (SEQ_EBADSIG — which is what a wrong chain id, view, hash or kind yields).
+ * Checks in that order; allocates nothing, verifies each signature once. */
 int seq_cert_verify(const seq_cert *c, const seq_validators *vs, uint64_t chain_id) SEQ_MUST_CHECK;
 uint32_t seq_cert_signers(const seq_cert *c);
 static inline bool seq_bitmap_get(const uint8_t *bm, uint32_t i) { return (bm[i / 8] >> (i % 8)) & 1u; }
@@ -175,6 +190,9 @@ static inline void seq_bitmap_set(uint8_t *bm, uint32_t i) { bm[i / 8] |= (uint8
  * hash 32 || bitmap (SEQ_BITMAP_BYTES) || sig_count u32 || sigs. */
 size_t seq_cert_encoded_size(const seq_cert *c);
 void seq_cert_encode(const seq_cert *c, uint8_t *out);
+/* Exact length required. SEQ_EDECODE for a truncated or over-long input, a bad
+ * kind or sig_count > SEQ_VALIDATORS_MAX; signatures are checked only by
+ * seq_cert_verify. c is untouched on error. */
 int seq_cert_decode(seq_cert *c, const uint8_t *in, size_t len) SEQ_MUST_CHECK;
 
 #endif
