@@ -1,0 +1,913 @@
+/* The LMDB store (lib/store.h): one environment per data directory, named
+ * databases for blocks, certificates, the namespace and tx indexes, the tip and
+ * the node's own votes. No consensus rule lives here, only storage invariants.
+ *
+ * Layout (all integers big-endian, so LMDB's byte order is numeric order):
+ *   meta   "magic" -> "seq-store", "version" -> u32, "chain_id" -> u64
+ *   blocks height u64 -> canonical block encoding
+ *   certs  height u64 -> canonical certificate encoding
+ *   hashes block hash -> height u64
+ *   ns     ns u64 || height u64 || index u32 -> empty
+ *   txs    tx id -> height u64 || index u32 (first finalized occurrence)
+ *   votes  view u64 || kind u8 -> kind u8 || view u64 || hash || signer u32 || sig
+ *   state  "tip" -> height u64 || view u64 || hash, "voted_view" -> u64 */
+#include "store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "assert.h"
+#include "codec.h"
+#include "errors.h"
+#include "log.h"
+
+#define STORE_MAGIC "seq-store"
+#define STORE_DBS_MAX 8
+#define STORE_FILE_MODE 0600
+#define STORE_DIR_BYTES_MAX PATH_MAX
+#define STORE_DATA_FILE "data.mdb"
+
+#define HEIGHT_BYTES 8
+#define NS_KEY_BYTES (8 + 8 + 4)
+#define TX_LOC_BYTES (8 + 4)
+#define VOTE_KEY_BYTES (8 + 1)
+#define VOTE_BYTES (1 + 8 + SEQ_HASH_BYTES + 4 + SEQ_SIG_BYTES)
+#define TIP_BYTES (8 + 8 + SEQ_HASH_BYTES)
+#define CERT_BYTES_MAX \
+    (1 + 8 + SEQ_HASH_BYTES + SEQ_BITMAP_BYTES + 4 + SEQ_VALIDATORS_MAX * SEQ_SIG_BYTES)
+
+enum { DB_META, DB_BLOCKS, DB_CERTS, DB_HASHES, DB_NS, DB_TXS, DB_VOTES, DB_STATE, DB_COUNT };
+_Static_assert(DB_COUNT <= STORE_DBS_MAX, "raise STORE_DBS_MAX");
+
+static const char *const db_names[DB_COUNT] = {
+    "meta", "blocks", "certs", "hashes", "ns", "txs", "votes", "state",
+};
+
+#define KEY_MAGIC "magic"
+#define KEY_VERSION "version"
+#define KEY_CHAIN_ID "chain_id"
+#define KEY_TIP "tip"
+#define KEY_VOTED_VIEW "voted_view"
+
+struct seq_store {
+    MDB_env *env;
+    MDB_dbi dbi[DB_COUNT];
+    uint64_t chain_id;
+    bool read_only;
+    char dir[STORE_DIR_BYTES_MAX];
+};
+
+/* ---- errors ----------------------------------------------------------------- */
+
+static int mdb_to_seq(int rc)
+{
+    switch (rc) {
+    case 0:
+        return 0;
+    case MDB_MAP_FULL:
+        return SEQ_EMAP_FULL;
+    case MDB_CORRUPTED:
+    case MDB_INVALID:
+    case MDB_PAGE_NOTFOUND:
+        return SEQ_ECORRUPT;
+    case MDB_VERSION_MISMATCH:
+        return SEQ_EVERSION;
+    case MDB_NOTFOUND:
+    case ENOENT:
+        return SEQ_ENOTFOUND;
+    case ENOMEM:
+        return SEQ_ENOMEM;
+    default:
+        return SEQ_ESTORE;
+    }
+}
+
+/* Logs one line naming the directory and LMDB's reason; returns our code. */
+static int store_fail(const char *dir, const char *op, int rc)
+{
+    int err = mdb_to_seq(rc);
+    SEQ_ASSERT(err != 0);
+    seq_log_level level = err == SEQ_ENOTFOUND ? SEQ_LOG_WARN : SEQ_LOG_ERROR;
+    seq_log(level, "store_error", "dir=%s op=%s err=%s reason=\"%s\"", dir, op,
+            seq_errname(err), mdb_strerror(rc));
+    return err;
+}
+
+/* Stored bytes we cannot make sense of. */
+static int store_corrupt(const char *dir, const char *what)
+{
+    SEQ_ERROR("store_corrupt", "dir=%s what=\"%s\" err=ECORRUPT", dir, what);
+    return SEQ_ECORRUPT;
+}
+
+static int store_foreign(const char *dir, const char *why)
+{
+    SEQ_ERROR("store_foreign", "dir=%s why=\"%s\" err=EFOREIGN", dir, why);
+    return SEQ_EFOREIGN;
+}
+
+/* ---- small LMDB helpers --------------------------------------------------------- */
+
+/* 0, SEQ_ENOTFOUND (not logged: absence is an ordinary answer) or a logged error.
+ * val points into the map, valid until the transaction ends. */
+static int db_get(const seq_store *s, MDB_txn *txn, int db, const void *key, size_t klen,
+                  MDB_val *val)
+{
+    MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
+    int rc = mdb_get(txn, s->dbi[db], &k, val);
+    if (rc == MDB_NOTFOUND)
+        return SEQ_ENOTFOUND;
+    return rc ? store_fail(s->dir, db_names[db], rc) : 0;
+}
+
+/* SEQ_EEXISTS (not logged; val then holds the existing item) when flags has
+ * MDB_NOOVERWRITE and the key is present. */
+static int db_put(const seq_store *s, MDB_txn *txn, int db, const void *key, size_t klen,
+                  MDB_val *val, unsigned flags)
+{
+    MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
+    int rc = mdb_put(txn, s->dbi[db], &k, val, flags);
+    if (rc == MDB_KEYEXIST)
+        return SEQ_EEXISTS;
+    return rc ? store_fail(s->dir, db_names[db], rc) : 0;
+}
+
+static int read_begin(const seq_store *s, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    return rc ? store_fail(s->dir, "read_begin", rc) : 0;
+}
+
+static int write_begin(const seq_store *s, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(s->env, NULL, 0, txn);
+    return rc ? store_fail(s->dir, "write_begin", rc) : 0;
+}
+
+/* Commits or, when err is set, aborts; returns the first error. */
+static int write_end(const seq_store *s, MDB_txn *txn, int err)
+{
+    if (err) {
+        mdb_txn_abort(txn);
+        return err;
+    }
+    int rc = mdb_txn_commit(txn);
+    return rc ? store_fail(s->dir, "commit", rc) : 0;
+}
+
+static int get_u64(const seq_store *s, MDB_txn *txn, int db, const char *key, uint64_t *out)
+{
+    MDB_val v;
+    int err = db_get(s, txn, db, key, strlen(key), &v);
+    if (err)
+        return err;
+    if (v.mv_size != sizeof(uint64_t))
+        return store_corrupt(s->dir, key);
+    *out = seq_get_u64be(v.mv_data);
+    return 0;
+}
+
+static int put_u64(const seq_store *s, MDB_txn *txn, int db, const char *key, uint64_t value)
+{
+    uint8_t b[sizeof(uint64_t)];
+    seq_put_u64be(b, value);
+    MDB_val v = {.mv_size = sizeof b, .mv_data = b};
+    return db_put(s, txn, db, key, strlen(key), &v, 0);
+}
+
+/* ---- open ---------------------------------------------------------------------- */
+
+static bool data_file_exists(const char *dir)
+{
+    char path[STORE_DIR_BYTES_MAX + sizeof "/" STORE_DATA_FILE];
+    snprintf(path, sizeof path, "%s/%s", dir, STORE_DATA_FILE);
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int env_open(seq_store *s, const seq_store_opts *opts)
+{
+    int rc = mdb_env_create(&s->env);
+    if (rc)
+        return store_fail(s->dir, "env_create", rc);
+    size_t map_bytes = opts->map_bytes ? opts->map_bytes : SEQ_STORE_MAP_BYTES_DEFAULT;
+    /* NOTLS: read transactions are not tied to a thread, so any thread (and
+     * several per thread) may read. */
+    unsigned flags = MDB_NOTLS;
+    if (opts->read_only)
+        flags |= MDB_RDONLY;
+    if (opts->no_sync)
+        flags |= MDB_NOSYNC;
+    rc = mdb_env_set_maxdbs(s->env, STORE_DBS_MAX);
+    if (!rc)
+        rc = mdb_env_set_maxreaders(s->env, SEQ_STORE_READERS_MAX);
+    if (!rc)
+        rc = mdb_env_set_mapsize(s->env, map_bytes);
+    if (!rc)
+        rc = mdb_env_open(s->env, s->dir, flags, STORE_FILE_MODE);
+    if (rc) {
+        int err = store_fail(s->dir, "env_open", rc);
+        mdb_env_close(s->env);
+        return err;
+    }
+    return 0;
+}
+
+static int meta_write(const seq_store *s, MDB_txn *txn)
+{
+    MDB_val magic = {.mv_size = strlen(STORE_MAGIC), .mv_data = (void *)STORE_MAGIC};
+    int err = db_put(s, txn, DB_META, KEY_MAGIC, strlen(KEY_MAGIC), &magic, 0);
+    if (!err)
+        err = put_u64(s, txn, DB_META, KEY_VERSION, SEQ_STORE_VERSION);
+    if (!err)
+        err = put_u64(s, txn, DB_META, KEY_CHAIN_ID, s->chain_id);
+    return err;
+}
+
+static int meta_check(const seq_store *s, MDB_txn *txn)
+{
+    MDB_val v;
+    int err = db_get(s, txn, DB_META, KEY_MAGIC, strlen(KEY_MAGIC), &v);
+    if (err == SEQ_ENOTFOUND)
+        return store_foreign(s->dir, "meta has no magic");
+    if (err)
+        return err;
+    if (v.mv_size != strlen(STORE_MAGIC) || memcmp(v.mv_data, STORE_MAGIC, v.mv_size) != 0)
+        return store_foreign(s->dir, "magic differs");
+    uint64_t version, chain_id;
+    err = get_u64(s, txn, DB_META, KEY_VERSION, &version);
+    if (!err)
+        err = get_u64(s, txn, DB_META, KEY_CHAIN_ID, &chain_id);
+    if (err)
+        return err == SEQ_ENOTFOUND ? store_corrupt(s->dir, "meta record incomplete") : err;
+    if (version != SEQ_STORE_VERSION) {
+        SEQ_ERROR("store_version", "dir=%s found=%llu want=%d err=EVERSION", s->dir,
+                  (unsigned long long)version, SEQ_STORE_VERSION);
+        return SEQ_EVERSION;
+    }
+    if (chain_id != s->chain_id) {
+        SEQ_ERROR("store_chain_id", "dir=%s found=%llu want=%llu err=ECHAIN_ID", s->dir,
+                  (unsigned long long)chain_id, (unsigned long long)s->chain_id);
+        return SEQ_ECHAIN_ID;
+    }
+    return 0;
+}
+
+/* Opens every database but meta; flags is MDB_CREATE for a new store. */
+static int dbs_open(seq_store *s, MDB_txn *txn, unsigned flags)
+{
+    for (int i = DB_META + 1; i < DB_COUNT; i++) {
+        int rc = mdb_dbi_open(txn, db_names[i], flags, &s->dbi[i]);
+        if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE)
+            return store_corrupt(s->dir, db_names[i]);
+        if (rc)
+            return store_fail(s->dir, db_names[i], rc);
+    }
+    return 0;
+}
+
+/* No meta database: a brand-new environment becomes a store (writer), an
+ * empty one means the writer has not created it yet (reader), anything else
+ * belongs to somebody else. */
+static int store_create(seq_store *s, MDB_txn *txn)
+{
+    MDB_dbi main_dbi;
+    MDB_stat st;
+    int rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
+    if (!rc)
+        rc = mdb_stat(txn, main_dbi, &st);
+    if (rc)
+        return store_fail(s->dir, "main_db", rc);
+    if (st.ms_entries > 0)
+        return store_foreign(s->dir, "no meta database");
+    if (s->read_only)
+        return SEQ_ENOTFOUND;
+    rc = mdb_dbi_open(txn, db_names[DB_META], MDB_CREATE, &s->dbi[DB_META]);
+    if (rc)
+        return store_fail(s->dir, db_names[DB_META], rc);
+    int err = dbs_open(s, txn, MDB_CREATE);
+    if (!err)
+        err = meta_write(s, txn);
+    if (!err)
+        SEQ_INFO("store_created", "dir=%s chain_id=%llu", s->dir, (unsigned long long)s->chain_id);
+    return err;
+}
+
+/* Finds or creates the databases and checks the meta record. The handles stay
+ * valid after the (also read-only) transaction commits. */
+static int dbs_attach(seq_store *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, s->read_only ? MDB_RDONLY : 0, &txn);
+    if (rc)
+        return store_fail(s->dir, "open_txn", rc);
+    int err;
+    rc = mdb_dbi_open(txn, db_names[DB_META], 0, &s->dbi[DB_META]);
+    if (rc == MDB_NOTFOUND)
+        err = store_create(s, txn);
+    else if (rc == MDB_INCOMPATIBLE)
+        err = store_foreign(s->dir, "meta is not a database");
+    else if (rc)
+        err = store_fail(s->dir, db_names[DB_META], rc);
+    else {
+        err = meta_check(s, txn);
+        if (!err)
+            err = dbs_open(s, txn, 0);
+    }
+    return write_end(s, txn, err);
+}
+
+int seq_store_open(seq_store **out, const char *dir, const seq_store_opts *opts)
+{
+    if (!out || !dir || !opts || strlen(dir) >= STORE_DIR_BYTES_MAX)
+        return SEQ_EINVAL;
+    /* Checked first: a read-only open must not even create lock.mdb here. */
+    if (opts->read_only && !data_file_exists(dir))
+        return SEQ_ENOTFOUND;
+    seq_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return SEQ_ENOMEM;
+    memcpy(s->dir, dir, strlen(dir) + 1);
+    s->chain_id = opts->chain_id;
+    s->read_only = opts->read_only;
+    int err = env_open(s, opts);
+    if (err)
+        goto err_after_alloc;
+    err = dbs_attach(s);
+    if (err)
+        goto err_after_env;
+    *out = s;
+    return 0;
+
+err_after_env:
+    mdb_env_close(s->env);
+err_after_alloc:
+    free(s);
+    return err;
+}
+
+void seq_store_close(seq_store *s)
+{
+    if (!s)
+        return;
+    mdb_env_close(s->env);
+    free(s);
+}
+
+/* ---- tip ---------------------------------------------------------------------- */
+
+static int tip_read(const seq_store *s, MDB_txn *txn, seq_store_tip *tip)
+{
+    memset(tip, 0, sizeof *tip);
+    MDB_val v;
+    int err = db_get(s, txn, DB_STATE, KEY_TIP, strlen(KEY_TIP), &v);
+    if (err == SEQ_ENOTFOUND)
+        return 0;
+    if (err)
+        return err;
+    if (v.mv_size != TIP_BYTES)
+        return store_corrupt(s->dir, "tip");
+    const uint8_t *p = v.mv_data;
+    tip->height = seq_get_u64be(p);
+    tip->view = seq_get_u64be(p + 8);
+    memcpy(tip->hash.b, p + 16, SEQ_HASH_BYTES);
+    return 0;
+}
+
+static int tip_write(const seq_store *s, MDB_txn *txn, const seq_store_tip *tip)
+{
+    uint8_t b[TIP_BYTES];
+    seq_put_u64be(b, tip->height);
+    seq_put_u64be(b + 8, tip->view);
+    memcpy(b + 16, tip->hash.b, SEQ_HASH_BYTES);
+    MDB_val v = {.mv_size = sizeof b, .mv_data = b};
+    return db_put(s, txn, DB_STATE, KEY_TIP, strlen(KEY_TIP), &v, 0);
+}
+
+int seq_store_tip_get(seq_store *s, seq_store_tip *out)
+{
+    if (!s || !out)
+        return SEQ_EINVAL;
+    MDB_txn *txn;
+    int err = read_begin(s, &txn);
+    if (err)
+        return err;
+    err = tip_read(s, txn, out);
+    mdb_txn_abort(txn);
+    return err;
+}
+
+/* ---- commit -------------------------------------------------------------------- */
+
+static void ns_key(uint8_t key[NS_KEY_BYTES], seq_ns ns, uint64_t height, uint32_t index)
+{
+    seq_put_u64be(key, ns);
+    seq_put_u64be(key + 8, height);
+    seq_put_u32be(key + 16, index);
+}
+
+/* Storage invariants only: heights continue the tip and each block links to
+ * the one below it (which any chain of finalized blocks does). */
+static int order_check(const seq_store *s, const seq_store_tip *tip, const seq_block *b)
+{
+    if (b->h.chain_id != s->chain_id) {
+        SEQ_WARN("store_reject", "dir=%s height=%llu chain_id=%llu err=ECHAIN_ID", s->dir,
+                 (unsigned long long)b->h.height, (unsigned long long)b->h.chain_id);
+        return SEQ_ECHAIN_ID;
+    }
+    if (tip->height == UINT64_MAX || b->h.height != tip->height + 1) {
+        SEQ_WARN("store_reject", "dir=%s height=%llu tip=%llu err=EORDER", s->dir,
+                 (unsigned long long)b->h.height, (unsigned long long)tip->height);
+        return SEQ_EORDER;
+    }
+    if (tip->height > 0 && !seq_hash_eq(&b->h.parent, &tip->hash)) {
+        SEQ_WARN("store_reject", "dir=%s height=%llu parent=%s tip_hash=%s err=EMISMATCH", s->dir,
+                 (unsigned long long)b->h.height, seq_hash_short(&b->h.parent),
+                 seq_hash_short(&tip->hash));
+        return SEQ_EMISMATCH;
+    }
+    return 0;
+}
+
+/* Encodes straight into the map (MDB_RESERVE): no copy of a large block. */
+static int block_put(const seq_store *s, MDB_txn *txn, const seq_block *b)
+{
+    uint8_t key[HEIGHT_BYTES];
+    seq_put_u64be(key, b->h.height);
+    MDB_val v = {.mv_size = seq_block_encoded_size(b)};
+    int err = db_put(s, txn, DB_BLOCKS, key, sizeof key, &v, MDB_NOOVERWRITE | MDB_RESERVE);
+    if (err == SEQ_EEXISTS)
+        return store_corrupt(s->dir, "a block above the tip exists");
+    if (err)
+        return err;
+    seq_block_encode(b, v.mv_data);
+    return 0;
+}
+
+static int cert_put(const seq_store *s, MDB_txn *txn, uint64_t height, const seq_cert *c)
+{
+    uint8_t key[HEIGHT_BYTES];
+    seq_put_u64be(key, height);
+    size_t len = seq_cert_encoded_size(c);
+    SEQ_ASSERT(len <= CERT_BYTES_MAX);
+    MDB_val v = {.mv_size = len};
+    int err = db_put(s, txn, DB_CERTS, key, sizeof key, &v, MDB_RESERVE);
+    if (err)
+        return err;
+    seq_cert_encode(c, v.mv_data);
+    return 0;
+}
+
+static int hash_put(const seq_store *s, MDB_txn *txn, const seq_block *b)
+{
+    uint8_t height[HEIGHT_BYTES];
+    seq_put_u64be(height, b->h.height);
+    MDB_val v = {.mv_size = sizeof height, .mv_data = height};
+    return db_put(s, txn, DB_HASHES, b->hash.b, SEQ_HASH_BYTES, &v, 0);
+}
+
+/* A tx id finalized twice (a leader may re-include one) keeps its first
+ * location: the commit of a finalized block must not fail over it. */
+static int tx_indexes_put(const seq_store *s, MDB_txn *txn, const seq_block *b)
+{
+    for (uint32_t i = 0; i < b->tx_count; i++) {
+        const seq_tx *tx = &b->txs[i];
+        uint8_t key[NS_KEY_BYTES];
+        ns_key(key, tx->ns, b->h.height, i);
+        MDB_val empty = {.mv_size = 0, .mv_data = NULL};
+        int err = db_put(s, txn, DB_NS, key, sizeof key, &empty, 0);
+        if (err)
+            return err;
+        uint8_t loc[TX_LOC_BYTES];
+        seq_put_u64be(loc, b->h.height);
+        seq_put_u32be(loc + 8, i);
+        MDB_val v = {.mv_size = sizeof loc, .mv_data = loc};
+        err = db_put(s, txn, DB_TXS, tx->id.b, SEQ_HASH_BYTES, &v, MDB_NOOVERWRITE);
+        if (err && err != SEQ_EEXISTS)
+            return err;
+    }
+    return 0;
+}
+
+static int final_put(const seq_store *s, MDB_txn *txn, seq_store_tip *tip, const seq_store_final *f)
+{
+    const seq_block *b = f->block;
+    int err = order_check(s, tip, b);
+    if (!err)
+        err = block_put(s, txn, b);
+    if (!err)
+        err = cert_put(s, txn, b->h.height, f->cert);
+    if (!err)
+        err = hash_put(s, txn, b);
+    if (!err)
+        err = tx_indexes_put(s, txn, b);
+    if (err)
+        return err;
+    tip->height = b->h.height;
+    tip->view = b->h.view;
+    tip->hash = b->hash;
+    return 0;
+}
+
+/* Deletes own votes with view <= view: they can never be needed again. */
+static int votes_prune(const seq_store *s, MDB_txn *txn, uint64_t view)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[DB_VOTES], &c);
+    if (rc)
+        return store_fail(s->dir, "votes_cursor", rc);
+    MDB_val k, v;
+    int err = 0;
+    while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+        if (k.mv_size != VOTE_KEY_BYTES) {
+            err = store_corrupt(s->dir, "vote key");
+            break;
+        }
+        if (seq_get_u64be(k.mv_data) > view)
+            break;
+        rc = mdb_cursor_del(c, 0);
+        if (rc)
+            break;
+    }
+    mdb_cursor_close(c);
+    if (!err && rc && rc != MDB_NOTFOUND)
+        err = store_fail(s->dir, "votes_prune", rc);
+    return err;
+}
+
+static int items_check(const seq_store_final *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!items[i].block || !items[i].cert)
+            return SEQ_EINVAL;
+    return 0;
+}
+
+int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_t n)
+{
+    if (!s || (n > 0 && !items))
+        return SEQ_EINVAL;
+    if (s->read_only)
+        return SEQ_EREADONLY;
+    int err = items_check(items, n);
+    if (err || n == 0)
+        return err;
+    MDB_txn *txn;
+    err = write_begin(s, &txn);
+    if (err)
+        return err;
+    seq_store_tip tip;
+    err = tip_read(s, txn, &tip);
+    for (size_t i = 0; !err && i < n; i++)
+        err = final_put(s, txn, &tip, &items[i]);
+    if (!err)
+        err = tip_write(s, txn, &tip);
+    if (!err)
+        err = votes_prune(s, txn, tip.view);
+    return write_end(s, txn, err);
+}
+
+/* ---- block reads ------------------------------------------------------------------ */
+
+/* Decodes the stored block at height; *out owned by the caller. */
+static int block_load(const seq_store *s, MDB_txn *txn, uint64_t height, seq_block **out)
+{
+    uint8_t key[HEIGHT_BYTES];
+    seq_put_u64be(key, height);
+    MDB_val v;
+    int err = db_get(s, txn, DB_BLOCKS, key, sizeof key, &v);
+    if (err)
+        return err;
+    err = seq_block_decode(out, v.mv_data, v.mv_size);
+    if (err == SEQ_ENOMEM)
+        return err;
+    return err ? store_corrupt(s->dir, "block does not decode") : 0;
+}
+
+int seq_store_block_get(seq_store *s, uint64_t height, seq_block **out)
+{
+    if (!s || !out)
+        return SEQ_EINVAL;
+    MDB_txn *txn;
+    int err = read_begin(s, &txn);
+    if (err)
+        return err;
+    err = block_load(s, txn, height, out);
+    mdb_txn_abort(txn);
+    return err;
+}
+
+int seq_store_cert_get(seq_store *s, uint64_t height, seq_cert *out)
+{
+    if (!s || !out)
+        return SEQ_EINVAL;
+    MDB_txn *txn;
+    int err = read_begin(s, &txn);
+    if (err)
+        return err;
+    uint8_t key[HEIGHT_BYTES];
+    seq_put_u64be(key, height);
+    MDB_val v;
+    err = db_get(s, txn, DB_CERTS, key, sizeof key, &v);
+    if (!err && seq_cert_decode(out, v.mv_data, v.mv_size) != 0)
+        err = store_corrupt(s->dir, "certificate does not decode");
+    mdb_txn_abort(txn);
+    return err;
+}
+
+int seq_store_height_of(seq_store *s, const seq_hash *block_hash, uint64_t *height)
+{
+    if (!s || !block_hash || !height)
+        return SEQ_EINVAL;
+    MDB_txn *txn;
+    int err = read_begin(s, &txn);
+    if (err)
+        return err;
+    MDB_val v;
+    err = db_get(s, txn, DB_HASHES, block_hash->b, SEQ_HASH_BYTES, &v);
+    if (!err && v.mv_size != HEIGHT_BYTES)
+        err = store_corrupt(s->dir, "hash index value");
+    if (!err)
+        *height = seq_get_u64be(v.mv_data);
+    mdb_txn_abort(txn);
+    return err;
+}
+
+/* ---- tx reads ---------------------------------------------------------------------- */
+
+static int tx_loc_get(const seq_store *s, MDB_txn *txn, const seq_hash *id, uint64_t *height,
+                      uint32_t *index)
+{
+    MDB_val v;
+    int err = db_get(s, txn, DB_TXS, id->b, SEQ_HASH_BYTES, &v);
+    if (err)
+        return err;
+    if (v.mv_size != TX_LOC_BYTES)
+        return store_corrupt(s->dir, "tx index value");
+    *height = seq_get_u64be(v.mv_data);
+    *index = seq_get_u32be((const uint8_t *)v.mv_data + 8);
+    return 0;
+}
+
+int seq_store_tx_find(seq_store *s, const seq_hash *id, uint64_t *height, uint32_t *index)
+{
+    if (!s || !id || !height || !index)
+        return SEQ_EINVAL;
+    MDB_txn *txn;
+    int err = read_begin(s, &txn);
+    if (err)
+        return err;
+    err = tx_loc_get(s, txn, id, height, index);
+    mdb_txn_abort(txn);
+    return err;
+}
+
+int seq_store_txs_finalized(seq_store *s, const seq_hash *ids, size_t n, bool *found)
+{
+    if (!s || (n > 0 && (!ids || !found)))
+        return SEQ_EINVAL;
+    MDB_txn *txn;
+    int err = read_begin(s, &txn);
+    if (err)
+        return err;
+    for (size_t i = 0; !err && i < n; i++) {
+        uint64_t height;
+        uint32_t index;
+        err = tx_loc_get(s, txn, &ids[i], &height, &index);
+        found[i] = err == 0;
+        if (err == SEQ_ENOTFOUND)
+            err = 0;
+    }
+    mdb_txn_abort(txn);
+    return err;
+}
+
+/* Walks the ns index from (ns, from_height, 0); decodes each block once and
+ * yields the indexed transactions from it. */
+static int ns_walk(const seq_store *s, MDB_txn *txn, MDB_cursor *c, seq_ns ns, uint64_t from_height,
+                   size_t limit, seq_store_ns_cb cb, void *ctx)
+{
+    uint8_t start[NS_KEY_BYTES];
+    ns_key(start, ns, from_height, 0);
+    MDB_val k = {.mv_size = sizeof start, .mv_data = start}, v;
+    seq_block *blk = NULL;
+    size_t yielded = 0;
+    int err = 0;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && (limit == 0 || yielded < limit)) {
+        if (k.mv_size != NS_KEY_BYTES) {
+            err = store_corrupt(s->dir, "ns index key");
+            break;
+        }
+        if (seq_get_u64be(k.mv_data) != ns)
+            break;
+        uint64_t height = seq_get_u64be((const uint8_t *)k.mv_data + 8);
+        uint32_t index = seq_get_u32be((const uint8_t *)k.mv_data + 16);
+        if (!blk || blk->h.height != height) {
+            seq_block_free(blk);
+            blk = NULL;
+            err = block_load(s, txn, height, &blk);
+            if (err) {
+                err = err == SEQ_ENOTFOUND ? store_corrupt(s->dir, "ns index names a missing block") : err;
+                break;
+            }
+        }
+        if (index >= blk->tx_count || blk->txs[index].ns != ns) {
+            err = store_corrupt(s->dir, "ns index names a wrong tx");
+            break;
+        }
+        yielded++;
+        err = cb(ctx, height, index, &blk->txs[index]);
+        if (err)
+            break;
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    if (!err && rc && rc != MDB_NOTFOUND)
+        err = store_fail(s->dir, "ns_walk", rc);
+    seq_block_free(blk);
+    return err;
+}
+
+int seq_store_ns_each(seq_store *s, seq_ns ns, uint64_t from_height, size_t limit,
+                      seq_store_ns_cb cb, void *ctx)
+{
+    if (!s || !cb)
+        return SEQ_EINVAL;
+    MDB_txn *txn;
+    int err = read_begin(s, &txn);
+    if (err)
+        return err;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[DB_NS], &c);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return store_fail(s->dir, "ns_cursor", rc);
+    }
+    err = ns_walk(s, txn, c, ns, from_height, limit, cb, ctx);
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return err;
+}
+
+/* ---- own votes ----------------------------------------------------------------------- */
+
+static bool vote_kind_valid(uint8_t kind)
+{
+    return kind == SEQ_VOTE_NOTARIZE || kind == SEQ_VOTE_NULLIFY || kind == SEQ_VOTE_FINALIZE;
+}
+
+static void vote_key(uint8_t key[VOTE_KEY_BYTES], uint64_t view, uint8_t kind)
+{
+    seq_put_u64be(key, view);
+    key[8] = kind;
+}
+
+static void vote_encode(const seq_vote *v, uint8_t out[VOTE_BYTES])
+{
+    seq_enc e;
+    seq_enc_init(&e, out, VOTE_BYTES);
+    seq_enc_u8(&e, v->kind);
+    seq_enc_u64(&e, v->view);
+    seq_enc_bytes(&e, v->hash.b, SEQ_HASH_BYTES);
+    seq_enc_u32(&e, v->signer);
+    seq_enc_bytes(&e, v->sig.b, SEQ_SIG_BYTES);
+    SEQ_ASSERT(!e.overflow && e.len == VOTE_BYTES);
+}
+
+static int vote_decode(seq_vote *v, const MDB_val *val)
+{
+    seq_dec d;
+    seq_dec_init(&d, val->mv_data, val->mv_size);
+    v->kind = seq_dec_u8(&d);
+    v->view = seq_dec_u64(&d);
+    seq_dec_bytes(&d, v->hash.b, SEQ_HASH_BYTES);
+    v->signer = seq_dec_u32(&d);
+    seq_dec_bytes(&d, v->sig.b, SEQ_SIG_BYTES);
+    return seq_dec_done(&d) && vote_kind_valid(v->kind) ? 0 : SEQ_EDECODE;
+}
+
+static int voted_view_raise(const seq_store *s, MDB_txn *txn, uint64_t view)
+{
+    uint64_t highest = 0;
+    int err = get_u64(s, txn, DB_STATE, KEY_VOTED_VIEW, &highest);
+    if (err && err != SEQ_ENOTFOUND)
+        return err;
+    if (!err && highest >= view)
+        return 0;
+    return put_u64(s, txn, DB_STATE, KEY_VOTED_VIEW, view);
+}
+
+/* The same vote again is fine (a retry); a different one for the same
+ * (view, kind) would be our own equivocation: refuse it. */
+static int vote_insert(const seq_store *s, MDB_txn *txn, const seq_vote *own)
+{
+    uint8_t key[VOTE_KEY_BYTES], val[VOTE_BYTES];
+    vote_key(key, own->view, own->kind);
+    vote_encode(own, val);
+    MDB_val v = {.mv_size = sizeof val, .mv_data = val};
+    int err = db_put(s, txn, DB_VOTES, key, sizeof key, &v, MDB_NOOVERWRITE);
+    if (err != SEQ_EEXISTS)
+        return err;
+    if (v.mv_size == sizeof val && memcmp(v.mv_data, val, sizeof val) == 0)
+        return 0;
+    SEQ_ERROR("store_vote_conflict", "dir=%s view=%llu kind=%s err=EEXISTS", s->dir,
+              (unsigned long long)own->view, seq_vote_kind_name(own->kind));
+    return SEQ_EEXISTS;
+}
+
+int seq_store_vote_put(seq_store *s, const seq_vote *own)
+{
+    if (!s || !own || !vote_kind_valid(own->kind))
+        return SEQ_EINVAL;
+    if (s->read_only)
+        return SEQ_EREADONLY;
+    MDB_txn *txn;
+    int err = write_begin(s, &txn);
+    if (err)
+        return err;
+    err = vote_insert(s, txn, own);
+    if (!err)
+        err = voted_view_raise(s, txn, own->view);
+    return write_end(s, txn, err);
+}
+
+static int votes_read(const seq_store *s, MDB_txn *txn, MDB_cursor *c, seq_vote *out, size_t cap,
+                      size_t *n)
+{
+    seq_store_tip tip;
+    int err = tip_read(s, txn, &tip);
+    if (err || tip.view == UINT64_MAX)
+        return err;
+    uint8_t start[VOTE_KEY_BYTES];
+    vote_key(start, tip.view + 1, 0);
+    MDB_val k = {.mv_size = sizeof start, .mv_data = start}, v;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (*n == cap)
+            return SEQ_ETOOBIG;
+        if (vote_decode(&out[*n], &v) != 0)
+            return store_corrupt(s->dir, "vote");
+        (*n)++;
+    }
+    return rc == MDB_NOTFOUND ? 0 : store_fail(s->dir, "votes_load", rc);
+}
+
+int seq_store_votes_load(seq_store *s, seq_vote *out, size_t cap, size_t *n)
+{
+    if (!s || !n || (cap > 0 && !out))
+        return SEQ_EINVAL;
+    *n = 0;
+    MDB_txn *txn;
+    int err = read_begin(s, &txn);
+    if (err)
+        return err;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[DB_VOTES], &c);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return store_fail(s->dir, "votes_cursor", rc);
+    }
+    err = votes_read(s, txn, c, out, cap, n);
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return err;
+}
+
+int seq_store_highest_view(seq_store *s, uint64_t *view)
+{
+    if (!s || !view)
+        return SEQ_EINVAL;
+    MDB_txn *txn;
+    int err = read_begin(s, &txn);
+    if (err)
+        return err;
+    *view = 0;
+    err = get_u64(s, txn, DB_STATE, KEY_VOTED_VIEW, view);
+    if (err == SEQ_ENOTFOUND)
+        err = 0;
+    mdb_txn_abort(txn);
+    return err;
+}
+
+/* ---- usage ------------------------------------------------------------------------------- */
+
+int seq_store_usage(seq_store *s, size_t *used_bytes, size_t *map_bytes)
+{
+    if (!s || !used_bytes || !map_bytes)
+        return SEQ_EINVAL;
+    MDB_envinfo info;
+    MDB_stat st;
+    int rc = mdb_env_info(s->env, &info);
+    if (!rc)
+        rc = mdb_env_stat(s->env, &st);
+    if (rc)
+        return store_fail(s->dir, "usage", rc);
+    *used_bytes = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    *map_bytes = info.me_mapsize;
+    return 0;
+}
