@@ -27,7 +27,18 @@ typedef struct {
  * which must exist. Checks the meta record: SEQ_EFOREIGN for an LMDB that is
  * not ours, SEQ_EVERSION, SEQ_ECHAIN_ID for another chain, SEQ_ECORRUPT for an
  * unreadable file, SEQ_ENOTFOUND when read-only and no store exists.
- * *out is owned by the caller (seq_store_close). */
+ * *out is owned by the caller (seq_store_close).
+ * Details: a data.mdb that is not an LMDB file at all (garbage) is
+ * SEQ_ECORRUPT and is left untouched; an LMDB environment without our "meta"
+ * database (or with another magic) is SEQ_EFOREIGN. A missing dir is
+ * SEQ_ENOTFOUND. Read-only: creates nothing when there is no data.mdb, and
+ * gives SEQ_ENOTFOUND for an environment the writer has not initialised yet
+ * (retry later). The read-only map is opts->map_bytes (or the default) wide;
+ * if the writer later grows the data past it, reads fail with SEQ_ESTORE and
+ * the reader must reopen. Failures log one line naming dir.
+ * Threads: any thread may call the read functions concurrently (MDB_NOTLS);
+ * the write functions (commit_finalized, vote_put) serialise on LMDB's writer
+ * lock. Never use a store across fork(): open a new one in the child. */
 int seq_store_open(seq_store **out, const char *dir, const seq_store_opts *opts) SEQ_MUST_CHECK;
 void seq_store_close(seq_store *s);
 
@@ -51,10 +62,17 @@ typedef struct {
  * hash -> height, certificates, the namespace index (ns, height, index) and the
  * tx index (id -> height, index); moves the tip; prunes own votes at or below
  * the last block's view. Heights must continue the tip (tip+1, tip+2, ...;
- * SEQ_EORDER otherwise). SEQ_EMAP_FULL leaves the store unchanged. */
+ * SEQ_EORDER otherwise). SEQ_EMAP_FULL leaves the store unchanged.
+ * Also: every block's chain id must be the store's (SEQ_ECHAIN_ID) and, above
+ * height 1, its parent must be the previous block's hash (SEQ_EMISMATCH). Any
+ * error aborts the transaction: nothing of the batch is written. A tx id
+ * finalized again later keeps its first location in the tx index. n == 0 is a
+ * no-op; SEQ_EREADONLY on a read-only store. Items are only read. */
 int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_t n) SEQ_MUST_CHECK;
 
-/* Block at height; *out owned by the caller. SEQ_ENOTFOUND when absent. */
+/* Block at height; *out owned by the caller. SEQ_ENOTFOUND when absent.
+ * cert_get fills the caller's *out. SEQ_ECORRUPT when stored bytes do not
+ * decode. */
 int seq_store_block_get(seq_store *s, uint64_t height, seq_block **out) SEQ_MUST_CHECK;
 int seq_store_cert_get(seq_store *s, uint64_t height, seq_cert *out) SEQ_MUST_CHECK;
 int seq_store_height_of(seq_store *s, const seq_hash *block_hash, uint64_t *height) SEQ_MUST_CHECK;
@@ -66,7 +84,9 @@ int seq_store_txs_finalized(seq_store *s, const seq_hash *ids, size_t n, bool *f
 
 /* Calls cb for each transaction of namespace ns at height >= from_height, in
  * (height, index) order, at most limit of them (0 = no limit). tx is valid only
- * during the call. cb returning non-zero stops the walk and is returned. */
+ * during the call. cb returning non-zero stops the walk and is returned.
+ * One read transaction spans the walk (and each block is decoded once per
+ * height), so keep limit bounded: a long walk holds old pages from reuse. */
 typedef int (*seq_store_ns_cb)(void *ctx, uint64_t height, uint32_t index, const seq_tx *tx);
 int seq_store_ns_each(seq_store *s, seq_ns ns, uint64_t from_height, size_t limit,
                       seq_store_ns_cb cb, void *ctx) SEQ_MUST_CHECK;
@@ -74,12 +94,16 @@ int seq_store_ns_each(seq_store *s, seq_ns ns, uint64_t from_height, size_t limi
 /* ---- safety state -----------------------------------------------------------
  * The node's own votes, durable before they are sent (etcd's persist-then-send).
  * Any error from seq_store_vote_put is fatal for the node: the caller must stop
- * rather than send a vote that may not be on disk. */
+ * rather than send a vote that may not be on disk.
+ * Putting the identical vote again is a no-op success; a different vote with
+ * the same (view, kind) is refused with SEQ_EEXISTS (it would be our own
+ * equivocation). Also raises the highest voted view. SEQ_EREADONLY on a
+ * read-only store, SEQ_EINVAL for an unknown kind. */
 int seq_store_vote_put(seq_store *s, const seq_vote *own) SEQ_MUST_CHECK;
 /* Own votes with view > the tip's view, ascending by (view, kind), up to cap;
  * *n is how many were written. SEQ_ETOOBIG when more than cap exist. */
 int seq_store_votes_load(seq_store *s, seq_vote *out, size_t cap, size_t *n) SEQ_MUST_CHECK;
-/* Highest view the node voted in (0 when none). */
+/* Highest view the node voted in (0 when none); pruning votes does not lower it. */
 int seq_store_highest_view(seq_store *s, uint64_t *view) SEQ_MUST_CHECK;
 
 /* Bytes of the map in use and the map size, for metrics and "map full" advice. */
