@@ -19,6 +19,17 @@ typedef struct {
 
 typedef struct seq_mempool seq_mempool;
 
+/* Hard caps on the configured limits (seq_mempool_new refuses more). The
+ * recent set is allocated up front: at most about 140 bytes per id of recent_max. */
+#define SEQ_MEMPOOL_TXS_LIMIT_MAX (1u << 24)
+#define SEQ_MEMPOOL_NAMESPACES_LIMIT_MAX SEQ_MEMPOOL_TXS_LIMIT_MAX
+#define SEQ_MEMPOOL_RECENT_LIMIT_MAX (1u << 22)
+
+/* Excluded transactions one namespace may walk past in one build before it
+ * stops offering for that build: bounds the work a large exclude set causes
+ * (at most this many exclude calls per namespace per build). */
+#define SEQ_MEMPOOL_EXCLUDED_SKIPS_MAX 1024u
+
 /* SEQ_EINVAL for a zero or out-of-format limit. *out owned by the caller. */
 int seq_mempool_new(seq_mempool **out, const seq_mempool_limits *limits) SEQ_MUST_CHECK;
 void seq_mempool_free(seq_mempool *mp);
@@ -26,7 +37,9 @@ void seq_mempool_free(seq_mempool *mp);
 /* Copies and queues a transaction at the tail of its namespace. On success
  * *id is its id. Errors (nothing changes): SEQ_ETOOBIG (payload over
  * tx_bytes_max), SEQ_EDUPLICATE (pending or recently finalized), SEQ_EFULL
- * (count or bytes limit), SEQ_ENS_FULL (namespaces_max). */
+ * (count or bytes limit), SEQ_ENS_FULL (namespaces_max).
+ * Checked in that order; *id (may be NULL) is also set on the last three.
+ * SEQ_EINVAL for a NULL payload with len > 0, SEQ_ENOMEM. */
 int seq_mempool_add(seq_mempool *mp, seq_ns ns, const uint8_t *payload, uint32_t len, seq_hash *id);
 
 /* Predicate: true to leave this pending tx out of the batch (it stays queued),
@@ -39,7 +52,24 @@ typedef bool (*seq_mempool_exclude_fn)(void *ctx, const seq_hash *id);
  * load gets no more than any other while others have transactions waiting.
  * Writes them to out (capacity txs_max) sorted by namespace, FIFO inside one;
  * out[i].data points into the mempool and is valid until the next call that
- * changes it. Transactions stay pending until removed. *n is the count. */
+ * changes it. Transactions stay pending until removed. *n is the count.
+ *
+ * The exact rule. Namespaces are kept in a rotation ring (a new namespace
+ * joins just before the start one). Round 1 visits each namespace once, in
+ * ring order from the start; later rounds visit, in the same order, those
+ * that gave a transaction in the round before. A visited namespace offers
+ * its oldest transaction not yet taken in this build:
+ * - excluded ones are passed over (they stay pending); after
+ *   SEQ_MEMPOOL_EXCLUDED_SKIPS_MAX of them it offers nothing more;
+ * - one whose payload exceeds the bytes still free is not taken, and that
+ *   namespace offers nothing more in this build (its later transactions never
+ *   overtake it), while the other namespaces go on;
+ * - otherwise it is taken: one per namespace per round.
+ * The build ends when txs_max are taken or no namespace offers any more.
+ * The next build starts at the namespace after the last one that gave a
+ * transaction (unchanged if none did). Work: the transactions taken, the
+ * excluded ones passed over, plus one visit per namespace, then a sort of
+ * the result. exclude may be NULL, and must not call into the mempool. */
 int seq_mempool_build(seq_mempool *mp, uint32_t txs_max, uint64_t bytes_max,
                       seq_mempool_exclude_fn exclude, void *ctx, seq_tx *out, uint32_t *n);
 
@@ -47,7 +77,10 @@ int seq_mempool_build(seq_mempool *mp, uint32_t txs_max, uint64_t bytes_max,
  * that a late copy is rejected as a duplicate. */
 void seq_mempool_remove_finalized(seq_mempool *mp, const seq_hash *ids, size_t n);
 
+/* True for a pending id. */
 bool seq_mempool_contains(const seq_mempool *mp, const seq_hash *id);
+/* True for an id among the last recent_max finalized ones. */
+bool seq_mempool_recent_contains(const seq_mempool *mp, const seq_hash *id);
 uint32_t seq_mempool_count(const seq_mempool *mp);
 uint64_t seq_mempool_bytes(const seq_mempool *mp);
 /* Pending count and bytes of one namespace (0, 0 when none). */
