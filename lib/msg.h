@@ -47,7 +47,9 @@ typedef struct {
         } txs;
     } u;
     /* Set by seq_msg_decode: block / txs (and their payloads) belong to the
-     * message and seq_msg_release frees them. Otherwise they are borrowed. */
+     * message and seq_msg_release frees them. Otherwise they are borrowed.
+     * A decoded TXS message keeps its seq_tx array and all payloads in the one
+     * allocation txs_arena (u.txs.txs points at its start). */
     bool owned;
     uint8_t *txs_arena;
 } seq_msg;

@@ -28,18 +28,32 @@ int seq_msg_decode(seq_msg *out, const uint8_t *buf, size_t len) SEQ_MUST_CHECK;
 void seq_frame_header(uint8_t out[SEQ_FRAME_HEADER_BYTES], uint32_t len);
 
 /* Incremental frame splitter for a byte stream. Feed bytes as they arrive;
- * take whole frames out. Bounded by frame_bytes_max plus the header. */
+ * take whole frames out. Bounded by frame_bytes_max plus the header: every
+ * header is checked as soon as its 4 bytes arrive, so the buffer holds at most
+ * the frames not yet taken out, one partial frame (<= frame_bytes_max + header)
+ * and the bytes of the current feed. A caller that drains seq_framer_next after
+ * every feed therefore never buffers more than one frame plus one feed.
+ * Zero-length frames are allowed: next yields an empty payload (which
+ * seq_msg_decode then rejects as SEQ_EDECODE). */
 typedef struct {
     uint32_t frame_bytes_max;
     uint8_t *buf;    /* malloc'd, grows up to frame_bytes_max + header */
     size_t len;
     size_t cap;
+    size_t off;      /* start of the first frame not yet taken out */
+    size_t scan;     /* next header not yet checked against the limit */
+    int err;         /* sticky: once a feed failed, every later feed fails */
 } seq_framer;
+
+/* A buffer larger than this is freed when the framer becomes empty, so a
+ * connection that once carried a huge frame does not keep it allocated. */
+#define SEQ_FRAMER_IDLE_BYTES_MAX (64u << 10)
 
 void seq_framer_init(seq_framer *f, uint32_t frame_bytes_max);
 void seq_framer_free(seq_framer *f);
-/* Appends bytes. SEQ_ETOOBIG as soon as a header announces a frame over the
- * limit (the connection must be closed), SEQ_ENOMEM. */
+/* Appends bytes (copied). SEQ_ETOOBIG as soon as a header announces a frame
+ * over the limit (the connection must be closed), SEQ_ENOMEM. After an error
+ * the buffered bytes are dropped and every later feed returns the same error. */
 int seq_framer_feed(seq_framer *f, const uint8_t *data, size_t len) SEQ_MUST_CHECK;
 /* If a whole frame is buffered, sets *payload (borrowed until the next feed or
  * next call) and *len and returns 1; returns 0 when more bytes are needed. */
