@@ -490,7 +490,9 @@ int seq_msg_decode(seq_msg *out, const uint8_t *buf, size_t len)
     SEQ_ASSERT(buf || len == 0);
     memset(out, 0, sizeof *out);
     static const uint8_t empty[1];
-    alloc_budget budget = { .left = 2 * len + DECODE_ALLOC_SLACK_BYTES };
+    alloc_budget budget = { .left = SIZE_MAX };
+    if (len <= (SIZE_MAX - DECODE_ALLOC_SLACK_BYTES) / 2)
+        budget.left = 2 * len + DECODE_ALLOC_SLACK_BYTES;
     ProtobufCAllocator alloc = { .alloc = budget_alloc, .free = budget_free,
                                  .allocator_data = &budget };
     Seq__PeerMessage *pm = seq__peer_message__unpack(&alloc, len, buf ? buf : empty);

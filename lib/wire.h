@@ -14,14 +14,30 @@
 #define SEQ_FRAME_BYTES_MAX_DEFAULT (16u << 20)
 
 /* Encodes m as one PeerMessage. *out is malloc'd, owned by the caller (free);
- * *len its size. SEQ_ENOMEM, SEQ_EINVAL for a message of unknown kind. */
+ * *len its size. SEQ_ENOMEM, SEQ_EINVAL for a message of unknown kind, a vote
+ * or certificate kind outside 1..3, a nullify with a non-zero hash (it is
+ * sent with an empty hash), a NULL block or sig_count > SEQ_VALIDATORS_MAX.
+ * The frame limit is the caller's to check against *len. */
 int seq_msg_encode(const seq_msg *m, uint8_t **out, size_t *len) SEQ_MUST_CHECK;
 
 /* Decodes and checks the shape of one PeerMessage: sizes of hashes and
  * signatures, counts within the format's limits, blocks via seq_block_new
  * (payload root, order). On success out->owned is set and the caller calls
  * seq_msg_release. SEQ_EDECODE (or the block's error) for anything malformed;
- * nothing to release then. */
+ * nothing to release then. The rules, exactly:
+ * - SEQ_EDECODE: not protobuf, no/unknown body (range sync included, until it
+ *   becomes a seq_msg kind), a hash not 32 bytes, a signature not 64, a vote
+ *   or certificate kind outside 1..3, a nullify hash neither empty nor zero,
+ *   a signer >= SEQ_VALIDATORS_MAX, a bitmap not exactly SEQ_BITMAP_BYTES, a
+ *   certificate with no signer or with sig count != popcount(bitmap), a
+ *   proposal whose vote is not a notarize, a cert request count outside
+ *   1..SEQ_CERT_REQ_VIEWS_MAX or whose range wraps, a message whose unpacking
+ *   would allocate more than about twice its size plus one block's structs;
+ * - SEQ_ETOOBIG: more than SEQ_BLOCK_TXS_MAX / SEQ_GOSSIP_TXS_MAX
+ *   transactions, a payload over SEQ_TX_PAYLOAD_BYTES_MAX;
+ * - SEQ_EMISMATCH: a proposal's vote not for its block's view and hash;
+ * - seq_block_new's errors for a block (root, count, order, duplicates).
+ * Decoded TXS messages carry ids computed here; an empty TxBatch is valid. */
 int seq_msg_decode(seq_msg *out, const uint8_t *buf, size_t len) SEQ_MUST_CHECK;
 
 /* Writes the 4-byte header for a payload of len bytes. */
