@@ -471,6 +471,24 @@ static bool raw_lmdb_holds(const char *dir, const char *db_name, const char *key
     return ok;
 }
 
+/* Entries of database db_name in the environment at dir, read with raw LMDB. */
+static size_t raw_lmdb_entries(const char *dir, const char *db_name)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat st;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, db_name, 0, &dbi), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return st.ms_entries;
+}
+
 /* An LMDB environment that is not ours is refused (writer and reader) and left
  * as it was, whether it lacks "meta" or carries another magic. */
 static void test_foreign_lmdb_refused(void **state)
@@ -601,7 +619,9 @@ static void test_votes_persist_and_prune(void **state)
     assert_int_equal(seq_store_highest_view(fx->s, &view), 0);
     assert_int_equal(view, 8);
 
+    assert_int_equal(raw_lmdb_entries(fx->dir, "votes"), 4);
     assert_int_equal(commit_range(fx->s, fx->c, 1, 1), 0);
+    assert_int_equal(raw_lmdb_entries(fx->dir, "votes"), 1); /* pruned on disk, not just hidden */
     store_reopen(fx, TEST_MAP_BYTES);
     assert_int_equal(seq_store_votes_load(fx->s, got, 4, &n), 0);
     assert_int_equal(n, 1);
