@@ -1,0 +1,461 @@
+/* Wires consensus, mempool and store into one validator, and carries out the
+ * consensus actions in order: a vote is persisted before anything after it is
+ * sent (etcd's Ready rule), finalized blocks are committed in one write
+ * transaction per step, then removed from the mempool.
+ *
+ * Happy path of one event: seq_consensus_step -> actions; PERSIST_VOTE writes
+ * through to LMDB; SEND/BROADCAST go to io->send; DELIVER blocks are gathered
+ * and committed together; BUILD and VERIFY are answered with follow-up
+ * events (PAYLOAD, VERIFIED) after the list is done, since the action
+ * pointers only live until the next step. */
+#include "replica.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "idset.h"
+#include "log.h"
+
+#define FOLLOWUPS_MAX 8 /* BUILD/VERIFY answers queued within one event */
+#define GOSSIP_BYTES_MAX (64u << 20)
+
+typedef struct {
+    seq_ns ns;
+    uint32_t len;
+    size_t offset;
+} gossip_entry;
+
+/* Answers to BUILD / VERIFY, queued while an action list is carried out and
+ * fed back as events afterwards (the list's pointers die with the next step). */
+typedef struct {
+    seq_event_kind kind; /* SEQ_EV_PAYLOAD or SEQ_EV_VERIFIED */
+    uint64_t view;
+    seq_hash hash; /* PAYLOAD: the parent; VERIFIED: the block */
+    bool ok;
+} followup;
+
+struct seq_replica {
+    seq_replica_config cfg;
+    seq_replica_io io;
+    seq_consensus *consensus;
+    seq_mempool *mempool;
+    seq_actions *actions;
+    seq_tx *batch;          /* block_txs_max, for the builder */
+    seq_store_final *finals; /* SEQ_ACTIONS_MAX, for one commit */
+    seq_hash *final_ids;
+    size_t final_ids_cap;
+    followup followups[FOLLOWUPS_MAX];
+    uint32_t followup_count;
+    gossip_entry *gossip;
+    uint32_t gossip_count;
+    uint8_t *gossip_buf;
+    size_t gossip_len;
+    size_t gossip_cap;
+    uint64_t finalized_txs;
+    uint64_t gossip_dropped;
+    bool failed;
+};
+
+/* ---- ancestry ------------------------------------------------------------------ */
+
+/* Ids of every transaction in `from` and its unfinalized ancestors held by the
+ * consensus (finalized ones are in the store's tx index instead). */
+static int ancestor_ids(seq_replica *r, const seq_hash *from, seq_idset *ids)
+{
+    const seq_block *b = seq_consensus_block_find(r->consensus, from);
+    for (uint32_t depth = 0; b && depth < SEQ_BLOCKS_MAX; depth++) {
+        for (uint32_t i = 0; i < b->tx_count; i++) {
+            int rc = seq_idset_put(ids, &b->txs[i].id, NULL);
+            if (rc != 0 && rc != SEQ_EEXISTS)
+                return rc;
+        }
+        b = seq_consensus_block_find(r->consensus, &b->h.parent);
+    }
+    return 0;
+}
+
+static bool excluded(void *ctx, const seq_hash *id)
+{
+    return seq_idset_get(ctx, id, NULL);
+}
+
+/* ---- BUILD and VERIFY answers --------------------------------------------------- */
+
+static void followup_add(seq_replica *r, seq_event_kind kind, uint64_t view, const seq_hash *hash, bool ok)
+{
+    if (r->followup_count == FOLLOWUPS_MAX)
+        return; /* the consensus asks again when still relevant */
+    r->followups[r->followup_count++] = (followup){kind, view, *hash, ok};
+}
+
+/* The leader's payload: fair batch from the mempool, minus what the parent
+ * chain already carries (no re-proposal of notarized, unfinalized txs). */
+static uint32_t build_payload(seq_replica *r, const seq_hash *parent)
+{
+    seq_idset ids;
+    seq_idset_init(&ids);
+    uint32_t n = 0;
+    if (ancestor_ids(r, parent, &ids) != 0 ||
+        seq_mempool_build(r->mempool, r->cfg.block_txs_max, r->cfg.block_bytes_max, excluded, &ids, r->batch,
+                          &n) != 0)
+        n = 0;
+    seq_idset_free(&ids);
+    return n;
+}
+
+/* A proposal's transactions are acceptable when within our limits, none is
+ * finalized already and none is in the block's unfinalized ancestors. */
+static bool payload_valid(seq_replica *r, const seq_block *b)
+{
+    if (b->tx_count > r->cfg.block_txs_max || b->payload_bytes > r->cfg.block_bytes_max)
+        return false;
+    for (uint32_t i = 0; i < b->tx_count; i++)
+        if (b->txs[i].len > r->cfg.mempool.tx_bytes_max)
+            return false;
+    if (b->tx_count == 0)
+        return true;
+    seq_hash *ids = malloc(b->tx_count * sizeof *ids);
+    bool *found = malloc(b->tx_count * sizeof *found);
+    seq_idset anc;
+    seq_idset_init(&anc);
+    bool ok = ids && found;
+    if (ok) {
+        for (uint32_t i = 0; i < b->tx_count; i++)
+            ids[i] = b->txs[i].id;
+        ok = seq_store_txs_finalized(r->cfg.store, ids, b->tx_count, found) == 0;
+    }
+    for (uint32_t i = 0; ok && i < b->tx_count; i++)
+        ok = !found[i];
+    ok = ok && ancestor_ids(r, &b->h.parent, &anc) == 0;
+    for (uint32_t i = 0; ok && i < b->tx_count; i++)
+        ok = !seq_idset_get(&anc, &b->txs[i].id, NULL);
+    seq_idset_free(&anc);
+    free(ids);
+    free(found);
+    return ok;
+}
+
+/* ---- carrying out actions ---------------------------------------------------------- */
+
+static int fail(seq_replica *r, int rc, const char *what)
+{
+    r->failed = true;
+    SEQ_ERROR("node_fatal", "what=%s err=%s", what, seq_strerror(rc));
+    if (r->io.fatal)
+        r->io.fatal(r->io.ctx, rc, what);
+    return rc;
+}
+
+static int commit_finals(seq_replica *r, uint32_t n)
+{
+    if (n == 0)
+        return 0;
+    int rc = seq_store_commit_finalized(r->cfg.store, r->finals, n);
+    if (rc != 0)
+        return fail(r, rc, "commit finalized blocks");
+    for (uint32_t i = 0; i < n; i++) {
+        const seq_block *b = r->finals[i].block;
+        if (b->tx_count > r->final_ids_cap) {
+            seq_hash *grown = realloc(r->final_ids, b->tx_count * sizeof *grown);
+            if (!grown)
+                return fail(r, SEQ_ENOMEM, "mempool cleanup");
+            r->final_ids = grown;
+            r->final_ids_cap = b->tx_count;
+        }
+        for (uint32_t t = 0; t < b->tx_count; t++)
+            r->final_ids[t] = b->txs[t].id;
+        seq_mempool_remove_finalized(r->mempool, r->final_ids, b->tx_count);
+        r->finalized_txs += b->tx_count;
+        if (r->io.delivered)
+            r->io.delivered(r->io.ctx, b, r->finals[i].cert);
+    }
+    return 0;
+}
+
+static int run_actions(seq_replica *r)
+{
+    uint32_t finals = 0;
+    for (uint32_t i = 0; i < r->actions->count; i++) {
+        const seq_action *a = &r->actions->items[i];
+        switch (a->kind) {
+        case SEQ_ACT_PERSIST_VOTE: {
+            int rc = seq_store_vote_put(r->cfg.store, &a->u.vote);
+            if (rc != 0)
+                return fail(r, rc, "persist own vote");
+            if (r->io.signed_vote)
+                r->io.signed_vote(r->io.ctx, &a->u.vote);
+            break;
+        }
+        case SEQ_ACT_BROADCAST:
+            r->io.send(r->io.ctx, SEQ_TO_ALL, a->u.send.msg);
+            break;
+        case SEQ_ACT_SEND:
+            r->io.send(r->io.ctx, a->u.send.to, a->u.send.msg);
+            break;
+        case SEQ_ACT_SET_TIMER:
+            r->io.set_timer(r->io.ctx, a->u.deadline_ms);
+            break;
+        case SEQ_ACT_BUILD:
+            followup_add(r, SEQ_EV_PAYLOAD, a->u.build.view, a->u.build.parent, false);
+            break;
+        case SEQ_ACT_VERIFY:
+            followup_add(r, SEQ_EV_VERIFIED, a->u.block->h.view, &a->u.block->hash,
+                         payload_valid(r, a->u.block));
+            break;
+        case SEQ_ACT_DELIVER:
+            SEQ_ASSERT(finals < SEQ_ACTIONS_MAX);
+            r->finals[finals].block = a->u.deliver.block;
+            r->finals[finals].cert = a->u.deliver.cert;
+            finals++;
+            break;
+        case SEQ_ACT_EQUIVOCATION:
+            break; /* logged and kept by the consensus */
+        }
+    }
+    return commit_finals(r, finals);
+}
+
+/* One event and the follow-ups it leads to, in order. Bounded: each follow-up
+ * answers an action of an earlier step, and each step queues at most
+ * FOLLOWUPS_MAX of them. */
+static int step(seq_replica *r, const seq_event *first)
+{
+    if (r->failed)
+        return SEQ_EIO;
+    followup queue[FOLLOWUPS_MAX * 4];
+    uint32_t head = 0, tail = 0;
+    seq_event ev = *first;
+    for (;;) {
+        int rc = seq_consensus_step(r->consensus, &ev, r->actions);
+        SEQ_ASSERT(rc == 0);
+        r->followup_count = 0;
+        if ((rc = run_actions(r)) != 0)
+            return rc;
+        for (uint32_t i = 0; i < r->followup_count && tail < FOLLOWUPS_MAX * 4; i++)
+            queue[tail++] = r->followups[i];
+        if (head == tail)
+            return 0;
+        const followup *f = &queue[head++];
+        memset(&ev, 0, sizeof ev);
+        ev.kind = f->kind;
+        ev.now_ms = first->now_ms;
+        if (f->kind == SEQ_EV_PAYLOAD) {
+            ev.u.payload.view = f->view;
+            ev.u.payload.txs = r->batch;
+            ev.u.payload.count = build_payload(r, &f->hash);
+        } else {
+            ev.u.verified.view = f->view;
+            ev.u.verified.hash = f->hash;
+            ev.u.verified.ok = f->ok;
+        }
+    }
+}
+
+/* ---- public ------------------------------------------------------------------------ */
+
+int seq_replica_start(seq_replica *r, uint64_t now_ms)
+{
+    seq_event ev = {.kind = SEQ_EV_START, .now_ms = now_ms};
+    return step(r, &ev);
+}
+
+int seq_replica_timeout(seq_replica *r, uint64_t now_ms)
+{
+    seq_event ev = {.kind = SEQ_EV_TIMEOUT, .now_ms = now_ms};
+    return step(r, &ev);
+}
+
+static void serve_block(seq_replica *r, uint32_t to, const seq_hash *hash)
+{
+    const seq_block *held = seq_consensus_block_find(r->consensus, hash);
+    seq_block *stored = NULL;
+    uint64_t height;
+    if (!held && seq_store_height_of(r->cfg.store, hash, &height) == 0 &&
+        seq_store_block_get(r->cfg.store, height, &stored) == 0)
+        held = stored;
+    if (held) {
+        seq_msg m = {.kind = SEQ_MSG_BLOCK, .u.block.block = (seq_block *)held};
+        r->io.send(r->io.ctx, to, &m);
+    }
+    seq_block_free(stored);
+}
+
+static void accept_gossip(seq_replica *r, const seq_msg *m)
+{
+    for (uint32_t i = 0; i < m->u.txs.count; i++) {
+        const seq_tx *tx = &m->u.txs.txs[i];
+        seq_hash id;
+        bool finalized = false;
+        if (seq_mempool_contains(r->mempool, &tx->id))
+            continue;
+        if (seq_store_txs_finalized(r->cfg.store, &tx->id, 1, &finalized) == 0 && finalized)
+            continue;
+        (void)seq_mempool_add(r->mempool, tx->ns, tx->data, tx->len, &id);
+    }
+}
+
+int seq_replica_receive(seq_replica *r, uint64_t now_ms, uint32_t from, const seq_msg *m)
+{
+    if (r->failed)
+        return SEQ_EIO;
+    if (from >= r->cfg.consensus.validators->n || from == r->cfg.consensus.self)
+        return 0;
+    if (m->kind == SEQ_MSG_BLOCK_REQ) {
+        serve_block(r, from, &m->u.block_req.hash);
+        return 0;
+    }
+    if (m->kind == SEQ_MSG_TXS) {
+        accept_gossip(r, m);
+        return 0;
+    }
+    seq_event ev = {.kind = SEQ_EV_MESSAGE, .now_ms = now_ms};
+    ev.u.message.from = from;
+    ev.u.message.msg = m;
+    return step(r, &ev);
+}
+
+static bool gossip_queue(seq_replica *r, seq_ns ns, const uint8_t *payload, uint32_t len)
+{
+    if (r->gossip_count == SEQ_GOSSIP_PENDING_MAX || r->gossip_len + len > GOSSIP_BYTES_MAX)
+        return false;
+    if (r->gossip_len + len > r->gossip_cap) {
+        size_t cap = r->gossip_cap ? r->gossip_cap : 4096;
+        while (cap < r->gossip_len + len)
+            cap *= 2;
+        uint8_t *grown = realloc(r->gossip_buf, cap);
+        if (!grown)
+            return false;
+        r->gossip_buf = grown;
+        r->gossip_cap = cap;
+    }
+    if (len)
+        memcpy(r->gossip_buf + r->gossip_len, payload, len);
+    r->gossip[r->gossip_count++] = (gossip_entry){ns, len, r->gossip_len};
+    r->gossip_len += len;
+    return true;
+}
+
+int seq_replica_submit(seq_replica *r, seq_ns ns, const uint8_t *payload, uint32_t len, seq_hash *id)
+{
+    seq_tx tx = {.ns = ns, .len = len, .data = payload};
+    seq_tx_compute_id(&tx);
+    bool finalized = false;
+    if (seq_store_txs_finalized(r->cfg.store, &tx.id, 1, &finalized) == 0 && finalized)
+        return SEQ_EDUPLICATE;
+    int rc = seq_mempool_add(r->mempool, ns, payload, len, id);
+    if (rc != 0)
+        return rc;
+    if (!gossip_queue(r, ns, payload, len))
+        r->gossip_dropped++; /* peers still get it inside our proposal */
+    return 0;
+}
+
+void seq_replica_gossip_flush(seq_replica *r)
+{
+    seq_tx *txs = malloc((r->gossip_count < SEQ_GOSSIP_TXS_MAX ? r->gossip_count : SEQ_GOSSIP_TXS_MAX) *
+                         sizeof *txs + 1);
+    if (!txs)
+        return;
+    for (uint32_t start = 0; start < r->gossip_count; start += SEQ_GOSSIP_TXS_MAX) {
+        uint32_t n = r->gossip_count - start;
+        if (n > SEQ_GOSSIP_TXS_MAX)
+            n = SEQ_GOSSIP_TXS_MAX;
+        for (uint32_t i = 0; i < n; i++) {
+            const gossip_entry *g = &r->gossip[start + i];
+            txs[i] = (seq_tx){.ns = g->ns, .len = g->len, .data = r->gossip_buf + g->offset};
+            seq_tx_compute_id(&txs[i]);
+        }
+        seq_msg m = {.kind = SEQ_MSG_TXS, .u.txs = {.count = n, .txs = txs}};
+        r->io.send(r->io.ctx, SEQ_TO_ALL, &m);
+    }
+    free(txs);
+    r->gossip_count = 0;
+    r->gossip_len = 0;
+}
+
+void seq_replica_status_get(const seq_replica *r, seq_replica_status *out)
+{
+    seq_consensus_status_get(r->consensus, &out->consensus);
+    out->mempool_txs = seq_mempool_count(r->mempool);
+    out->mempool_bytes = seq_mempool_bytes(r->mempool);
+    out->finalized_txs = r->finalized_txs;
+    out->gossip_dropped = r->gossip_dropped;
+}
+
+/* ---- life cycle -------------------------------------------------------------------- */
+
+static int restore_load(seq_replica *r, seq_consensus_restore *rs, seq_vote *votes)
+{
+    seq_store_tip tip;
+    int rc = seq_store_tip_get(r->cfg.store, &tip);
+    if (rc != 0)
+        return rc;
+    memset(rs, 0, sizeof *rs);
+    rs->final_height = tip.height;
+    rs->final_view = tip.view;
+    rs->final_hash = tip.hash;
+    if (tip.height > 0) {
+        seq_block *b;
+        if ((rc = seq_store_block_get(r->cfg.store, tip.height, &b)) != 0)
+            return rc;
+        rs->final_timestamp_ms = b->h.timestamp_ms;
+        seq_block_free(b);
+    }
+    size_t n = 0;
+    if ((rc = seq_store_votes_load(r->cfg.store, votes, SEQ_RESTORE_VOTES_MAX, &n)) != 0)
+        return rc;
+    rs->votes = votes;
+    rs->vote_count = (uint32_t)n;
+    return 0;
+}
+
+int seq_replica_new(seq_replica **out, const seq_replica_config *cfg, const seq_replica_io *io)
+{
+    if (!cfg->store || !io->send || !io->set_timer || cfg->block_txs_max == 0 ||
+        cfg->block_txs_max > SEQ_BLOCK_TXS_MAX || cfg->block_bytes_max > SEQ_BLOCK_BYTES_MAX)
+        return SEQ_EINVAL;
+    int rc = SEQ_ENOMEM;
+    seq_replica *r = calloc(1, sizeof *r);
+    if (!r)
+        return SEQ_ENOMEM;
+    r->cfg = *cfg;
+    r->io = *io;
+    r->actions = malloc(sizeof *r->actions);
+    r->batch = malloc(cfg->block_txs_max * sizeof *r->batch);
+    r->finals = malloc(SEQ_ACTIONS_MAX * sizeof *r->finals);
+    r->gossip = malloc(SEQ_GOSSIP_PENDING_MAX * sizeof *r->gossip);
+    seq_vote *votes = malloc(SEQ_RESTORE_VOTES_MAX * sizeof *votes);
+    if (!r->actions || !r->batch || !r->finals || !r->gossip || !votes)
+        goto err_after_alloc;
+    if ((rc = seq_mempool_new(&r->mempool, &cfg->mempool)) != 0)
+        goto err_after_alloc;
+    seq_consensus_restore rs;
+    if ((rc = restore_load(r, &rs, votes)) != 0)
+        goto err_after_alloc;
+    if ((rc = seq_consensus_new(&r->consensus, &cfg->consensus, &rs)) != 0)
+        goto err_after_alloc;
+    free(votes);
+    *out = r;
+    return 0;
+
+err_after_alloc:
+    free(votes);
+    seq_replica_free(r);
+    return rc;
+}
+
+void seq_replica_free(seq_replica *r)
+{
+    if (!r)
+        return;
+    seq_consensus_free(r->consensus);
+    seq_mempool_free(r->mempool);
+    free(r->actions);
+    free(r->batch);
+    free(r->finals);
+    free(r->final_ids);
+    free(r->gossip);
+    free(r->gossip_buf);
+    free(r);
+}

@@ -1,0 +1,74 @@
+/* One validator's deciding parts wired together: consensus, mempool and store.
+ * No sockets, no clock, no libuv: a driver (the simulator today, seqd next)
+ * feeds it time-stamped events and carries out its sends and timer through
+ * seq_replica_io. The simulator and the daemon drive this same code. */
+#ifndef SEQ_REPLICA_H
+#define SEQ_REPLICA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "consensus.h"
+#include "mempool.h"
+#include "msg.h"
+#include "store.h"
+
+#define SEQ_TO_ALL UINT32_MAX
+#define SEQ_GOSSIP_PENDING_MAX 65536 /* accepted txs waiting to be pushed to peers */
+
+typedef struct {
+    void *ctx;
+    /* Send m to validator `to`, or to every other validator when to is
+     * SEQ_TO_ALL. m and what it points to are valid only during the call. */
+    void (*send)(void *ctx, uint32_t to, const seq_msg *m);
+    /* (Re)arm the single timer; when it fires call seq_replica_timeout. */
+    void (*set_timer)(void *ctx, uint64_t deadline_ms);
+    /* Optional: a block was finalized and committed to the store. */
+    void (*delivered)(void *ctx, const seq_block *b, const seq_cert *cert);
+    /* Optional: our own vote is durable and about to be sent (simulator checks). */
+    void (*signed_vote)(void *ctx, const seq_vote *v);
+    /* The store failed to persist: the node must stop. Nothing was sent after
+     * the failed write. */
+    void (*fatal)(void *ctx, int err, const char *what);
+} seq_replica_io;
+
+typedef struct {
+    seq_consensus_config consensus;
+    seq_mempool_limits mempool;
+    uint32_t block_txs_max;   /* <= SEQ_BLOCK_TXS_MAX */
+    uint64_t block_bytes_max; /* payload bytes per block, <= SEQ_BLOCK_BYTES_MAX */
+    seq_store *store;         /* borrowed; open for writing, same chain id */
+} seq_replica_config;
+
+typedef struct seq_replica seq_replica;
+
+/* Restores the consensus from the store's safety state (tip and own votes).
+ * *out owned by the caller (seq_replica_free, which does not close the store). */
+int seq_replica_new(seq_replica **out, const seq_replica_config *cfg, const seq_replica_io *io) SEQ_MUST_CHECK;
+void seq_replica_free(seq_replica *r);
+
+/* Each returns 0, or the store error that made the node stop (io->fatal was
+ * called; the replica must not be driven further). */
+int seq_replica_start(seq_replica *r, uint64_t now_ms) SEQ_MUST_CHECK;
+int seq_replica_receive(seq_replica *r, uint64_t now_ms, uint32_t from, const seq_msg *m) SEQ_MUST_CHECK;
+int seq_replica_timeout(seq_replica *r, uint64_t now_ms) SEQ_MUST_CHECK;
+
+/* A client's transaction: into the mempool and queued for gossip. Returns the
+ * mempool's verdict (0, SEQ_ETOOBIG, SEQ_EDUPLICATE, SEQ_EFULL, SEQ_ENS_FULL);
+ * a transaction already finalized is SEQ_EDUPLICATE. */
+int seq_replica_submit(seq_replica *r, seq_ns ns, const uint8_t *payload, uint32_t len, seq_hash *id);
+/* Pushes queued transactions to all peers in frames of at most
+ * SEQ_GOSSIP_TXS_MAX; call after a burst of submits or on a short timer. */
+void seq_replica_gossip_flush(seq_replica *r);
+
+typedef struct {
+    seq_consensus_status consensus;
+    uint32_t mempool_txs;
+    uint64_t mempool_bytes;
+    uint64_t finalized_txs;
+    uint64_t gossip_dropped; /* gossip queue was full */
+} seq_replica_status;
+
+void seq_replica_status_get(const seq_replica *r, seq_replica_status *out);
+
+#endif
