@@ -539,6 +539,28 @@ static bool commit_try(seq_consensus *c)
     return true;
 }
 
+/* True when every unfinalized ancestor from `hash` down to our last finalized
+ * block is in memory, so that the driver's BUILD / VERIFY can see every
+ * transaction the chain already carries. Missing blocks are fetched; a chain
+ * that does not reach our finalized block is reported as -1. */
+static int chain_complete(seq_consensus *c, const seq_hash *hash, int hint)
+{
+    seq_hash cur = *hash;
+    for (uint32_t depth = 0; depth <= SEQ_BLOCKS_MAX; depth++) {
+        if (seq_hash_eq(&cur, &c->final_hash))
+            return 1;
+        const seq_block *b = block_find(c, &cur);
+        if (!b) {
+            block_request(c, &cur, hint);
+            return 0;
+        }
+        if (b->h.height <= c->final_height)
+            return -1;
+        cur = b->h.parent;
+    }
+    return -1;
+}
+
 /* ---- proposing -------------------------------------------------------------------- */
 
 typedef struct {
@@ -592,7 +614,7 @@ static void propose_try(seq_consensus *c)
     if (!s || s->build_requested || s->mine[K_NOTARIZE] || s->mine[K_NULLIFY])
         return;
     parent_ref p;
-    if (parent_pick(c, v, &p) != 1)
+    if (parent_pick(c, v, &p) != 1 || chain_complete(c, &p.hash, -1) != 1)
         return;
     s->build_requested = true;
     s->build_parent = p.hash;
@@ -704,6 +726,11 @@ static void vote_try(seq_consensus *c)
         }
         return;
     }
+    int chain = chain_complete(c, &h->parent, (int)leader);
+    if (chain < 0)
+        s->prop_state = PROP_INVALID;
+    if (chain != 1)
+        return;
     s->prop_state = PROP_VERIFYING;
     emit(c, SEQ_ACT_VERIFY)->u.block = b;
 }

@@ -32,7 +32,6 @@ typedef struct {
     seq_event_kind kind; /* SEQ_EV_PAYLOAD or SEQ_EV_VERIFIED */
     uint64_t view;
     seq_hash hash; /* PAYLOAD: the parent; VERIFIED: the block */
-    bool ok;
 } followup;
 
 struct seq_replica {
@@ -82,11 +81,11 @@ static bool excluded(void *ctx, const seq_hash *id)
 
 /* ---- BUILD and VERIFY answers --------------------------------------------------- */
 
-static void followup_add(seq_replica *r, seq_event_kind kind, uint64_t view, const seq_hash *hash, bool ok)
+static void followup_add(seq_replica *r, seq_event_kind kind, uint64_t view, const seq_hash *hash)
 {
     if (r->followup_count == FOLLOWUPS_MAX)
         return; /* the consensus asks again when still relevant */
-    r->followups[r->followup_count++] = (followup){kind, view, *hash, ok};
+    r->followups[r->followup_count++] = (followup){kind, view, *hash};
 }
 
 /* The leader's payload: fair batch from the mempool, minus what the parent
@@ -197,11 +196,11 @@ static int run_actions(seq_replica *r)
             r->io.set_timer(r->io.ctx, a->u.deadline_ms);
             break;
         case SEQ_ACT_BUILD:
-            followup_add(r, SEQ_EV_PAYLOAD, a->u.build.view, a->u.build.parent, false);
+            followup_add(r, SEQ_EV_PAYLOAD, a->u.build.view, a->u.build.parent);
             break;
         case SEQ_ACT_VERIFY:
-            followup_add(r, SEQ_EV_VERIFIED, a->u.block->h.view, &a->u.block->hash,
-                         payload_valid(r, a->u.block));
+            /* judged after this list's commit, against the updated store */
+            followup_add(r, SEQ_EV_VERIFIED, a->u.block->h.view, &a->u.block->hash);
             break;
         case SEQ_ACT_DELIVER:
             SEQ_ASSERT(finals < SEQ_ACTIONS_MAX);
@@ -245,9 +244,10 @@ static int step(seq_replica *r, const seq_event *first)
             ev.u.payload.txs = r->batch;
             ev.u.payload.count = build_payload(r, &f->hash);
         } else {
+            const seq_block *b = seq_consensus_block_find(r->consensus, &f->hash);
             ev.u.verified.view = f->view;
             ev.u.verified.hash = f->hash;
-            ev.u.verified.ok = f->ok;
+            ev.u.verified.ok = b && payload_valid(r, b);
         }
     }
 }

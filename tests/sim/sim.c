@@ -9,6 +9,7 @@
  * in (time, sequence) order -> check invariants after each -> after the heal,
  * wait (bounded) until every honest node has finalized past view V. */
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -298,6 +299,10 @@ static void byz_equivocate(sim *s, node *b, const seq_msg *m)
             transmit_msg(s, b->idx, i, honest_seen++ % 2 == 0 ? m : &m2);
         }
     }
+    /* Colluding: the leader also finalizes both, so each half can complete
+     * a finalization with the Byzantine votes (only possible beyond f). */
+    byz_vote(s, b, SEQ_VOTE_FINALIZE, a->h.view, &a->hash, SEQ_TO_ALL);
+    byz_vote(s, b, SEQ_VOTE_FINALIZE, alt->h.view, &alt->hash, SEQ_TO_ALL);
     seq_block_free(alt);
 }
 
@@ -495,12 +500,19 @@ static void node_crash(node *nd)
     nd->timer_gen++; /* pending timers are void */
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Removes a node's data directory (no shell: the simulator runs it per seed). */
 static void rm_tree(const char *dir)
 {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "sim: could not remove %s\n", dir);
+    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+        fprintf(stderr, "sim: could not remove %s: %s\n", dir, strerror(errno));
 }
 
 /* ---- one seed ------------------------------------------------------------------------------ */
