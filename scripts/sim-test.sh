@@ -16,9 +16,17 @@ wait $p7; rc7=$?
 grep -v '^sim: [0-9]' "$log/n4" | tail -5
 grep -v '^sim: [0-9]' "$log/n7" | tail -5
 
-"$sim" --seeds 200 --nodes 4 --byzantine 2 >"$log/over" 2>&1; rc_over=$?
-first=$(grep -m1 -E '^seed=[0-9]+ violation=' "$log/over")
+# Planted bugs the checker must catch: more Byzantine validators than the
+# protocol tolerates (agreement), and nodes that forget their own votes on
+# restart (no honest double vote). Both run side by side.
+"$sim" --seeds 200 --nodes 4 --byzantine 2 >"$log/over" 2>&1 & po=$!
+"$sim" --seeds 100 --nodes 4 --byzantine 1 --plant amnesia >"$log/amnesia" 2>&1 & pa=$!
+wait $po; rc_over=$?
+wait $pa; rc_amnesia=$?
+first=$(grep -m1 -E '^seed=[0-9]+ violation=agreement' "$log/over")
+first_amnesia=$(grep -m1 -E '^seed=[0-9]+ violation=no-honest-double-vote' "$log/amnesia")
 tail -1 "$log/over"
+tail -1 "$log/amnesia"
 
 passed=0; failed=0
 if [ $rc4 -eq 0 ]; then passed=$((passed+1)); else failed=$((failed+1)); echo "sim: n=4 b=1 FAILED (replay with the seed above)"; fi
@@ -26,7 +34,12 @@ if [ $rc7 -eq 0 ]; then passed=$((passed+1)); else failed=$((failed+1)); echo "s
 if [ $rc_over -ne 0 ] && [ -n "$first" ]; then
   passed=$((passed+1)); echo "sim: checker caught the over-threshold run: $first"
 else
-  failed=$((failed+1)); echo "sim: checker FAILED to find a safety violation with 2 of 4 Byzantine"
+  failed=$((failed+1)); echo "sim: checker FAILED to find an agreement violation with 2 of 4 Byzantine"
+fi
+if [ $rc_amnesia -ne 0 ] && [ -n "$first_amnesia" ]; then
+  passed=$((passed+1)); echo "sim: checker caught the planted amnesia bug: $first_amnesia"
+else
+  failed=$((failed+1)); echo "sim: checker FAILED to catch nodes forgetting their votes (--plant amnesia)"
 fi
 echo "sim: ${passed} passed, ${failed} failed"
 [ $failed -eq 0 ]

@@ -164,6 +164,7 @@ typedef struct sim {
     uint32_t byz_count;
     uint64_t views_target;
     bool verbose;
+    bool plant_amnesia; /* planted bug: a restarted node forgets its store */
     rng r;
     uint64_t now;
     uint64_t seq;
@@ -455,10 +456,31 @@ static void io_delivered(void *ctx, const seq_block *b, const seq_cert *cert)
     }
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Removes a node's data directory (no shell: the simulator runs it per seed). */
+static void rm_tree(const char *dir)
+{
+    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+        fprintf(stderr, "sim: could not remove %s: %s\n", dir, strerror(errno));
+}
+
 /* ---- node life cycle ------------------------------------------------------------------------ */
 
 static int node_boot(sim *s, node *nd)
 {
+    if (s->plant_amnesia && mkdir(nd->dir, 0700) != 0) { /* exists: this is a restart */
+        rm_tree(nd->dir);
+        if (mkdir(nd->dir, 0700) != 0)
+            return SEQ_EIO;
+        nd->final_height = 0;
+    }
     seq_store_opts so = {.chain_id = 1, .map_bytes = 64u << 20, .no_sync = true};
     int rc = seq_store_open(&nd->store, nd->dir, &so);
     if (rc != 0)
@@ -500,21 +522,6 @@ static void node_crash(node *nd)
     nd->timer_gen++; /* pending timers are void */
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-/* Removes a node's data directory (no shell: the simulator runs it per seed). */
-static void rm_tree(const char *dir)
-{
-    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-        fprintf(stderr, "sim: could not remove %s: %s\n", dir, strerror(errno));
-}
-
 /* ---- one seed ------------------------------------------------------------------------------ */
 
 static void faults_pick(sim *s)
@@ -531,13 +538,15 @@ static void faults_pick(sim *s)
     for (uint32_t i = 0; i < s->n; i++)
         s->nodes[i].group = (uint32_t)rng_below(&s->r, 2);
     s->f.crashes = rng_chance(&s->r, 0.4) ? 1 + (uint32_t)rng_below(&s->r, 2) : 0;
+    if (s->plant_amnesia)
+        s->f.crashes = 4;
     /* Crash and restart honest nodes in the fault phase; all are back by the heal. */
     for (uint32_t c = 0; c < s->f.crashes; c++) {
         uint32_t victim = (uint32_t)rng_below(&s->r, s->n);
         if (s->nodes[victim].byz)
             continue;
         uint64_t at = rng_below(&s->r, phase);
-        uint64_t back = at + 1 + rng_below(&s->r, phase - at);
+        uint64_t back = at + 1 + rng_below(&s->r, s->plant_amnesia ? VIEW_TIMEOUT_MS : phase - at);
         schedule(s, (event){.time = at, .kind = EV_CRASH, .node = victim});
         schedule(s, (event){.time = back, .kind = EV_RESTART, .node = victim});
     }
@@ -759,6 +768,16 @@ static seed_result run_seed(sim *s, uint64_t seed)
         printf("seed=%" PRIu64 " liveness_failure: honest nodes stuck at final view %" PRIu64
                " (target %" PRIu64 ") %" PRIu64 " ms after the heal\n",
                seed, res.final_view_min, s->views_target, s->now - s->heal_time);
+    for (uint32_t i = 0; (res.liveness || s->verbose) && i < s->n; i++) {
+        node *nd = &s->nodes[i];
+        seq_replica_status st = {0};
+        if (nd->up)
+            seq_replica_status_get(nd->replica, &st);
+        printf("  node=%u %s%s view=%" PRIu64 " final_height=%" PRIu64 " final_view=%" PRIu64
+               " blocks_held=%u dropped=%" PRIu64 " byz_flags=%u\n",
+               i, nd->up ? "up" : "down", nd->byz ? " byzantine" : "", st.consensus.view, nd->final_height,
+               nd->final_view, st.consensus.blocks_held, st.consensus.msgs_dropped, nd->byz_flags);
+    }
     if (s->verbose)
         printf("seed=%" PRIu64 " events=%" PRIu64 " finalized_min=%" PRIu64 " drop=%.2f partition=%d crashes=%u\n",
                seed, res.events, res.finalized_min, s->f.drop_p, s->f.partition, s->f.crashes);
@@ -772,11 +791,14 @@ static void usage(FILE *to)
 {
     fprintf(to,
             "usage: seq-sim [--seeds K] [--seed S] [--nodes N] [--byzantine B] [--views V] [--verbose]\n"
+            "               [--plant amnesia]\n"
             "  Runs K seeds starting at S (default: K=1, S=1) of an N-node cluster (default 4,\n"
             "  at most %d) with B Byzantine validators (default (N-1)/3), each run lasting until\n"
             "  every honest node has finalized a block at view V (default 30) after the network heals.\n"
             "  A failing seed is printed as seed=N; `seq-sim --seed N` replays it exactly.\n"
-            "  Exit status 0 only when no safety violation and no liveness failure was found.\n",
+            "  Exit status 0 only when no safety violation and no liveness failure was found.\n"
+            "  --plant amnesia plants a bug to show the checker works: crashed nodes restart\n"
+            "  with an empty store, forgetting their votes; it must be reported.\n",
             NODES_MAX);
 }
 
@@ -797,11 +819,12 @@ static bool parse_u64(const char *arg, const char *name, uint64_t lo, uint64_t h
 int main(int argc, char **argv)
 {
     uint64_t seeds = 1, first = 1, nodes = 4, byz = UINT64_MAX, views = 30;
-    bool verbose = false;
+    bool verbose = false, amnesia = false;
     static const struct option opts[] = {
         {"seeds", required_argument, 0, 'k'}, {"seed", required_argument, 0, 's'},
         {"nodes", required_argument, 0, 'n'}, {"byzantine", required_argument, 0, 'b'},
         {"views", required_argument, 0, 'v'}, {"verbose", no_argument, 0, 'V'},
+        {"plant", required_argument, 0, 'p'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0},
     };
     int c;
@@ -814,6 +837,13 @@ int main(int argc, char **argv)
         case 'b': ok = parse_u64(optarg, "byzantine", 0, NODES_MAX, &byz); break;
         case 'v': ok = parse_u64(optarg, "views", 4, 10000, &views); break;
         case 'V': verbose = true; break;
+        case 'p':
+            if (strcmp(optarg, "amnesia") != 0) {
+                fprintf(stderr, "seq-sim: --plant knows only 'amnesia', got '%s'\n", optarg);
+                return 2;
+            }
+            amnesia = true;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -842,6 +872,7 @@ int main(int argc, char **argv)
     s->byz_count = (uint32_t)byz;
     s->views_target = views;
     s->verbose = verbose;
+    s->plant_amnesia = amnesia;
     s->events.items = malloc(EVENTS_MAX * sizeof(event));
     s->height_hash = malloc(HEIGHTS_MAX * sizeof *s->height_hash);
     s->height_known = malloc(HEIGHTS_MAX * sizeof *s->height_known);
