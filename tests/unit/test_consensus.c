@@ -549,6 +549,118 @@ static void test_proposal_unnotarized_parent_waits(void **state)
     assert_memory_equal(fx->out->items[verify].u.block->hash.b, b2->hash.b, SEQ_HASH_BYTES);
 }
 
+/* A proposal that arrives before the node enters its view is kept, and sent
+ * to VERIFY as soon as the node enters that view. */
+static void test_early_proposal_verified_on_entering_view(void **state)
+{
+    fixture *fx = *state;
+    node_new(fx, 0, NULL);
+    do_start(fx, T0);
+    seq_block *b2 = block_make(fx, 2, 1, &zero_hash, 0, 'a');
+    seq_msg p = propose_msg(b2, 2);
+    do_msg(fx, 2, &p);
+    assert_int_equal(fx->out->count, 0);
+    seq_msg null1 = cert_msg(SEQ_VOTE_NULLIFY, 1, NULL, SIGNERS_123);
+    do_msg(fx, 1, &null1);
+    assert_int_equal(status_of(fx).view, 2);
+    int verify = act_find(fx->out, SEQ_ACT_VERIFY, 0);
+    assert_true(verify >= 0);
+    assert_memory_equal(fx->out->items[verify].u.block->hash.b, b2->hash.b, SEQ_HASH_BYTES);
+}
+
+/* A VERIFIED answer that comes after the node left the proposal's view gives no vote. */
+static void test_verified_after_view_left_no_vote(void **state)
+{
+    fixture *fx = *state;
+    node_new(fx, 0, NULL);
+    do_start(fx, T0);
+    seq_block *b1 = block_make(fx, 1, 1, &zero_hash, 0, 'a');
+    seq_msg p = propose_msg(b1, 1);
+    do_msg(fx, 1, &p);
+    assert_int_equal(act_count(fx->out, SEQ_ACT_VERIFY, 0), 1);
+    seq_msg null1 = cert_msg(SEQ_VOTE_NULLIFY, 1, NULL, SIGNERS_123);
+    do_msg(fx, 3, &null1);
+    assert_int_equal(status_of(fx).view, 2);
+    do_verified(fx, b1, true);
+    assert_int_equal(fx->out->count, 0);
+}
+
+/* A second timeout in the same view repeats the same signed nullify without
+ * persisting or counting a new one, and re-arms the timer. */
+static void test_repeated_timeout_repeats_nullify(void **state)
+{
+    fixture *fx = *state;
+    node_new(fx, 0, NULL);
+    do_start(fx, T0);
+    do_timeout(fx, T0 + TIMEOUT_MS);
+    seq_vote first = act_at(fx->out, 0, SEQ_ACT_PERSIST_VOTE)->u.vote;
+    do_timeout(fx, T0 + 2 * TIMEOUT_MS);
+    assert_int_equal(fx->out->count, 2);
+    assert_vote_equal(&sent_at(fx->out, 0, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &first);
+    assert_int_equal(act_at(fx->out, 1, SEQ_ACT_SET_TIMER)->u.deadline_ms, T0 + 3 * TIMEOUT_MS);
+    assert_int_equal(status_of(fx).timeouts, 1);
+}
+
+/* Finalize and nullify of one view by one validator contradict each other and
+ * are reported as equivocation. */
+static void test_finalize_and_nullify_is_equivocation(void **state)
+{
+    fixture *fx = *state;
+    node_new(fx, 0, NULL);
+    do_start(fx, T0);
+    seq_hash h;
+    memset(h.b, 0x66, sizeof h.b);
+    seq_msg fin = vote_msg(SEQ_VOTE_FINALIZE, 1, &h, 3);
+    seq_msg nul = vote_msg(SEQ_VOTE_NULLIFY, 1, NULL, 3);
+    do_msg(fx, 3, &fin);
+    assert_int_equal(fx->out->count, 0);
+    do_msg(fx, 3, &nul);
+    assert_int_equal(fx->out->count, 1);
+    const seq_action *eq = act_at(fx->out, 0, SEQ_ACT_EQUIVOCATION);
+    assert_vote_equal(&eq->u.equivocation.a, &fin.u.vote);
+    assert_vote_equal(&eq->u.equivocation.b, &nul.u.vote);
+    assert_int_equal(status_of(fx).equivocations, 1);
+}
+
+/* [R-PARENT] the leader builds on the highest notarized view below its own
+ * only when every view in between is nullified: with view 2 unaccounted for it
+ * asks a peer for certificates and does not build; once view 2 is nullified it
+ * builds on the notarized, unfinalized block of view 1 at height 2. */
+static void test_leader_parent_rule(void **state)
+{
+    fixture *fx = *state;
+    node_new(fx, 0, NULL); /* leads view 4 */
+    do_start(fx, T0);
+    seq_block *b1 = block_make(fx, 1, 1, &zero_hash, 0, 'a');
+    seq_msg p1 = propose_msg(b1, 1);
+    do_msg(fx, 1, &p1);
+    seq_msg nz1 = cert_msg(SEQ_VOTE_NOTARIZE, 1, &b1->hash, SIGNERS_123);
+    do_msg(fx, 1, &nz1);
+    seq_msg null3 = cert_msg(SEQ_VOTE_NULLIFY, 3, NULL, SIGNERS_123);
+    do_msg(fx, 3, &null3);
+    assert_int_equal(status_of(fx).view, 4);
+    assert_int_equal(act_count(fx->out, SEQ_ACT_BUILD, 0), 0);
+    int req = act_find(fx->out, SEQ_ACT_SEND, SEQ_MSG_CERT_REQ);
+    assert_true(req >= 0);
+    assert_int_equal(fx->out->items[req].u.send.msg->u.cert_req.view_from, 2);
+
+    seq_msg null2 = cert_msg(SEQ_VOTE_NULLIFY, 2, NULL, SIGNERS_123);
+    do_msg(fx, 2, &null2);
+    assert_int_equal(fx->out->count, 1);
+    const seq_action *build = act_at(fx->out, 0, SEQ_ACT_BUILD);
+    assert_int_equal(build->u.build.view, 4);
+    assert_memory_equal(build->u.build.parent->b, b1->hash.b, SEQ_HASH_BYTES);
+
+    do_payload(fx, 4, NULL, 0, T0 + 7);
+    const seq_msg *prop = sent_at(fx->out, 1, SEQ_ACT_BROADCAST, SEQ_MSG_PROPOSE);
+    const seq_block *b4 = prop->u.propose.block;
+    assert_int_equal(b4->h.height, 2);
+    assert_int_equal(b4->h.view, 4);
+    assert_int_equal(b4->h.parent_view, 1);
+    assert_memory_equal(b4->h.parent.b, b1->hash.b, SEQ_HASH_BYTES);
+    assert_int_equal(b4->tx_count, 0);
+}
+
 /* ---- certificates and views ---------------------------------------------------------------- */
 
 /* q notarize votes form a notarization: the node broadcasts it, sends
@@ -903,6 +1015,11 @@ int main(void)
         T(test_proposal_unknown_parent_not_voted),
         T(test_proposal_wrong_height_not_voted),
         T(test_proposal_unnotarized_parent_waits),
+        T(test_early_proposal_verified_on_entering_view),
+        T(test_verified_after_view_left_no_vote),
+        T(test_repeated_timeout_repeats_nullify),
+        T(test_finalize_and_nullify_is_equivocation),
+        T(test_leader_parent_rule),
         T(test_notarization_advances_and_finalizes),
         T(test_no_finalize_after_nullify),
         T(test_nullification_lets_parent_skip),
