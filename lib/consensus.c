@@ -53,7 +53,7 @@ typedef struct {
     bool mine[KINDS];        /* we signed this kind in this view */
     seq_vote my_vote[KINDS];
     bool build_requested;
-    bool asked_certs;
+    uint64_t asked_from; /* first view of our last certificate request, 0: none */
     seq_hash build_parent;
 } view_state;
 
@@ -62,6 +62,25 @@ typedef struct {
     uint64_t asked_ms;
     bool used;
 } fetch;
+
+typedef struct {
+    uint64_t from, to; /* inclusive */
+} view_run;
+
+/* A certificate without the unused tail of its signature array. */
+typedef struct packed_cert {
+    uint64_t view;
+    uint8_t kind;
+    seq_hash hash;
+    uint8_t bitmap[SEQ_BITMAP_BYTES];
+    uint32_t sig_count;
+    seq_sig sigs[];
+} packed_cert;
+
+typedef struct {
+    uint64_t view;
+    seq_hash hash;
+} notarized_ref;
 
 struct seq_consensus {
     seq_consensus_config cfg;
@@ -84,11 +103,23 @@ struct seq_consensus {
     seq_cert *pending_cert;
 
     view_state views[SEQ_VIEW_WINDOW];
+    /* Facts about views above the last finalized one that must outlive the
+     * ring: a leader may have to prove that hundreds of views in a row were
+     * nullified, and may build on a notarized block from before them. */
+    view_run nullified[SEQ_NULLIFIED_RUNS_MAX]; /* sorted, disjoint, not adjacent */
+    uint32_t nullified_count;
+    notarized_ref notarized[SEQ_BLOCKS_MAX];
+    uint32_t notarized_count;
+    uint64_t vote_floor; /* we never vote below this view (restart) */
     seq_block *blocks[SEQ_BLOCKS_MAX];
     uint32_t block_count;
     fetch fetches[FETCHES_MAX];
     uint32_t fetch_rr;
-    uint64_t *cert_req_served; /* per peer: view in which we last answered */
+    uint64_t *cert_req_view;   /* per peer: our view when it last asked for certificates */
+    uint32_t *cert_req_count;  /* per peer: requests answered in that view */
+    /* Notarizations [0] and nullifications [1], packed, by view: the ring
+     * forgets views, but a peer catching up may need to prove long runs. */
+    struct packed_cert *archive[SEQ_CERT_ARCHIVE_VIEWS][2];
 
     /* Freed at the start of the next step: actions of this step point to them. */
     seq_block *grave_blocks[SEQ_BLOCKS_MAX];
@@ -104,6 +135,10 @@ struct seq_consensus {
     uint32_t evidence_count;
     seq_consensus_status stats;
 };
+
+static void blocks_prune(seq_consensus *c);
+static int chain_complete(seq_consensus *c, const seq_hash *hash, int hint);
+static const seq_hash *notarized_hash(const seq_consensus *c, uint64_t u);
 
 /* ---- small helpers ----------------------------------------------------------- */
 
@@ -191,6 +226,8 @@ static bool block_keep(seq_consensus *c, const seq_block *b)
 {
     if (block_find(c, &b->hash))
         return true;
+    if (c->block_count == SEQ_BLOCKS_MAX)
+        blocks_prune(c);
     if (c->block_count == SEQ_BLOCKS_MAX) {
         SEQ_WARN("consensus_blocks_full", "node=%u view=%llu", c->cfg.self,
                  (unsigned long long)c->view);
@@ -203,16 +240,53 @@ static bool block_keep(seq_consensus *c, const seq_block *b)
     return true;
 }
 
-/* Drops blocks that can no longer matter: at or below the finalized view. */
+static int block_index(const seq_consensus *c, const seq_hash *hash)
+{
+    for (uint32_t i = 0; i < c->block_count; i++)
+        if (seq_hash_eq(&c->blocks[i]->hash, hash))
+            return (int)i;
+    return -1;
+}
+
+/* Keeps block i and every ancestor of it that we hold. Each block is walked
+ * from at most once, so a whole prune is O(blocks^2) at worst. */
+static void keep_with_ancestors(seq_consensus *c, uint32_t i, bool *keep, bool *walked)
+{
+    for (uint32_t depth = 0; depth <= SEQ_BLOCKS_MAX && !walked[i]; depth++) {
+        keep[i] = true;
+        walked[i] = true;
+        int parent = block_index(c, &c->blocks[i]->h.parent);
+        if (parent < 0)
+            return;
+        i = (uint32_t)parent;
+    }
+}
+
+/* Drops blocks that can no longer matter: at or below the finalized view;
+ * and, once the table is half full, proposals that fell out of the view
+ * window unnotarized (late proposals of nullified views). A block that a
+ * kept block extends is kept: we may not know its own notarization, yet
+ * peers catching up will ask for it. */
 static void blocks_prune(seq_consensus *c)
 {
+    bool stale_ok = c->block_count > SEQ_BLOCKS_MAX / 2;
+    bool keep[SEQ_BLOCKS_MAX] = {0}, walked[SEQ_BLOCKS_MAX] = {0};
+    for (uint32_t i = 0; i < c->block_count; i++) {
+        const seq_block *b = c->blocks[i];
+        if (b->h.view <= c->final_view || b->h.height <= c->final_height)
+            continue;
+        const seq_hash *nz = notarized_hash(c, b->h.view);
+        bool recent = b->h.view + SEQ_VIEW_WINDOW > c->view;
+        if (!stale_ok || recent || (nz && seq_hash_eq(nz, &b->hash)))
+            keep_with_ancestors(c, i, keep, walked);
+    }
     uint32_t kept = 0;
     for (uint32_t i = 0; i < c->block_count; i++) {
         seq_block *b = c->blocks[i];
-        if (b->h.view <= c->final_view || b->h.height <= c->final_height)
-            bury_block(c, b);
-        else
+        if (keep[i] && b->h.view > c->final_view && b->h.height > c->final_height)
             c->blocks[kept++] = b;
+        else
+            bury_block(c, b);
     }
     c->block_count = kept;
 }
@@ -232,7 +306,7 @@ static void view_reset(seq_consensus *c, view_state *s, uint64_t view)
     s->has_proposal = false;
     s->prop_state = PROP_NONE;
     s->build_requested = false;
-    s->asked_certs = false;
+    s->asked_from = 0;
 }
 
 /* The state of a view; with create, (re)claims its ring slot. NULL for views
@@ -254,6 +328,146 @@ static const seq_cert *cert_of(seq_consensus *c, uint64_t view, int k)
 {
     view_state *s = view_get(c, view, false);
     return s ? s->certs[k] : NULL;
+}
+
+/* ---- nullified runs and notarized blocks ----------------------------------------- */
+
+static void nullified_add(seq_consensus *c, uint64_t u)
+{
+    uint32_t i = 0;
+    while (i < c->nullified_count && c->nullified[i].to + 1 < u)
+        i++;
+    if (i < c->nullified_count && c->nullified[i].from <= u + 1) {
+        view_run *r = &c->nullified[i];
+        if (u < r->from)
+            r->from = u;
+        if (u > r->to)
+            r->to = u;
+        if (i + 1 < c->nullified_count && c->nullified[i + 1].from <= r->to + 1) { /* bridge two runs */
+            r->to = c->nullified[i + 1].to;
+            memmove(&c->nullified[i + 1], &c->nullified[i + 2],
+                    (c->nullified_count - i - 2) * sizeof *c->nullified);
+            c->nullified_count--;
+        }
+        return;
+    }
+    if (c->nullified_count == SEQ_NULLIFIED_RUNS_MAX) { /* forget the oldest: costs liveness only */
+        memmove(&c->nullified[0], &c->nullified[1], (SEQ_NULLIFIED_RUNS_MAX - 1) * sizeof *c->nullified);
+        c->nullified_count--;
+        if (i > 0)
+            i--;
+    }
+    memmove(&c->nullified[i + 1], &c->nullified[i], (c->nullified_count - i) * sizeof *c->nullified);
+    c->nullified[i] = (view_run){u, u};
+    c->nullified_count++;
+}
+
+/* The run holding view u, or NULL. */
+static const view_run *nullified_run(const seq_consensus *c, uint64_t u)
+{
+    for (uint32_t i = 0; i < c->nullified_count; i++)
+        if (c->nullified[i].from <= u && u <= c->nullified[i].to)
+            return &c->nullified[i];
+    return NULL;
+}
+
+static const seq_hash *notarized_hash(const seq_consensus *c, uint64_t u)
+{
+    for (uint32_t i = 0; i < c->notarized_count; i++)
+        if (c->notarized[i].view == u)
+            return &c->notarized[i].hash;
+    return NULL;
+}
+
+static void notarized_add(seq_consensus *c, uint64_t u, const seq_hash *hash)
+{
+    if (notarized_hash(c, u))
+        return;
+    if (c->notarized_count == SEQ_BLOCKS_MAX) {
+        memmove(&c->notarized[0], &c->notarized[1], (SEQ_BLOCKS_MAX - 1) * sizeof *c->notarized);
+        c->notarized_count--;
+    }
+    c->notarized[c->notarized_count++] = (notarized_ref){u, *hash};
+}
+
+/* After a commit, facts at or below the finalized view no longer matter. */
+static void facts_prune(seq_consensus *c)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < c->nullified_count; i++) {
+        view_run r = c->nullified[i];
+        if (r.to <= c->final_view)
+            continue;
+        if (r.from <= c->final_view)
+            r.from = c->final_view + 1;
+        c->nullified[kept++] = r;
+    }
+    c->nullified_count = kept;
+    kept = 0;
+    for (uint32_t i = 0; i < c->notarized_count; i++)
+        if (c->notarized[i].view > c->final_view)
+            c->notarized[kept++] = c->notarized[i];
+    c->notarized_count = kept;
+}
+
+/* ---- certificate archive ------------------------------------------------------------ */
+
+static int archive_index(int cert_kind)
+{
+    return cert_kind == SEQ_VOTE_NOTARIZE ? 0 : cert_kind == SEQ_VOTE_NULLIFY ? 1 : -1;
+}
+
+static void archive_put(seq_consensus *c, const seq_cert *cert)
+{
+    int k = archive_index(cert->kind);
+    if (k < 0)
+        return;
+    packed_cert **slot = &c->archive[cert->view % SEQ_CERT_ARCHIVE_VIEWS][k];
+    if (*slot && (*slot)->view >= cert->view)
+        return;
+    packed_cert *p = malloc(sizeof *p + cert->sig_count * sizeof(seq_sig));
+    if (!p)
+        return;
+    p->view = cert->view;
+    p->kind = cert->kind;
+    p->hash = cert->hash;
+    memcpy(p->bitmap, cert->bitmap, sizeof p->bitmap);
+    p->sig_count = cert->sig_count;
+    memcpy(p->sigs, cert->sigs, cert->sig_count * sizeof(seq_sig));
+    free(*slot);
+    *slot = p;
+}
+
+static bool archive_get(const seq_consensus *c, uint64_t view, int cert_kind, seq_cert *out)
+{
+    int k = archive_index(cert_kind);
+    const packed_cert *p = k < 0 ? NULL : c->archive[view % SEQ_CERT_ARCHIVE_VIEWS][k];
+    if (!p || p->view != view)
+        return false;
+    memset(out, 0, sizeof *out);
+    out->kind = p->kind;
+    out->view = p->view;
+    out->hash = p->hash;
+    memcpy(out->bitmap, p->bitmap, sizeof p->bitmap);
+    out->sig_count = p->sig_count;
+    memcpy(out->sigs, p->sigs, p->sig_count * sizeof(seq_sig));
+    return true;
+}
+
+/* Asks `to` for the certificates of views [from, end). Asked again within one
+ * view only when the first missing view has moved, i.e. the last answer
+ * helped: long gaps fill in SEQ_CERT_REQ_VIEWS_MAX steps, a peer that cannot
+ * help is not asked twice. */
+static void certs_ask(seq_consensus *c, view_state *s, uint64_t from, uint64_t end, int to)
+{
+    if (!s || c->n == 1 || s->asked_from == from)
+        return;
+    s->asked_from = from;
+    uint64_t span = end > from ? end - from : 1;
+    seq_msg *m = new_msg(c, SEQ_MSG_CERT_REQ);
+    m->u.cert_req.view_from = from;
+    m->u.cert_req.count = (uint32_t)(span < SEQ_CERT_REQ_VIEWS_MAX ? span : SEQ_CERT_REQ_VIEWS_MAX);
+    send_msg(c, m, to);
 }
 
 /* ---- evidence ------------------------------------------------------------------ */
@@ -346,6 +560,7 @@ static void vote_cast(seq_consensus *c, view_state *s, int vote_kind, const seq_
                       const seq_block *block)
 {
     int k = kind_index(vote_kind);
+    SEQ_ASSERT(s->view >= c->vote_floor);
     SEQ_ASSERT(!s->mine[k]);
     SEQ_ASSERT(!(k == K_FINALIZE && s->mine[K_NULLIFY]));
     SEQ_ASSERT(!(k == K_NULLIFY && s->mine[K_FINALIZE]));
@@ -379,7 +594,7 @@ static void vote_cast(seq_consensus *c, view_state *s, int vote_kind, const seq_
 static void maybe_finalize_vote(seq_consensus *c, view_state *s)
 {
     const seq_cert *n = s->certs[K_NOTARIZE];
-    if (!n || s->mine[K_FINALIZE] || s->mine[K_NULLIFY])
+    if (!n || s->mine[K_FINALIZE] || s->mine[K_NULLIFY] || s->view < c->vote_floor)
         return;
     vote_cast(c, s, SEQ_VOTE_FINALIZE, &n->hash, false, NULL);
 }
@@ -412,6 +627,12 @@ static void on_cert(seq_consensus *c, const seq_cert *cert, bool formed_here)
         if (formed_here)
             send_cert(c, cert, -1);
     }
+    if (cert->view > c->final_view)
+        archive_put(c, cert);
+    if (k == K_NULLIFY && cert->view > c->final_view)
+        nullified_add(c, cert->view);
+    if (k == K_NOTARIZE && cert->view > c->final_view)
+        notarized_add(c, cert->view, &cert->hash);
     if (cert->view > c->max_cert_view)
         c->max_cert_view = cert->view;
     if (s && k == K_NOTARIZE)
@@ -475,6 +696,7 @@ static bool advance(seq_consensus *c)
         return false;
     c->view = c->max_cert_view + 1;
     timer_arm(c);
+    blocks_prune(c);
     return true;
 }
 
@@ -533,6 +755,7 @@ static bool commit_try(seq_consensus *c)
         c->final_ts = b->h.timestamp_ms;
     }
     blocks_prune(c);
+    facts_prune(c);
     memset(c->fetches, 0, sizeof c->fetches);
     if (c->final_view > c->max_cert_view)
         c->max_cert_view = c->final_view;
@@ -576,30 +799,36 @@ typedef struct {
  * (fetch started), -1 when the window does not reach back that far. */
 static int parent_pick(seq_consensus *c, uint64_t v, parent_ref *out)
 {
-    for (uint64_t u = v - 1; u > c->final_view; u--) {
-        if (v - u >= SEQ_VIEW_WINDOW)
-            return -1;
-        const seq_cert *nz = cert_of(c, u, K_NOTARIZE);
+    uint64_t u = v - 1;
+    while (u > c->final_view) {
+        const seq_hash *nz = notarized_hash(c, u);
         if (nz) {
-            const seq_block *b = block_find(c, &nz->hash);
+            const seq_block *b = block_find(c, nz);
             if (!b) {
-                block_request(c, &nz->hash, -1);
+                block_request(c, nz, -1);
                 return 0;
             }
             *out = (parent_ref){b->hash, u, b->h.height, b->h.timestamp_ms};
             return 1;
         }
-        if (!cert_of(c, u, K_NULLIFY)) {
-            view_state *s = view_get(c, v, true);
-            if (s && !s->asked_certs && c->n > 1) {
-                s->asked_certs = true;
-                seq_msg *m = new_msg(c, SEQ_MSG_CERT_REQ);
-                m->u.cert_req.view_from = u;
-                m->u.cert_req.count = 1;
-                send_msg(c, m, (int)next_peer(c));
-            }
+        const view_run *run = nullified_run(c, u);
+        if (!run) {
+            /* the gap may reach further down: ask for the views ending at u */
+            uint64_t from = u >= c->final_view + SEQ_CERT_REQ_VIEWS_MAX ? u + 1 - SEQ_CERT_REQ_VIEWS_MAX
+                                                                         : c->final_view + 1;
+            if (c->n > 1)
+                certs_ask(c, view_get(c, v, true), from, u + 1, (int)next_peer(c));
             return 0;
         }
+        /* Every view of the run is nullified, so it may be skipped; a notarized
+         * view inside it is an equally valid parent, and the highest wins. */
+        uint64_t next = run->from - 1;
+        for (uint32_t i = 0; i < c->notarized_count; i++) {
+            uint64_t w = c->notarized[i].view;
+            if (w >= run->from && w < u && w > next)
+                next = w;
+        }
+        u = next;
     }
     *out = (parent_ref){c->final_hash, c->final_view, c->final_height, c->final_ts};
     return 1;
@@ -685,21 +914,14 @@ static void vote_try(seq_consensus *c)
         parent_height = c->final_height;
         parent_ts = c->final_ts;
     } else {
-        const seq_cert *nz = cert_of(c, h->parent_view, K_NOTARIZE);
+        const seq_hash *nz = notarized_hash(c, h->parent_view);
         const seq_block *pb = block_find(c, &h->parent);
-        if (nz && !seq_hash_eq(&nz->hash, &h->parent)) {
+        if (nz && !seq_hash_eq(nz, &h->parent)) {
             s->prop_state = PROP_INVALID;
             return;
         }
         if (!nz) {
-            if (!s->asked_certs) {
-                s->asked_certs = true;
-                seq_msg *m = new_msg(c, SEQ_MSG_CERT_REQ);
-                m->u.cert_req.view_from = h->parent_view;
-                uint64_t span = h->view - h->parent_view;
-                m->u.cert_req.count = (uint32_t)(span < SEQ_CERT_REQ_VIEWS_MAX ? span : SEQ_CERT_REQ_VIEWS_MAX);
-                send_msg(c, m, (int)leader);
-            }
+            certs_ask(c, s, h->parent_view, h->view, (int)leader);
             return;
         }
         if (!pb) {
@@ -709,21 +931,18 @@ static void vote_try(seq_consensus *c)
         parent_height = pb->h.height;
         parent_ts = pb->h.timestamp_ms;
     }
-    if (h->height != parent_height + 1 || h->timestamp_ms < parent_ts) {
+    if (h->height != parent_height + 1 || h->timestamp_ms < parent_ts ||
+        h->timestamp_ms > c->now + SEQ_TIMESTAMP_AHEAD_MS_MAX) {
         s->prop_state = PROP_INVALID;
         return;
     }
-    for (uint64_t u = h->parent_view + 1; u < h->view; u++) {
-        if (cert_of(c, u, K_NULLIFY))
+    for (uint64_t u = h->parent_view + 1; u < h->view;) {
+        const view_run *run = nullified_run(c, u);
+        if (run) {
+            u = run->to + 1;
             continue;
-        if (!s->asked_certs) {
-            s->asked_certs = true;
-            seq_msg *m = new_msg(c, SEQ_MSG_CERT_REQ);
-            m->u.cert_req.view_from = u;
-            uint64_t span = h->view - u;
-            m->u.cert_req.count = (uint32_t)(span < SEQ_CERT_REQ_VIEWS_MAX ? span : SEQ_CERT_REQ_VIEWS_MAX);
-            send_msg(c, m, (int)leader);
         }
+        certs_ask(c, s, u, h->view, (int)leader);
         return;
     }
     int chain = chain_complete(c, &h->parent, (int)leader);
@@ -850,27 +1069,43 @@ static void on_block(seq_consensus *c, uint32_t from, const seq_block *b)
         return;
     if (b->h.view <= c->final_view || !block_wanted(c, &b->hash))
         { drop(c, from, "block not asked for"); return; }
-    block_keep(c, b);
+    /* Walk on to the parent at once, from the peer that just had this one:
+     * a lagging node fetches a chain at network speed, not one block per
+     * proposal it happens to be checking. */
+    if (block_keep(c, b))
+        (void)chain_complete(c, &b->h.parent, (int)from);
 }
 
-/* Answers with the certificates we hold for the views asked, once per peer
- * per view of ours so that a peer cannot make us repeat ourselves. */
+/* Answers with the certificates we hold for the views asked: from the ring,
+ * else from the archive. At most SEQ_CERT_REQS_PER_VIEW_MAX requests per peer
+ * per view of ours, so a peer cannot make us repeat ourselves at will. */
 static void on_cert_req(seq_consensus *c, uint32_t from, uint64_t view_from, uint32_t count)
 {
-    if (count == 0 || count > SEQ_CERT_REQ_VIEWS_MAX)
-        { drop(c, from, "bad certificate request"); return; }
-    if (c->cert_req_served[from] == c->view)
+    if (count == 0 || count > SEQ_CERT_REQ_VIEWS_MAX || view_from > UINT64_MAX - count) {
+        drop(c, from, "bad certificate request");
         return;
-    c->cert_req_served[from] = c->view;
+    }
+    if (c->cert_req_view[from] != c->view) {
+        c->cert_req_view[from] = c->view;
+        c->cert_req_count[from] = 0;
+    }
+    if (c->cert_req_count[from]++ >= SEQ_CERT_REQS_PER_VIEW_MAX)
+        return;
     if (view_from <= c->final_view && c->final_cert)
         send_cert(c, c->final_cert, (int)from);
     for (uint64_t u = view_from; u < view_from + count; u++) {
         view_state *s = view_get(c, u, false);
-        if (!s)
+        if (s) {
+            for (int k = 0; k < KINDS; k++)
+                if (s->certs[k])
+                    send_cert(c, s->certs[k], (int)from);
             continue;
-        for (int k = 0; k < KINDS; k++)
-            if (s->certs[k])
-                send_cert(c, s->certs[k], (int)from);
+        }
+        seq_cert cert;
+        if (archive_get(c, u, SEQ_VOTE_NOTARIZE, &cert))
+            send_cert(c, &cert, (int)from);
+        if (archive_get(c, u, SEQ_VOTE_NULLIFY, &cert))
+            send_cert(c, &cert, (int)from);
     }
 }
 
@@ -1020,8 +1255,9 @@ int seq_consensus_new(seq_consensus **out, const seq_consensus_config *cfg, cons
     c->cfg = *cfg;
     c->n = cfg->validators->n;
     c->q = cfg->validators->q;
-    c->cert_req_served = calloc(c->n, sizeof *c->cert_req_served);
-    if (!c->cert_req_served)
+    c->cert_req_view = calloc(c->n, sizeof *c->cert_req_view);
+    c->cert_req_count = calloc(c->n, sizeof *c->cert_req_count);
+    if (!c->cert_req_view || !c->cert_req_count)
         goto err_after_alloc;
     for (uint32_t i = 0; i < SEQ_VIEW_WINDOW; i++)
         for (int k = 0; k < KINDS; k++) {
@@ -1037,11 +1273,19 @@ int seq_consensus_new(seq_consensus **out, const seq_consensus_config *cfg, cons
         c->final_ts = restore->final_timestamp_ms;
         c->view = c->final_view + 1;
         c->max_cert_view = c->final_view;
+        if (restore->final_cert) {
+            c->final_cert = malloc(sizeof *c->final_cert);
+            if (!c->final_cert)
+                goto err_after_alloc;
+            *c->final_cert = *restore->final_cert;
+        }
         int rc = restore_votes(c, restore);
         if (rc != 0) {
             seq_consensus_free(c);
             return rc;
         }
+        /* Only our newest votes were restored: never vote below them again. */
+        c->vote_floor = c->view;
     }
     *out = c;
     return 0;
@@ -1065,7 +1309,12 @@ void seq_consensus_free(seq_consensus *c)
         seq_block_free(c->blocks[i]);
     free(c->final_cert);
     free(c->pending_cert);
-    free(c->cert_req_served);
+    free(c->cert_req_view);
+    free(c->cert_req_count);
+    for (uint32_t i = 0; i < SEQ_CERT_ARCHIVE_VIEWS; i++) {
+        free(c->archive[i][0]);
+        free(c->archive[i][1]);
+    }
     free(c);
 }
 

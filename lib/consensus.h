@@ -17,6 +17,10 @@
 #define SEQ_ACTIONS_MAX (SEQ_BLOCKS_MAX + 2 * SEQ_CERT_REQ_VIEWS_MAX + 64)
 #define SEQ_RESTORE_VOTES_MAX (4 * SEQ_VIEW_WINDOW)
 #define SEQ_EVIDENCE_MAX 64        /* equivocation records kept */
+#define SEQ_CERT_ARCHIVE_VIEWS 4096 /* notarizations/nullifications kept (packed) to answer peers */
+#define SEQ_CERT_REQS_PER_VIEW_MAX 16 /* certificate requests answered per peer per view of ours */
+#define SEQ_NULLIFIED_RUNS_MAX 64  /* runs of consecutive nullified views kept beyond the ring */
+#define SEQ_TIMESTAMP_AHEAD_MS_MAX 10000 /* a block may not be timed further ahead of our clock */
 
 _Static_assert(SEQ_BLOCKS_MAX >= 2 * SEQ_VIEW_WINDOW, "one proposal per view plus fetched ancestors");
 
@@ -34,7 +38,8 @@ typedef struct {
     uint64_t final_view;
     seq_hash final_hash;        /* zero before the first block */
     uint64_t final_timestamp_ms;
-    const seq_vote *votes;      /* own votes with view > final_view */
+    const seq_cert *final_cert; /* certificate of the last finalized block, or NULL */
+    const seq_vote *votes;      /* the newest own votes with view > final_view */
     uint32_t vote_count;        /* <= SEQ_RESTORE_VOTES_MAX */
 } seq_consensus_restore;
 

@@ -836,6 +836,8 @@ int seq_store_vote_put(seq_store *s, const seq_vote *own)
     return write_end(s, txn, err);
 }
 
+/* The newest cap votes above the tip, walking back from the last key, then
+ * reversed into ascending order. */
 static int votes_read(const seq_store *s, MDB_txn *txn, MDB_cursor *c, seq_vote *out, size_t cap,
                       size_t *n)
 {
@@ -843,18 +845,25 @@ static int votes_read(const seq_store *s, MDB_txn *txn, MDB_cursor *c, seq_vote 
     int err = tip_read(s, txn, &tip);
     if (err || tip.view == UINT64_MAX)
         return err;
-    uint8_t start[VOTE_KEY_BYTES];
-    vote_key(start, tip.view + 1, 0);
-    MDB_val k = {.mv_size = sizeof start, .mv_data = start}, v;
-    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (*n == cap)
-            return SEQ_ETOOBIG;
+    MDB_val k, v;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    for (; rc == 0 && *n < cap; rc = mdb_cursor_get(c, &k, &v, MDB_PREV)) {
+        if (k.mv_size != VOTE_KEY_BYTES)
+            return store_corrupt(s->dir, "vote key");
+        if (seq_get_u64be(k.mv_data) <= tip.view)
+            break;
         if (vote_decode(&out[*n], &v) != 0)
             return store_corrupt(s->dir, "vote");
         (*n)++;
     }
-    return rc == MDB_NOTFOUND ? 0 : store_fail(s->dir, "votes_load", rc);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return store_fail(s->dir, "votes_load", rc);
+    for (size_t i = 0; i < *n / 2; i++) {
+        seq_vote t = out[i];
+        out[i] = out[*n - 1 - i];
+        out[*n - 1 - i] = t;
+    }
+    return 0;
 }
 
 int seq_store_votes_load(seq_store *s, seq_vote *out, size_t cap, size_t *n)

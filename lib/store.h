@@ -100,8 +100,9 @@ int seq_store_ns_each(seq_store *s, seq_ns ns, uint64_t from_height, size_t limi
  * equivocation). Also raises the highest voted view. SEQ_EREADONLY on a
  * read-only store, SEQ_EINVAL for an unknown kind. */
 int seq_store_vote_put(seq_store *s, const seq_vote *own) SEQ_MUST_CHECK;
-/* Own votes with view > the tip's view, ascending by (view, kind), up to cap;
- * *n is how many were written. SEQ_ETOOBIG when more than cap exist. */
+/* The newest cap own votes with view > the tip's view, in ascending (view,
+ * kind) order; *n is how many were written. A restart needs only the newest:
+ * the node resumes in its highest voted view and never votes below it. */
 int seq_store_votes_load(seq_store *s, seq_vote *out, size_t cap, size_t *n) SEQ_MUST_CHECK;
 /* Highest view the node voted in (0 when none); pruning votes does not lower it. */
 int seq_store_highest_view(seq_store *s, uint64_t *view) SEQ_MUST_CHECK;

@@ -33,6 +33,7 @@
 #define VIEW_TIMEOUT_MS 200
 #define SUBMIT_EVERY_MS 15
 #define LIVENESS_SLACK_VIEWS 20
+#define OUTAGE_VIEWS (SEQ_RESTORE_VOTES_MAX + 100)
 
 /* ---- deterministic randomness (splitmix64) ---------------------------------------- */
 
@@ -154,6 +155,9 @@ typedef struct {
     uint32_t delay_ms;
     uint32_t jitter_ms;
     bool partition;
+    bool outage; /* messages slower than the view timeout, for more views than
+                    the consensus holds in memory: every view is nullified */
+    uint64_t outage_from, outage_to;
     uint64_t partition_from, partition_to;
     uint32_t crashes;
 } faults;
@@ -171,6 +175,7 @@ typedef struct sim {
     heap events;
     faults f;
     bool healed;
+    uint64_t phase_ms; /* faults end (heal) at this virtual time */
     uint64_t heal_time;
     uint64_t heal_height;
     node nodes[NODES_MAX];
@@ -234,6 +239,8 @@ static void transmit_bytes(sim *s, uint32_t from, uint32_t to, const uint8_t *by
             abort();
         memcpy(copy, bytes, len);
         uint64_t delay = s->f.delay_ms + rng_below(&s->r, s->f.jitter_ms + 1);
+        if (!s->healed && s->f.outage && s->now >= s->f.outage_from && s->now < s->f.outage_to)
+            delay += VIEW_TIMEOUT_MS * 3 / 2;
         schedule(s, (event){.time = s->now + delay, .kind = EV_DELIVER, .node = to, .from = from,
                             .bytes = copy, .len = len});
     }
@@ -533,6 +540,23 @@ static void faults_pick(sim *s)
     s->f.jitter_ms = (uint32_t)rng_below(&s->r, 40);
     s->f.partition = rng_chance(&s->r, 0.3);
     uint64_t phase = s->views_target * VIEW_TIMEOUT_MS / 2;
+    /* Now and then a long slow period: messages take longer than the view
+     * timeout, so view after view is nullified, for more views than the
+     * consensus holds in memory and more own votes than a restart loads; then
+     * a restart right after it. Progress must resume after the heal. */
+    s->f.outage = rng_chance(&s->r, 1.0 / 40);
+    if (s->f.outage) {
+        s->f.outage_from = rng_below(&s->r, phase);
+        s->f.outage_to = s->f.outage_from + OUTAGE_VIEWS * 3 * VIEW_TIMEOUT_MS;
+        for (uint32_t i = 0; i < s->n; i++)
+            if (!s->nodes[i].byz) {
+                schedule(s, (event){.time = s->f.outage_to, .kind = EV_CRASH, .node = i});
+                schedule(s, (event){.time = s->f.outage_to + 1, .kind = EV_RESTART, .node = i});
+                break;
+            }
+        phase = s->f.outage_to + VIEW_TIMEOUT_MS;
+    }
+    s->phase_ms = phase;
     s->f.partition_from = rng_below(&s->r, phase);
     s->f.partition_to = s->f.partition_from + rng_below(&s->r, phase);
     for (uint32_t i = 0; i < s->n; i++)
@@ -744,8 +768,7 @@ static seed_result run_seed(sim *s, uint64_t seed)
             violate(s, "boot", "node %u did not start", i);
     schedule(s, (event){.time = 1, .kind = EV_SUBMIT});
 
-    uint64_t phase = s->views_target * VIEW_TIMEOUT_MS / 2;
-    uint64_t deadline = phase + (s->views_target + LIVENESS_SLACK_VIEWS) * VIEW_TIMEOUT_MS * 2;
+    uint64_t deadline = s->phase_ms + (s->views_target + LIVENESS_SLACK_VIEWS) * VIEW_TIMEOUT_MS * 2;
     while (!s->violation && s->events.count > 0) {
         event e = heap_pop(&s->events);
         s->now = e.time;
@@ -779,8 +802,9 @@ static seed_result run_seed(sim *s, uint64_t seed)
                nd->final_view, st.consensus.blocks_held, st.consensus.msgs_dropped, nd->byz_flags);
     }
     if (s->verbose)
-        printf("seed=%" PRIu64 " events=%" PRIu64 " finalized_min=%" PRIu64 " drop=%.2f partition=%d crashes=%u\n",
-               seed, res.events, res.finalized_min, s->f.drop_p, s->f.partition, s->f.crashes);
+        printf("seed=%" PRIu64 " events=%" PRIu64 " finalized_min=%" PRIu64 " drop=%.2f partition=%d crashes=%u"
+               " outage=%d\n",
+               seed, res.events, res.finalized_min, s->f.drop_p, s->f.partition, s->f.crashes, s->f.outage);
     seed_teardown(s);
     return res;
 }

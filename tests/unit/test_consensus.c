@@ -642,7 +642,9 @@ static void test_leader_parent_rule(void **state)
     assert_int_equal(act_count(fx->out, SEQ_ACT_BUILD, 0), 0);
     int req = act_find(fx->out, SEQ_ACT_SEND, SEQ_MSG_CERT_REQ);
     assert_true(req >= 0);
-    assert_int_equal(fx->out->items[req].u.send.msg->u.cert_req.view_from, 2);
+    const seq_msg *ask = fx->out->items[req].u.send.msg;
+    assert_true(ask->u.cert_req.view_from <= 2); /* the request covers view 2 */
+    assert_true(ask->u.cert_req.view_from + ask->u.cert_req.count > 2);
 
     seq_msg null2 = cert_msg(SEQ_VOTE_NULLIFY, 2, NULL, SIGNERS_123);
     do_msg(fx, 2, &null2);
