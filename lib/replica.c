@@ -17,7 +17,8 @@
 #include "idset.h"
 #include "log.h"
 
-#define FOLLOWUPS_MAX 8 /* BUILD/VERIFY answers queued within one event */
+#define FOLLOWUPS_MAX 256      /* BUILD/VERIFY answers waiting; far above one step's few */
+#define FOLLOWUPS_PER_CALL 32  /* answered per call; the rest wait for seq_replica_continue */
 #define GOSSIP_BYTES_MAX (64u << 20)
 
 typedef struct {
@@ -44,7 +45,8 @@ struct seq_replica {
     seq_store_final *finals; /* SEQ_ACTIONS_MAX, for one commit */
     seq_hash *final_ids;
     size_t final_ids_cap;
-    followup followups[FOLLOWUPS_MAX];
+    followup followups[FOLLOWUPS_MAX]; /* ring */
+    uint32_t followup_head;
     uint32_t followup_count;
     gossip_entry *gossip;
     uint32_t gossip_count;
@@ -83,9 +85,11 @@ static bool excluded(void *ctx, const seq_hash *id)
 
 static void followup_add(seq_replica *r, seq_event_kind kind, uint64_t view, const seq_hash *hash)
 {
-    if (r->followup_count == FOLLOWUPS_MAX)
-        return; /* the consensus asks again when still relevant */
-    r->followups[r->followup_count++] = (followup){kind, view, *hash};
+    if (r->followup_count == FOLLOWUPS_MAX) { /* costs at most that view */
+        SEQ_WARN("followups_full", "view=%llu", (unsigned long long)view);
+        return;
+    }
+    r->followups[(r->followup_head + r->followup_count++) % FOLLOWUPS_MAX] = (followup){kind, view, *hash};
 }
 
 /* The leader's payload: fair batch from the mempool, minus what the parent
@@ -215,41 +219,47 @@ static int run_actions(seq_replica *r)
     return commit_finals(r, finals);
 }
 
-/* One event and the follow-ups it leads to, in order. Bounded: each follow-up
- * answers an action of an earlier step, and each step queues at most
- * FOLLOWUPS_MAX of them. */
-static int step(seq_replica *r, const seq_event *first)
+static int step_once(seq_replica *r, const seq_event *ev)
+{
+    int rc = seq_consensus_step(r->consensus, ev, r->actions);
+    SEQ_ASSERT(rc == 0);
+    return run_actions(r);
+}
+
+/* Answers up to FOLLOWUPS_PER_CALL queued BUILD/VERIFY requests, each judged
+ * now (after earlier commits). The bound keeps one call short even when every
+ * answer leads to another (a single validator finalizes a block per answer). */
+static int drain(seq_replica *r, uint64_t now)
+{
+    for (uint32_t done = 0; done < FOLLOWUPS_PER_CALL && r->followup_count > 0; done++) {
+        followup f = r->followups[r->followup_head];
+        r->followup_head = (r->followup_head + 1) % FOLLOWUPS_MAX;
+        r->followup_count--;
+        seq_event ev = {.kind = f.kind, .now_ms = now};
+        if (f.kind == SEQ_EV_PAYLOAD) {
+            ev.u.payload.view = f.view;
+            ev.u.payload.txs = r->batch;
+            ev.u.payload.count = build_payload(r, &f.hash);
+        } else {
+            const seq_block *b = seq_consensus_block_find(r->consensus, &f.hash);
+            ev.u.verified.view = f.view;
+            ev.u.verified.hash = f.hash;
+            ev.u.verified.ok = b && payload_valid(r, b);
+        }
+        int rc = step_once(r, &ev);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* One event, then the follow-ups it led to. */
+static int step(seq_replica *r, const seq_event *ev)
 {
     if (r->failed)
         return SEQ_EIO;
-    followup queue[FOLLOWUPS_MAX * 4];
-    uint32_t head = 0, tail = 0;
-    seq_event ev = *first;
-    for (;;) {
-        int rc = seq_consensus_step(r->consensus, &ev, r->actions);
-        SEQ_ASSERT(rc == 0);
-        r->followup_count = 0;
-        if ((rc = run_actions(r)) != 0)
-            return rc;
-        for (uint32_t i = 0; i < r->followup_count && tail < FOLLOWUPS_MAX * 4; i++)
-            queue[tail++] = r->followups[i];
-        if (head == tail)
-            return 0;
-        const followup *f = &queue[head++];
-        memset(&ev, 0, sizeof ev);
-        ev.kind = f->kind;
-        ev.now_ms = first->now_ms;
-        if (f->kind == SEQ_EV_PAYLOAD) {
-            ev.u.payload.view = f->view;
-            ev.u.payload.txs = r->batch;
-            ev.u.payload.count = build_payload(r, &f->hash);
-        } else {
-            const seq_block *b = seq_consensus_block_find(r->consensus, &f->hash);
-            ev.u.verified.view = f->view;
-            ev.u.verified.hash = f->hash;
-            ev.u.verified.ok = b && payload_valid(r, b);
-        }
-    }
+    int rc = step_once(r, ev);
+    return rc != 0 ? rc : drain(r, ev->now_ms);
 }
 
 /* ---- public ------------------------------------------------------------------------ */
@@ -258,6 +268,13 @@ int seq_replica_start(seq_replica *r, uint64_t now_ms)
 {
     seq_event ev = {.kind = SEQ_EV_START, .now_ms = now_ms};
     return step(r, &ev);
+}
+
+bool seq_replica_pending(const seq_replica *r) { return !r->failed && r->followup_count > 0; }
+
+int seq_replica_continue(seq_replica *r, uint64_t now_ms)
+{
+    return r->failed ? SEQ_EIO : drain(r, now_ms);
 }
 
 int seq_replica_timeout(seq_replica *r, uint64_t now_ms)
@@ -338,6 +355,8 @@ static bool gossip_queue(seq_replica *r, seq_ns ns, const uint8_t *payload, uint
 
 int seq_replica_submit(seq_replica *r, seq_ns ns, const uint8_t *payload, uint32_t len, seq_hash *id)
 {
+    if (r->failed)
+        return SEQ_EIO;
     seq_tx tx = {.ns = ns, .len = len, .data = payload};
     seq_tx_compute_id(&tx);
     bool finalized = false;
@@ -385,7 +404,7 @@ void seq_replica_status_get(const seq_replica *r, seq_replica_status *out)
 
 /* ---- life cycle -------------------------------------------------------------------- */
 
-static int restore_load(seq_replica *r, seq_consensus_restore *rs, seq_vote *votes)
+static int restore_load(seq_replica *r, seq_consensus_restore *rs, seq_vote *votes, seq_cert *final_cert)
 {
     seq_store_tip tip;
     int rc = seq_store_tip_get(r->cfg.store, &tip);
@@ -401,6 +420,9 @@ static int restore_load(seq_replica *r, seq_consensus_restore *rs, seq_vote *vot
             return rc;
         rs->final_timestamp_ms = b->h.timestamp_ms;
         seq_block_free(b);
+        if ((rc = seq_store_cert_get(r->cfg.store, tip.height, final_cert)) != 0)
+            return rc;
+        rs->final_cert = final_cert;
     }
     size_t n = 0;
     if ((rc = seq_store_votes_load(r->cfg.store, votes, SEQ_RESTORE_VOTES_MAX, &n)) != 0)
@@ -431,9 +453,15 @@ int seq_replica_new(seq_replica **out, const seq_replica_config *cfg, const seq_
     if ((rc = seq_mempool_new(&r->mempool, &cfg->mempool)) != 0)
         goto err_after_alloc;
     seq_consensus_restore rs;
-    if ((rc = restore_load(r, &rs, votes)) != 0)
+    seq_cert *final_cert = malloc(sizeof *final_cert);
+    if (!final_cert || (rc = restore_load(r, &rs, votes, final_cert)) != 0) {
+        free(final_cert);
+        rc = rc ? rc : SEQ_ENOMEM;
         goto err_after_alloc;
-    if ((rc = seq_consensus_new(&r->consensus, &cfg->consensus, &rs)) != 0)
+    }
+    rc = seq_consensus_new(&r->consensus, &cfg->consensus, &rs);
+    free(final_cert);
+    if (rc != 0)
         goto err_after_alloc;
     free(votes);
     *out = r;

@@ -53,9 +53,16 @@ int seq_replica_start(seq_replica *r, uint64_t now_ms) SEQ_MUST_CHECK;
 int seq_replica_receive(seq_replica *r, uint64_t now_ms, uint32_t from, const seq_msg *m) SEQ_MUST_CHECK;
 int seq_replica_timeout(seq_replica *r, uint64_t now_ms) SEQ_MUST_CHECK;
 
+/* True when answers to the consensus (a payload to build, a block to verify)
+ * are still queued after a call: the driver should call seq_replica_continue
+ * soon (same tick), before waiting for I/O. Each call answers a bounded number. */
+bool seq_replica_pending(const seq_replica *r);
+int seq_replica_continue(seq_replica *r, uint64_t now_ms) SEQ_MUST_CHECK;
+
 /* A client's transaction: into the mempool and queued for gossip. Returns the
  * mempool's verdict (0, SEQ_ETOOBIG, SEQ_EDUPLICATE, SEQ_EFULL, SEQ_ENS_FULL);
- * a transaction already finalized is SEQ_EDUPLICATE. */
+ * a transaction already finalized is SEQ_EDUPLICATE; SEQ_EIO once the node
+ * has stopped on a store error. */
 int seq_replica_submit(seq_replica *r, seq_ns ns, const uint8_t *payload, uint32_t len, seq_hash *id);
 /* Pushes queued transactions to all peers in frames of at most
  * SEQ_GOSSIP_TXS_MAX; call after a burst of submits or on a short timer. */

@@ -51,7 +51,7 @@ static bool rng_chance(rng *r, double p) { return (double)(rng_next(r) >> 11) / 
 
 /* ---- events ------------------------------------------------------------------------- */
 
-typedef enum { EV_DELIVER, EV_TIMER, EV_SUBMIT, EV_CRASH, EV_RESTART, EV_HEAL } ev_kind;
+typedef enum { EV_DELIVER, EV_TIMER, EV_SUBMIT, EV_CRASH, EV_RESTART, EV_HEAL, EV_CONTINUE } ev_kind;
 
 typedef struct {
     uint64_t time;
@@ -143,6 +143,7 @@ typedef struct {
     seq_replica *replica;
     char dir[256];
     uint64_t timer_gen;
+    bool continue_scheduled;
     uint64_t final_height;
     uint64_t final_view;
     uint32_t group; /* partition side */
@@ -675,6 +676,11 @@ static void run_event(sim *s, event *e)
                 violate(s, "restart", "node %u could not restart from its store: %s", e->node, seq_strerror(rc));
         }
         break;
+    case EV_CONTINUE:
+        nd->continue_scheduled = false;
+        if (nd->up && seq_replica_continue(nd->replica, s->now) != 0)
+            node_crash(nd);
+        break;
     case EV_HEAL:
         s->healed = true;
         s->heal_time = s->now;
@@ -686,6 +692,12 @@ static void run_event(sim *s, event *e)
     }
     free(e->bytes);
     e->bytes = NULL;
+    /* A replica with queued answers gets to finish them in this same tick. */
+    for (uint32_t i = 0; i < s->n; i++)
+        if (s->nodes[i].up && seq_replica_pending(s->nodes[i].replica) && !s->nodes[i].continue_scheduled) {
+            s->nodes[i].continue_scheduled = true;
+            schedule(s, (event){.time = s->now, .kind = EV_CONTINUE, .node = i});
+        }
 }
 
 typedef struct {
