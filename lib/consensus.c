@@ -39,6 +39,7 @@ enum proposal_state {
 
 typedef struct {
     bool has;
+    bool conflict_seen; /* evidence for this signer/view/kind already kept */
     seq_hash hash;
     seq_sig sig;
 } vote_slot;
@@ -122,7 +123,7 @@ struct seq_consensus {
     struct packed_cert *archive[SEQ_CERT_ARCHIVE_VIEWS][2];
 
     /* Freed at the start of the next step: actions of this step point to them. */
-    seq_block *grave_blocks[SEQ_BLOCKS_MAX];
+    seq_block *grave_blocks[SEQ_BLOCKS_MAX + 1]; /* all held, plus the one an event adds */
     uint32_t grave_block_count;
     seq_cert *grave_certs[GRAVE_CERTS_MAX];
     uint32_t grave_cert_count;
@@ -189,7 +190,7 @@ static uint32_t next_peer(seq_consensus *c)
 
 static void bury_block(seq_consensus *c, seq_block *b)
 {
-    SEQ_ASSERT(c->grave_block_count < SEQ_BLOCKS_MAX);
+    SEQ_ASSERT(c->grave_block_count < SEQ_BLOCKS_MAX + 1);
     c->grave_blocks[c->grave_block_count++] = b;
 }
 
@@ -213,12 +214,18 @@ static void empty_graves(seq_consensus *c)
 
 /* ---- blocks held in memory ---------------------------------------------------- */
 
-static seq_block *block_find(const seq_consensus *c, const seq_hash *hash)
+static int block_index(const seq_consensus *c, const seq_hash *hash)
 {
     for (uint32_t i = 0; i < c->block_count; i++)
         if (seq_hash_eq(&c->blocks[i]->hash, hash))
-            return c->blocks[i];
-    return NULL;
+            return (int)i;
+    return -1;
+}
+
+static seq_block *block_find(const seq_consensus *c, const seq_hash *hash)
+{
+    int i = block_index(c, hash);
+    return i < 0 ? NULL : c->blocks[i];
 }
 
 /* Takes a copy of b. False when memory or the bound says no. */
@@ -238,14 +245,6 @@ static bool block_keep(seq_consensus *c, const seq_block *b)
         return false;
     c->blocks[c->block_count++] = copy;
     return true;
-}
-
-static int block_index(const seq_consensus *c, const seq_hash *hash)
-{
-    for (uint32_t i = 0; i < c->block_count; i++)
-        if (seq_hash_eq(&c->blocks[i]->hash, hash))
-            return (int)i;
-    return -1;
 }
 
 /* Keeps block i and every ancestor of it that we hold. Each block is walked
@@ -410,6 +409,17 @@ static void facts_prune(seq_consensus *c)
     c->notarized_count = kept;
 }
 
+/* Records what a certificate proves about its view, beside the ring. */
+static void facts_note(seq_consensus *c, const seq_cert *cert)
+{
+    if (cert->view <= c->final_view)
+        return;
+    if (cert->kind == SEQ_VOTE_NULLIFY)
+        nullified_add(c, cert->view);
+    else if (cert->kind == SEQ_VOTE_NOTARIZE)
+        notarized_add(c, cert->view, &cert->hash);
+}
+
 /* ---- certificate archive ------------------------------------------------------------ */
 
 static int archive_index(int cert_kind)
@@ -534,16 +544,18 @@ static void vote_record(seq_consensus *c, const seq_vote *v)
     int k = kind_index(v->kind);
     vote_slot *slot = &s->slots[k][v->signer];
     if (slot->has) {
-        if (!seq_hash_eq(&slot->hash, &v->hash)) {
+        if (!seq_hash_eq(&slot->hash, &v->hash) && !slot->conflict_seen) {
             seq_vote first;
             slot_to_vote(slot, k, v->view, v->signer, &first);
             evidence_report(c, &first, v);
+            slot->conflict_seen = true; /* one record each: a liar cannot flush the ring */
         }
         return;
     }
     /* finalize and nullify of one view by one signer contradict each other */
     int other = k == K_FINALIZE ? K_NULLIFY : k == K_NULLIFY ? K_FINALIZE : -1;
-    if (other >= 0 && s->slots[other][v->signer].has) {
+    if (other >= 0 && s->slots[other][v->signer].has && !s->slots[other][v->signer].conflict_seen) {
+        s->slots[other][v->signer].conflict_seen = true;
         seq_vote first;
         slot_to_vote(&s->slots[other][v->signer], other, v->view, v->signer, &first);
         evidence_report(c, &first, v);
@@ -629,10 +641,7 @@ static void on_cert(seq_consensus *c, const seq_cert *cert, bool formed_here)
     }
     if (cert->view > c->final_view)
         archive_put(c, cert);
-    if (k == K_NULLIFY && cert->view > c->final_view)
-        nullified_add(c, cert->view);
-    if (k == K_NOTARIZE && cert->view > c->final_view)
-        notarized_add(c, cert->view, &cert->hash);
+    facts_note(c, cert);
     if (cert->view > c->max_cert_view)
         c->max_cert_view = cert->view;
     if (s && k == K_NOTARIZE)
@@ -670,14 +679,12 @@ static void block_request(seq_consensus *c, const seq_hash *hash, int hint)
     fetch_ask(c, free_slot, hint);
 }
 
-static bool block_wanted(seq_consensus *c, const seq_hash *hash)
+static fetch *fetch_of(seq_consensus *c, const seq_hash *hash)
 {
     for (uint32_t i = 0; i < FETCHES_MAX; i++)
-        if (c->fetches[i].used && seq_hash_eq(&c->fetches[i].hash, hash)) {
-            c->fetches[i].used = false;
-            return true;
-        }
-    return false;
+        if (c->fetches[i].used && seq_hash_eq(&c->fetches[i].hash, hash))
+            return &c->fetches[i];
+    return NULL;
 }
 
 /* ---- views ----------------------------------------------------------------------- */
@@ -721,7 +728,12 @@ static bool commit_try(seq_consensus *c)
             block_request(c, &cur, -1);
             return false;
         }
-        if (b->h.height <= c->final_height || depth == SEQ_BLOCKS_MAX) {
+        if (depth == SEQ_BLOCKS_MAX) { /* behind by more than we hold: block sync's job */
+            SEQ_WARN("commit_too_far_behind", "node=%u view=%llu", c->cfg.self, (unsigned long long)c->pending_view);
+            c->pending = false;
+            return false;
+        }
+        if (b->h.height <= c->final_height || (depth > 0 && chain[depth - 1]->h.height != b->h.height + 1)) {
             /* A certified chain that does not extend ours: more than f faults. */
             SEQ_ERROR("finalized_conflict", "node=%u view=%llu height=%llu", c->cfg.self,
                       (unsigned long long)c->pending_view, (unsigned long long)b->h.height);
@@ -859,8 +871,10 @@ static void on_payload(seq_consensus *c, const seq_event *ev)
     if (v != c->view || !s || !s->build_requested || s->mine[K_NOTARIZE] || s->mine[K_NULLIFY])
         return;
     parent_ref p;
-    if (parent_pick(c, v, &p) != 1 || !seq_hash_eq(&p.hash, &s->build_parent))
-        return; /* the world moved; the next BUILD (if any) starts over */
+    if (parent_pick(c, v, &p) != 1 || !seq_hash_eq(&p.hash, &s->build_parent)) {
+        s->build_requested = false; /* the world moved: build again on the new parent */
+        return;
+    }
     seq_header tmpl = {
         .chain_id = c->cfg.chain_id,
         .height = p.height + 1,
@@ -875,8 +889,11 @@ static void on_payload(seq_consensus *c, const seq_event *ev)
         SEQ_WARN("propose_failed", "node=%u view=%llu", c->cfg.self, (unsigned long long)v);
         return;
     }
+    if (c->block_count == SEQ_BLOCKS_MAX)
+        blocks_prune(c);
     if (c->block_count == SEQ_BLOCKS_MAX) {
         seq_block_free(b);
+        s->build_requested = false;
         return;
     }
     c->blocks[c->block_count++] = b;
@@ -898,7 +915,10 @@ static void vote_try(seq_consensus *c)
     if (!s || s->prop_state != PROP_WAITING || s->mine[K_NOTARIZE] || s->mine[K_NULLIFY])
         return;
     seq_block *b = block_find(c, &s->proposal);
-    SEQ_ASSERT(b);
+    if (!b) { /* pruned: it forked below what we finalized since */
+        s->prop_state = PROP_INVALID;
+        return;
+    }
     uint32_t leader = b->h.leader;
     const seq_header *h = &b->h;
     uint64_t parent_height, parent_ts;
@@ -1006,6 +1026,11 @@ static void on_vote(seq_consensus *c, uint32_t from, const seq_vote *v)
         { drop(c, from, "vote outside window"); return; }
     if (vote_known(c, v))
         return;
+    view_state *s = view_get(c, v->view, false);
+    if (s && s->slots[kind_index(v->kind)][v->signer].conflict_seen) {
+        drop(c, from, "more equivocation from a known equivocator");
+        return;
+    }
     if (seq_vote_verify(v, c->cfg.validators, c->cfg.chain_id) != 0) {
         c->stats.bad_signatures++;
         { drop(c, from, "bad vote signature"); return; }
@@ -1024,8 +1049,8 @@ static void on_propose(seq_consensus *c, uint32_t from, const seq_msg *m)
     if (v->kind != SEQ_VOTE_NOTARIZE || v->view != view || v->signer != leader || b->h.leader != leader ||
         !seq_hash_eq(&v->hash, &b->hash))
         { drop(c, from, "proposal not signed by the view's leader"); return; }
-    if (!vote_in_window(c, view))
-        { drop(c, from, "proposal outside window"); return; }
+    if (!vote_in_window(c, view) || b->h.height <= c->final_height)
+        { drop(c, from, "proposal outside window or below our finalized height"); return; }
     view_state *s = view_get(c, view, true);
     if (s && s->has_proposal && seq_hash_eq(&s->proposal, &b->hash))
         return; /* duplicate */
@@ -1049,11 +1074,18 @@ static void on_cert_msg(seq_consensus *c, uint32_t from, const seq_cert *cert)
         { drop(c, from, "malformed certificate"); return; }
     if (cert->view <= c->final_view)
         return; /* already final: nothing to learn */
+    /* A certificate we hold (ring or archive) is not verified again; its facts
+     * are noted again in case they were evicted. */
     int k = kind_index(cert->kind);
     const seq_cert *have = cert_of(c, cert->view, k);
+    seq_cert archived;
+    if (!have && archive_get(c, cert->view, cert->kind, &archived))
+        have = &archived;
     if (have && seq_hash_eq(&have->hash, &cert->hash) &&
-        (k != K_FINALIZE || (c->pending && c->pending_view >= cert->view)))
+        (k != K_FINALIZE || (c->pending && c->pending_view >= cert->view))) {
+        facts_note(c, have);
         return;
+    }
     if (seq_cert_verify(cert, c->cfg.validators, c->cfg.chain_id) != 0) {
         c->stats.bad_signatures++;
         { drop(c, from, "bad certificate"); return; }
@@ -1067,13 +1099,18 @@ static void on_block(seq_consensus *c, uint32_t from, const seq_block *b)
         { drop(c, from, "block for another chain"); return; }
     if (block_find(c, &b->hash))
         return;
-    if (b->h.view <= c->final_view || !block_wanted(c, &b->hash))
+    fetch *f = fetch_of(c, &b->hash);
+    if (b->h.view <= c->final_view || !f)
         { drop(c, from, "block not asked for"); return; }
+    /* A full table keeps the fetch open for the timeout's retry, rather than
+     * asking again at once in a loop. */
+    if (!block_keep(c, b))
+        return;
+    f->used = false;
     /* Walk on to the parent at once, from the peer that just had this one:
      * a lagging node fetches a chain at network speed, not one block per
      * proposal it happens to be checking. */
-    if (block_keep(c, b))
-        (void)chain_complete(c, &b->h.parent, (int)from);
+    (void)chain_complete(c, &b->h.parent, (int)from);
 }
 
 /* Answers with the certificates we hold for the views asked: from the ring,
@@ -1142,8 +1179,10 @@ static void on_message(seq_consensus *c, uint32_t from, const seq_msg *m)
  * up once the network heals; missing blocks are asked from another peer. */
 static void on_timeout(seq_consensus *c)
 {
-    if (c->now < c->deadline)
+    if (c->now < c->deadline) { /* early (driver rounding): the timer must stay armed */
+        emit(c, SEQ_ACT_SET_TIMER)->u.deadline_ms = c->deadline;
         return;
+    }
     view_state *s = view_get(c, c->view, true);
     SEQ_ASSERT(s);
     if (!s->mine[K_NULLIFY] && !s->mine[K_FINALIZE]) {

@@ -18,7 +18,7 @@
 #define SEQ_RESTORE_VOTES_MAX (4 * SEQ_VIEW_WINDOW)
 #define SEQ_EVIDENCE_MAX 64        /* equivocation records kept */
 #define SEQ_CERT_ARCHIVE_VIEWS 4096 /* notarizations/nullifications kept (packed) to answer peers */
-#define SEQ_CERT_REQS_PER_VIEW_MAX 16 /* certificate requests answered per peer per view of ours */
+#define SEQ_CERT_REQS_PER_VIEW_MAX 4 /* certificate requests answered per peer per view of ours */
 #define SEQ_NULLIFIED_RUNS_MAX 64  /* runs of consecutive nullified views kept beyond the ring */
 #define SEQ_TIMESTAMP_AHEAD_MS_MAX 10000 /* a block may not be timed further ahead of our clock */
 

@@ -55,6 +55,8 @@ struct seq_replica {
     size_t gossip_cap;
     uint64_t finalized_txs;
     uint64_t gossip_dropped;
+    uint64_t *block_req_view;  /* per peer: our view when it last asked for a block */
+    uint32_t *block_req_count; /* per peer: requests served in that view */
     bool failed;
 };
 
@@ -283,8 +285,18 @@ int seq_replica_timeout(seq_replica *r, uint64_t now_ms)
     return step(r, &ev);
 }
 
+/* Serves a block from memory or the store, within a per-peer budget per view
+ * so that one peer cannot keep us reading and sending blocks at will. */
 static void serve_block(seq_replica *r, uint32_t to, const seq_hash *hash)
 {
+    seq_consensus_status st;
+    seq_consensus_status_get(r->consensus, &st);
+    if (r->block_req_view[to] != st.view) {
+        r->block_req_view[to] = st.view;
+        r->block_req_count[to] = 0;
+    }
+    if (r->block_req_count[to]++ >= SEQ_BLOCK_REQS_PER_VIEW_MAX)
+        return;
     const seq_block *held = seq_consensus_block_find(r->consensus, hash);
     seq_block *stored = NULL;
     uint64_t height;
@@ -448,7 +460,10 @@ int seq_replica_new(seq_replica **out, const seq_replica_config *cfg, const seq_
     r->finals = malloc(SEQ_ACTIONS_MAX * sizeof *r->finals);
     r->gossip = malloc(SEQ_GOSSIP_PENDING_MAX * sizeof *r->gossip);
     seq_vote *votes = malloc(SEQ_RESTORE_VOTES_MAX * sizeof *votes);
-    if (!r->actions || !r->batch || !r->finals || !r->gossip || !votes)
+    r->block_req_view = calloc(cfg->consensus.validators->n, sizeof *r->block_req_view);
+    r->block_req_count = calloc(cfg->consensus.validators->n, sizeof *r->block_req_count);
+    if (!r->actions || !r->batch || !r->finals || !r->gossip || !votes || !r->block_req_view ||
+        !r->block_req_count)
         goto err_after_alloc;
     if ((rc = seq_mempool_new(&r->mempool, &cfg->mempool)) != 0)
         goto err_after_alloc;
@@ -485,5 +500,7 @@ void seq_replica_free(seq_replica *r)
     free(r->final_ids);
     free(r->gossip);
     free(r->gossip_buf);
+    free(r->block_req_view);
+    free(r->block_req_count);
     free(r);
 }

@@ -15,6 +15,7 @@
 
 #define SEQ_TO_ALL UINT32_MAX
 #define SEQ_GOSSIP_PENDING_MAX 65536 /* accepted txs waiting to be pushed to peers */
+#define SEQ_BLOCK_REQS_PER_VIEW_MAX 64 /* block requests served per peer per view of ours */
 
 typedef struct {
     void *ctx;
