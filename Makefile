@@ -67,7 +67,9 @@ $(LIB_A): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_A)
+TEST_UTIL_OBJ := $(BUILD)/tests/unit/testutil.o
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TEST_UTIL_OBJ) $(LIB_A)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 
 $(SIM_BIN): $(SIM_SRC:%.c=$(BUILD)/%.o) $(LIB_A)

@@ -143,6 +143,21 @@ static int read_begin(const seq_store *s, MDB_txn **txn)
     return rc ? store_fail(s->dir, "read_begin", rc) : 0;
 }
 
+/* A read transaction with a cursor on one database; on error neither is left
+ * open. Close with mdb_cursor_close then mdb_txn_abort. */
+static int read_cursor_begin(const seq_store *s, int db, const char *what, MDB_txn **txn, MDB_cursor **c)
+{
+    int err = read_begin(s, txn);
+    if (err)
+        return err;
+    int rc = mdb_cursor_open(*txn, s->dbi[db], c);
+    if (rc) {
+        mdb_txn_abort(*txn);
+        return store_fail(s->dir, what, rc);
+    }
+    return 0;
+}
+
 static int write_begin(const seq_store *s, MDB_txn **txn)
 {
     int rc = mdb_txn_begin(s->env, NULL, 0, txn);
@@ -739,15 +754,10 @@ int seq_store_ns_each(seq_store *s, seq_ns ns, uint64_t from_height, size_t limi
     if (!s || !cb)
         return SEQ_EINVAL;
     MDB_txn *txn;
-    int err = read_begin(s, &txn);
+    MDB_cursor *c;
+    int err = read_cursor_begin(s, DB_NS, "ns_cursor", &txn, &c);
     if (err)
         return err;
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, s->dbi[DB_NS], &c);
-    if (rc) {
-        mdb_txn_abort(txn);
-        return store_fail(s->dir, "ns_cursor", rc);
-    }
     err = ns_walk(s, txn, c, ns, from_height, limit, cb, ctx);
     mdb_cursor_close(c);
     mdb_txn_abort(txn);
@@ -872,15 +882,10 @@ int seq_store_votes_load(seq_store *s, seq_vote *out, size_t cap, size_t *n)
         return SEQ_EINVAL;
     *n = 0;
     MDB_txn *txn;
-    int err = read_begin(s, &txn);
+    MDB_cursor *c;
+    int err = read_cursor_begin(s, DB_VOTES, "votes_cursor", &txn, &c);
     if (err)
         return err;
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, s->dbi[DB_VOTES], &c);
-    if (rc) {
-        mdb_txn_abort(txn);
-        return store_fail(s->dir, "votes_cursor", rc);
-    }
     err = votes_read(s, txn, c, out, cap, n);
     mdb_cursor_close(c);
     mdb_txn_abort(txn);

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +32,7 @@ static int setup(void **state)
     fixture *fx = calloc(1, sizeof *fx);
     if (!fx)
         return -1;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/seq-test-crypto-XXXXXX");
-    if (!mkdtemp(fx->dir)) {
+    if (seq_test_tmpdir(fx->dir, sizeof fx->dir, "crypto") != 0) {
         free(fx);
         return -1;
     }
@@ -39,17 +40,10 @@ static int setup(void **state)
     return 0;
 }
 
-static const char *const file_names[] = {"key", "key2", "bad", "open", "tight"};
-
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    char path[PATH_BYTES_MAX];
-    for (size_t i = 0; i < sizeof file_names / sizeof file_names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", fx->dir, file_names[i]);
-        unlink(path);
-    }
-    int rc = rmdir(fx->dir);
+    int rc = seq_test_rmtree(fx->dir);
     free(fx);
     return rc;
 }

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,8 +109,7 @@ static int setup(void **state)
     if (!fx)
         return -1;
     fx->votes_buf = malloc(SEQ_RESTORE_VOTES_MAX * sizeof *fx->votes_buf);
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/seq-test-replica-XXXXXX");
-    if (!fx->votes_buf || !mkdtemp(fx->dir)) {
+    if (!fx->votes_buf || seq_test_tmpdir(fx->dir, sizeof fx->dir, "replica") != 0) {
         free(fx->votes_buf);
         free(fx);
         return -1;
@@ -118,23 +119,6 @@ static int setup(void **state)
 }
 
 /* Removes every file of the (flat) directory, then the directory. */
-static int dir_remove(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    char path[PATH_BYTES_MAX];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return rmdir(dir);
-}
-
 static int teardown(void **state)
 {
     fixture *fx = *state;
@@ -142,7 +126,7 @@ static int teardown(void **state)
     seq_store_close(fx->store);
     for (uint32_t i = 0; i < fx->block_count; i++)
         seq_block_free(fx->blocks[i]);
-    int rc = dir_remove(fx->dir);
+    int rc = seq_test_rmtree(fx->dir);
     free(fx->votes_buf);
     free(fx);
     return rc;

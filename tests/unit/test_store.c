@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -60,8 +62,7 @@ static int setup(void **state)
     fixture *fx = calloc(1, sizeof *fx);
     if (!fx)
         return -1;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/seq-test-store-XXXXXX");
-    if (!mkdtemp(fx->dir)) {
+    if (seq_test_tmpdir(fx->dir, sizeof fx->dir, "store") != 0) {
         free(fx);
         return -1;
     }
@@ -79,29 +80,12 @@ static void chain_free(chain *c)
 }
 
 /* Removes every file of the (flat) directory, then the directory. */
-static int dir_remove(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    char path[PATH_BYTES_MAX];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return rmdir(dir);
-}
-
 static int teardown(void **state)
 {
     fixture *fx = *state;
     seq_store_close(fx->s);
     chain_free(fx->c);
-    int rc = dir_remove(fx->dir);
+    int rc = seq_test_rmtree(fx->dir);
     free(fx);
     return rc;
 }

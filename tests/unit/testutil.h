@@ -1,0 +1,15 @@
+/* Helpers shared by the unit tests: temporary directories that really exist
+ * on disk (real LMDB, real key files) and are removed afterwards. */
+#ifndef SEQ_TESTUTIL_H
+#define SEQ_TESTUTIL_H
+
+#include <stddef.h>
+
+/* Creates a fresh directory $TMPDIR/seq-test-<name>-XXXXXX (TMPDIR defaults
+ * to /tmp) and writes its path to out. 0, or -1 when it cannot. */
+int seq_test_tmpdir(char *out, size_t cap, const char *name);
+
+/* Removes dir and everything below it. 0, or -1 when something stayed. */
+int seq_test_rmtree(const char *dir);
+
+#endif
