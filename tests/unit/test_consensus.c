@@ -24,7 +24,8 @@
 #define T0 1000       /* time of START in every test */
 #define NS 7          /* namespace of the test transactions */
 #define PAYLOAD_BYTES 16
-#define TEST_BLOCKS_MAX 16
+#define LONG_CHAIN (SEQ_BLOCKS_MAX + 1) /* one block more than a node holds */
+#define TEST_BLOCKS_MAX (LONG_CHAIN + 16)
 #define FAR_VIEW 50   /* a certificate this far ahead makes the node jump */
 
 /* Signers 1, 2, 3 (bit i = validator i): a quorum without validator 0. */
@@ -859,6 +860,252 @@ static void test_finalization_fetches_ancestors(void **state)
     assert_memory_equal(st.final_hash.b, b3->hash.b, SEQ_HASH_BYTES);
 }
 
+/* ---- regressions from the review's drivers (fixed in 6c02250) -------------------------------- */
+
+/* chain[1..len]: block i at view i and height i on block i - 1 (the genesis for 1). */
+static void chain_make(fixture *fx, seq_block **chain, uint32_t len)
+{
+    const seq_hash *parent = &zero_hash;
+    for (uint32_t i = 1; i <= len; i++) {
+        chain[i] = block_make(fx, i, i, parent, i - 1, (uint8_t)i);
+        parent = &chain[i]->hash;
+    }
+}
+
+/* The last step asked exactly one peer for exactly `want`; answers it with that block. */
+static void answer_block_req(fixture *fx, seq_block *want)
+{
+    assert_int_equal(act_count(fx->out, SEQ_ACT_SEND, SEQ_MSG_BLOCK_REQ), 1);
+    const seq_action *a = &fx->out->items[act_find(fx->out, SEQ_ACT_SEND, SEQ_MSG_BLOCK_REQ)];
+    assert_memory_equal(a->u.send.msg->u.block_req.hash.b, want->hash.b, SEQ_HASH_BYTES);
+    seq_msg blk = {.kind = SEQ_MSG_BLOCK, .u.block.block = want};
+    do_msg(fx, a->u.send.to, &blk);
+}
+
+/* The last step delivered exactly chain[first..last], in height order, with one certificate. */
+static void assert_delivered(const fixture *fx, seq_block **chain, uint32_t first, uint32_t last)
+{
+    assert_int_equal(act_count(fx->out, SEQ_ACT_DELIVER, 0), last - first + 1);
+    const seq_cert *cert = NULL;
+    uint32_t height = first;
+    for (uint32_t i = 0; i < fx->out->count; i++) {
+        const seq_action *a = &fx->out->items[i];
+        if (a->kind != SEQ_ACT_DELIVER)
+            continue;
+        assert_int_equal(a->u.deliver.block->h.height, height);
+        assert_memory_equal(a->u.deliver.block->hash.b, chain[height]->hash.b, SEQ_HASH_BYTES);
+        if (!cert)
+            cert = a->u.deliver.cert;
+        assert_ptr_equal(a->u.deliver.cert, cert);
+        height++;
+    }
+}
+
+/* A proposal at a height we already finalized is dropped on arrival and counted. */
+static void assert_stale_proposal_dropped(fixture *fx, seq_block *b)
+{
+    uint64_t dropped = status_of(fx).msgs_dropped;
+    seq_msg p = propose_msg(b, b->h.leader);
+    do_msg(fx, b->h.leader, &p);
+    assert_int_equal(fx->out->count, 0);
+    assert_int_equal(status_of(fx).msgs_dropped, dropped + 1);
+}
+
+/* A Byzantine leader's proposal on an unknown parent at height 1, left waiting,
+ * does not crash the node when a finalization at height 1 prunes it (vote_try
+ * asserted before the fix); it gets no vote, and a new proposal at height 1 is
+ * dropped on arrival. */
+static void test_pruned_waiting_proposal_below_final(void **state)
+{
+    fixture *fx = *state;
+    node_new(fx, 0, NULL);
+    do_start(fx, T0);
+    seq_msg null4 = cert_msg(SEQ_VOTE_NULLIFY, 4, NULL, SIGNERS_123);
+    do_msg(fx, 2, &null4);
+    assert_int_equal(status_of(fx).view, 5);
+
+    seq_hash junk;
+    memset(junk.b, 0x55, sizeof junk.b);
+    seq_block *bad = block_make(fx, 5, 1, &junk, 2, 'x'); /* leader 1: parent view 2 unaccounted for */
+    seq_msg pb = propose_msg(bad, 1);
+    do_msg(fx, 1, &pb);
+    assert_no_vote(fx);
+    assert_int_equal(act_count(fx->out, SEQ_ACT_SEND, SEQ_MSG_CERT_REQ), 1); /* it waits */
+
+    seq_block *b1 = block_make(fx, 1, 1, &zero_hash, 0, 'a');
+    seq_msg fin1 = cert_msg(SEQ_VOTE_FINALIZE, 1, &b1->hash, SIGNERS_123);
+    do_msg(fx, 2, &fin1);
+    answer_block_req(fx, b1);
+    seq_block *chain[2] = {NULL, b1};
+    assert_delivered(fx, chain, 1, 1);
+    assert_no_vote(fx);
+    assert_int_equal(status_of(fx).final_height, 1);
+    assert_int_equal(status_of(fx).view, 5);
+    assert_null(seq_consensus_block_find(fx->c, &bad->hash));
+    do_verified(fx, bad, true);
+    assert_int_equal(fx->out->count, 0);
+
+    assert_stale_proposal_dropped(fx, block_make(fx, 6, 1, &zero_hash, 0, 'y'));
+}
+
+/* A Byzantine leader of view 5 forks from view 3's block at height 2, skipping
+ * notarized view 4; the finalization of view 4 (height 2) prunes the waiting
+ * fork without crashing the node (vote_try asserted before the fix), the fork
+ * gets no vote, and a new proposal below height 2 is dropped on arrival. */
+static void test_pruned_waiting_fork_at_final(void **state)
+{
+    fixture *fx = *state;
+    node_new(fx, 0, NULL);
+    do_start(fx, T0);
+    for (uint64_t v = 1; v <= 2; v++) {
+        seq_msg nul = cert_msg(SEQ_VOTE_NULLIFY, v, NULL, SIGNERS_123);
+        do_msg(fx, 2, &nul);
+    }
+    seq_block *b3 = block_make(fx, 3, 1, &zero_hash, 0, 'a');
+    seq_msg p3 = propose_msg(b3, 3);
+    do_msg(fx, 3, &p3);
+    do_verified(fx, b3, true);
+    seq_msg nz3 = cert_msg(SEQ_VOTE_NOTARIZE, 3, &b3->hash, SIGNERS_123);
+    do_msg(fx, 2, &nz3);
+    assert_int_equal(status_of(fx).view, 4);
+
+    seq_block *b4 = block_make(fx, 4, 2, &b3->hash, 3, 'b'); /* notarized by the others */
+    seq_msg nz4 = cert_msg(SEQ_VOTE_NOTARIZE, 4, &b4->hash, SIGNERS_123);
+    do_msg(fx, 2, &nz4);
+    assert_int_equal(status_of(fx).view, 5);
+
+    seq_block *fork = block_make(fx, 5, 2, &b3->hash, 3, 'f');
+    seq_msg pf = propose_msg(fork, 1);
+    do_msg(fx, 1, &pf);
+    assert_no_vote(fx);
+    assert_int_equal(act_count(fx->out, SEQ_ACT_SEND, SEQ_MSG_CERT_REQ), 1); /* it waits */
+
+    seq_msg fin4 = cert_msg(SEQ_VOTE_FINALIZE, 4, &b4->hash, SIGNERS_123);
+    do_msg(fx, 2, &fin4);
+    answer_block_req(fx, b4);
+    seq_block *chain[3] = {NULL, b3, b4};
+    assert_delivered(fx, chain, 1, 2);
+    assert_no_vote(fx);
+    assert_int_equal(status_of(fx).final_height, 2);
+    assert_null(seq_consensus_block_find(fx->c, &fork->hash));
+    do_verified(fx, fork, true);
+    assert_int_equal(fx->out->count, 0);
+
+    assert_stale_proposal_dropped(fx, block_make(fx, 6, 1, &zero_hash, 0, 'y'));
+}
+
+/* A node holding SEQ_BLOCKS_MAX blocks (one stale proposal and a fetched chain)
+ * commits the whole chain in the step that brings its last block, without
+ * aborting on the SEQ_BLOCKS_MAX + 1 blocks freed in that step, and delivers
+ * every height in order. */
+static void test_commit_full_table_in_one_step(void **state)
+{
+    fixture *fx = *state;
+    enum { LEN = SEQ_BLOCKS_MAX };
+    node_new(fx, 0, NULL);
+    do_start(fx, T0);
+    seq_block *stray = block_make(fx, 1, 1, &zero_hash, 0, 0xee);
+    seq_msg ps = propose_msg(stray, 1);
+    do_msg(fx, 1, &ps);
+
+    seq_block *chain[LEN + 1];
+    chain_make(fx, chain, LEN);
+    seq_msg fin = cert_msg(SEQ_VOTE_FINALIZE, LEN, &chain[LEN]->hash, SIGNERS_123);
+    do_msg(fx, 2, &fin);
+    for (uint32_t i = LEN; i >= 2; i--)
+        answer_block_req(fx, chain[i]);
+    assert_int_equal(status_of(fx).blocks_held, SEQ_BLOCKS_MAX); /* the stray and 2..LEN */
+    assert_int_equal(status_of(fx).final_height, 0);
+
+    answer_block_req(fx, chain[1]);
+    assert_delivered(fx, chain, 1, LEN);
+    assert_cert(fx->out->items[act_find(fx->out, SEQ_ACT_DELIVER, 0)].u.deliver.cert, SEQ_VOTE_FINALIZE, LEN,
+                &chain[LEN]->hash);
+    seq_consensus_status st = status_of(fx);
+    assert_int_equal(st.final_height, LEN);
+    assert_int_equal(st.final_view, LEN);
+    assert_memory_equal(st.final_hash.b, chain[LEN]->hash.b, SEQ_HASH_BYTES);
+    assert_int_equal(st.blocks_held, 0);
+}
+
+/* The leader of view 4 asked to BUILD on the genesis (views 1-3 nullified);
+ * view 3's notarization then moves its parent, so the PAYLOAD is discarded and
+ * a new BUILD on view 3's block follows (on that step or the next), whose
+ * PAYLOAD becomes the proposal. */
+static void test_payload_after_parent_moved_builds_again(void **state)
+{
+    fixture *fx = *state;
+    node_new(fx, 0, NULL); /* leads view 4 */
+    do_start(fx, T0);
+    seq_block *b3 = block_make(fx, 3, 1, &zero_hash, 0, 'a');
+    seq_msg p3 = propose_msg(b3, 3);
+    do_msg(fx, 3, &p3); /* held, not voted: the node is in view 1 */
+    for (uint64_t v = 1; v <= 3; v++) {
+        seq_msg nul = cert_msg(SEQ_VOTE_NULLIFY, v, NULL, SIGNERS_123);
+        do_msg(fx, 2, &nul);
+    }
+    assert_int_equal(status_of(fx).view, 4);
+    assert_int_equal(act_count(fx->out, SEQ_ACT_BUILD, 0), 1);
+    const seq_action *build = &fx->out->items[act_find(fx->out, SEQ_ACT_BUILD, 0)];
+    assert_int_equal(build->u.build.view, 4);
+    assert_true(seq_hash_is_zero(build->u.build.parent));
+
+    seq_msg nz3 = cert_msg(SEQ_VOTE_NOTARIZE, 3, &b3->hash, SIGNERS_123);
+    do_msg(fx, 2, &nz3);
+    assert_int_equal(status_of(fx).view, 4);
+
+    do_payload(fx, 4, NULL, 0, T0 + 3);
+    assert_int_equal(act_count(fx->out, SEQ_ACT_BROADCAST, SEQ_MSG_PROPOSE), 0);
+    assert_int_equal(act_count(fx->out, SEQ_ACT_PERSIST_VOTE, 0), 0);
+    if (act_find(fx->out, SEQ_ACT_BUILD, 0) < 0) {
+        seq_msg again = vote_msg(SEQ_VOTE_NOTARIZE, 3, &b3->hash, 1); /* any later event */
+        do_msg(fx, 1, &again);
+    }
+    assert_int_equal(act_count(fx->out, SEQ_ACT_BUILD, 0), 1);
+    build = &fx->out->items[act_find(fx->out, SEQ_ACT_BUILD, 0)];
+    assert_int_equal(build->u.build.view, 4);
+    assert_memory_equal(build->u.build.parent->b, b3->hash.b, SEQ_HASH_BYTES);
+
+    do_payload(fx, 4, NULL, 0, T0 + 4);
+    int prop = act_find(fx->out, SEQ_ACT_BROADCAST, SEQ_MSG_PROPOSE);
+    assert_true(prop >= 0);
+    const seq_block *b4 = fx->out->items[prop].u.send.msg->u.propose.block;
+    assert_int_equal(b4->h.view, 4);
+    assert_int_equal(b4->h.height, 2);
+    assert_int_equal(b4->h.parent_view, 3);
+    assert_memory_equal(b4->h.parent.b, b3->hash.b, SEQ_HASH_BYTES);
+}
+
+/* With the block table full, a fetched block that does not fit is refused
+ * without asking for it again at once (before the fix: fetch, refuse, fetch at
+ * network speed); the request is retried on the timeout. */
+static void test_full_table_refused_block_retried_on_timeout(void **state)
+{
+    fixture *fx = *state;
+    node_new(fx, 0, NULL);
+    do_start(fx, T0);
+    seq_block *chain[LONG_CHAIN + 1];
+    chain_make(fx, chain, LONG_CHAIN);
+    seq_msg fin = cert_msg(SEQ_VOTE_FINALIZE, LONG_CHAIN, &chain[LONG_CHAIN]->hash, SIGNERS_123);
+    do_msg(fx, 2, &fin);
+    for (uint32_t i = LONG_CHAIN; i >= 2; i--)
+        answer_block_req(fx, chain[i]);
+    assert_int_equal(status_of(fx).blocks_held, SEQ_BLOCKS_MAX);
+
+    answer_block_req(fx, chain[1]); /* does not fit */
+    assert_int_equal(act_count(fx->out, SEQ_ACT_SEND, SEQ_MSG_BLOCK_REQ), 0);
+    assert_int_equal(act_count(fx->out, SEQ_ACT_BROADCAST, SEQ_MSG_BLOCK_REQ), 0);
+    seq_consensus_status st = status_of(fx);
+    assert_int_equal(st.blocks_held, SEQ_BLOCKS_MAX);
+    assert_int_equal(st.final_height, 0);
+    assert_null(seq_consensus_block_find(fx->c, &chain[1]->hash));
+
+    do_timeout(fx, T0 + TIMEOUT_MS);
+    assert_int_equal(act_count(fx->out, SEQ_ACT_SEND, SEQ_MSG_BLOCK_REQ), 1);
+    const seq_action *retry = &fx->out->items[act_find(fx->out, SEQ_ACT_SEND, SEQ_MSG_BLOCK_REQ)];
+    assert_memory_equal(retry->u.send.msg->u.block_req.hash.b, chain[1]->hash.b, SEQ_HASH_BYTES);
+}
+
 /* ---- restart safety ------------------------------------------------------------------------ */
 
 static seq_consensus_restore restore_with(const seq_vote *votes, uint32_t count)
@@ -1030,6 +1277,11 @@ int main(void)
         T(test_parent_skipping_unnullified_view_waits),
         T(test_finalization_delivers),
         T(test_finalization_fetches_ancestors),
+        T(test_pruned_waiting_proposal_below_final),
+        T(test_pruned_waiting_fork_at_final),
+        T(test_commit_full_table_in_one_step),
+        T(test_payload_after_parent_moved_builds_again),
+        T(test_full_table_refused_block_retried_on_timeout),
         T(test_restore_notarize_blocks_other_proposal),
         T(test_restore_nullify_blocks_finalize),
         T(test_restore_finalize_resumes_next_view),
