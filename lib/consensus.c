@@ -807,8 +807,9 @@ typedef struct {
 
 /* [R-PARENT] the parent of a proposal in view v is the block of the highest
  * view p < v that is notarized (or the last finalized block), with every view
- * in (p, v) nullified. Returns 1 with *out set, 0 when something is missing
- * (fetch started), -1 when the window does not reach back that far. */
+ * in (p, v) nullified. Whole runs of nullified views are skipped at once.
+ * Returns 1 with *out set, or 0 when a block or certificate is missing (its
+ * fetch has been started). */
 static int parent_pick(seq_consensus *c, uint64_t v, parent_ref *out)
 {
     uint64_t u = v - 1;
@@ -892,8 +893,9 @@ static void on_payload(seq_consensus *c, const seq_event *ev)
     if (c->block_count == SEQ_BLOCKS_MAX)
         blocks_prune(c);
     if (c->block_count == SEQ_BLOCKS_MAX) {
+        /* No room even after pruning: give this view up (it times out) rather
+         * than ask to build again at once, which would loop without time. */
         seq_block_free(b);
-        s->build_requested = false;
         return;
     }
     c->blocks[c->block_count++] = b;

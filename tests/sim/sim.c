@@ -29,7 +29,6 @@
 #define NODES_MAX 16
 #define EVENTS_MAX (1u << 20)      /* events in flight */
 #define HEIGHTS_MAX 100000         /* finalized heights tracked per seed */
-#define VIEWS_TRACKED_MAX 100000   /* honest vote records per node */
 #define VIEW_TIMEOUT_MS 200
 #define SUBMIT_EVERY_MS 15
 #define LIVENESS_SLACK_VIEWS 20
