@@ -139,6 +139,7 @@ struct seq_consensus {
 
 static void blocks_prune(seq_consensus *c);
 static int chain_complete(seq_consensus *c, const seq_hash *hash, int hint);
+static void laggard_help(seq_consensus *c, uint32_t peer, uint64_t u);
 static const seq_hash *notarized_hash(const seq_consensus *c, uint64_t u);
 
 /* ---- small helpers ----------------------------------------------------------- */
@@ -1026,6 +1027,8 @@ static void on_vote(seq_consensus *c, uint32_t from, const seq_vote *v)
         { drop(c, from, "malformed vote"); return; }
     if (!vote_in_window(c, v->view))
         { drop(c, from, "vote outside window"); return; }
+    if (v->view < c->view && v->signer == from)
+        laggard_help(c, from, v->view);
     if (vote_known(c, v))
         return;
     view_state *s = view_get(c, v->view, false);
@@ -1115,6 +1118,44 @@ static void on_block(seq_consensus *c, uint32_t from, const seq_block *b)
     (void)chain_complete(c, &b->h.parent, (int)from);
 }
 
+/* Per-peer budget of answers within one view of ours (certificate requests
+ * and help for a lagging peer), so a peer cannot make us repeat ourselves. */
+static bool peer_budget_take(seq_consensus *c, uint32_t peer)
+{
+    if (c->cert_req_view[peer] != c->view) {
+        c->cert_req_view[peer] = c->view;
+        c->cert_req_count[peer] = 0;
+    }
+    return c->cert_req_count[peer]++ < SEQ_CERT_REQS_PER_VIEW_MAX;
+}
+
+/* A vote from a view below ours says its sender is stuck there: send it the
+ * certificate that moved us on, or, when we no longer hold one (a restart
+ * loses them), our own signed votes of that view, so that it can form the
+ * certificate itself. */
+static void laggard_help(seq_consensus *c, uint32_t peer, uint64_t u)
+{
+    if (u >= c->view || !peer_budget_take(c, peer))
+        return;
+    seq_cert cert;
+    const seq_cert *have = NULL;
+    for (int k = 0; k < KINDS && !have; k++)
+        have = cert_of(c, u, k);
+    if (!have && (archive_get(c, u, SEQ_VOTE_NOTARIZE, &cert) || archive_get(c, u, SEQ_VOTE_NULLIFY, &cert)))
+        have = &cert;
+    if (have) {
+        send_cert(c, have, (int)peer);
+        return;
+    }
+    view_state *s = view_get(c, u, false);
+    for (int k = 0; s && k < KINDS; k++)
+        if (s->mine[k]) {
+            seq_msg *m = new_msg(c, SEQ_MSG_VOTE);
+            m->u.vote = s->my_vote[k];
+            send_msg(c, m, (int)peer);
+        }
+}
+
 /* Answers with the certificates we hold for the views asked: from the ring,
  * else from the archive. At most SEQ_CERT_REQS_PER_VIEW_MAX requests per peer
  * per view of ours, so a peer cannot make us repeat ourselves at will. */
@@ -1124,11 +1165,7 @@ static void on_cert_req(seq_consensus *c, uint32_t from, uint64_t view_from, uin
         drop(c, from, "bad certificate request");
         return;
     }
-    if (c->cert_req_view[from] != c->view) {
-        c->cert_req_view[from] = c->view;
-        c->cert_req_count[from] = 0;
-    }
-    if (c->cert_req_count[from]++ >= SEQ_CERT_REQS_PER_VIEW_MAX)
+    if (!peer_budget_take(c, from))
         return;
     if (view_from <= c->final_view && c->final_cert)
         send_cert(c, c->final_cert, (int)from);
@@ -1193,6 +1230,11 @@ static void on_timeout(seq_consensus *c)
     } else if (s->mine[K_NULLIFY]) {
         seq_msg *m = new_msg(c, SEQ_MSG_VOTE);
         m->u.vote = s->my_vote[K_NULLIFY];
+        send_msg(c, m, -1);
+    }
+    if (s->mine[K_NOTARIZE]) { /* peers that lost it may still complete the notarization */
+        seq_msg *m = new_msg(c, SEQ_MSG_VOTE);
+        m->u.vote = s->my_vote[K_NOTARIZE];
         send_msg(c, m, -1);
     }
     for (int k = 0; k < KINDS; k++) {

@@ -802,6 +802,7 @@ static seed_result run_seed(sim *s, uint64_t seed)
         printf("seed=%" PRIu64 " liveness_failure: honest nodes stuck at final view %" PRIu64
                " (target %" PRIu64 ") %" PRIu64 " ms after the heal\n",
                seed, res.final_view_min, s->views_target, s->now - s->heal_time);
+    fflush(stdout); /* a failure shows up at once, even when stdout is a file */
     for (uint32_t i = 0; (res.liveness || s->verbose) && i < s->n; i++) {
         node *nd = &s->nodes[i];
         seq_replica_status st = {0};
