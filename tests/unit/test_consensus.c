@@ -1250,6 +1250,159 @@ static void test_duplicate_votes_counted_once(void **state)
     assert_int_equal(status_of(fx).view, 2);
 }
 
+/* ---- helping a lagging peer (d97d3e1) --------------------------------------------------------- */
+
+/* Action i is a SEND to `to` of a message of msg_kind; returns the message. */
+static const seq_msg *sent_to(const seq_actions *out, uint32_t i, uint32_t to, seq_msg_kind msg_kind)
+{
+    const seq_msg *m = sent_at(out, i, SEQ_ACT_SEND, msg_kind);
+    assert_int_equal(out->items[i].u.send.to, to);
+    return m;
+}
+
+/* got is the certificate want: same kind, view, hash, signers and signatures. */
+static void assert_same_cert(const seq_cert *got, const seq_cert *want)
+{
+    assert_cert(got, want->kind, want->view, &want->hash);
+    assert_memory_equal(got->bitmap, want->bitmap, SEQ_BITMAP_BYTES);
+    assert_int_equal(got->sig_count, want->sig_count);
+    assert_memory_equal(got->sigs, want->sigs, want->sig_count * sizeof want->sigs[0]);
+}
+
+/* Validator 0, fresh, moved to view 2 by a notarization of view 1 on *h (returned in *nz1). */
+static void node_past_notarized_view1(fixture *fx, const seq_hash *h, seq_msg *nz1)
+{
+    node_new(fx, 0, NULL);
+    do_start(fx, T0);
+    *nz1 = cert_msg(SEQ_VOTE_NOTARIZE, 1, h, SIGNERS_123);
+    do_msg(fx, 2, nz1);
+    assert_int_equal(status_of(fx).view, 2);
+}
+
+/* The last step answered a vote of a lower view with exactly one SEND of cert to `to`. */
+static void assert_helped_with_cert(const fixture *fx, uint32_t to, const seq_cert *cert)
+{
+    assert_int_equal(fx->out->count, 1);
+    assert_same_cert(&sent_to(fx->out, 0, to, SEQ_MSG_CERT)->u.cert, cert);
+}
+
+/* A nullify of the view below ours, signed by the peer that sends it, is
+ * answered with exactly the certificate that moved us on, to that peer only:
+ * the notarization of view 1 in view 2, the nullification of view 2 in view 3. */
+static void test_laggard_gets_certificate(void **state)
+{
+    fixture *fx = *state;
+    seq_hash h;
+    memset(h.b, 0x77, sizeof h.b);
+    seq_msg nz1;
+    node_past_notarized_view1(fx, &h, &nz1);
+    seq_msg stuck1 = vote_msg(SEQ_VOTE_NULLIFY, 1, NULL, 3);
+    do_msg(fx, 3, &stuck1);
+    assert_helped_with_cert(fx, 3, &nz1.u.cert);
+
+    seq_msg null2 = cert_msg(SEQ_VOTE_NULLIFY, 2, NULL, SIGNERS_123);
+    do_msg(fx, 2, &null2);
+    assert_int_equal(status_of(fx).view, 3);
+    seq_msg stuck2 = vote_msg(SEQ_VOTE_NULLIFY, 2, NULL, 1);
+    do_msg(fx, 1, &stuck2);
+    assert_helped_with_cert(fx, 1, &null2.u.cert);
+}
+
+/* A node restored in view 2 (own notarize and finalize of view 1, nullify of
+ * view 2) holds no certificate of view 1, so it answers a peer's nullify of
+ * view 1 with its own signed notarize and finalize votes of view 1. */
+static void test_laggard_gets_own_votes_after_restart(void **state)
+{
+    fixture *fx = *state;
+    seq_hash h;
+    memset(h.b, 0x88, sizeof h.b);
+    seq_vote mine[3] = {vote_make(SEQ_VOTE_NOTARIZE, 1, &h, 0), vote_make(SEQ_VOTE_FINALIZE, 1, &h, 0),
+                        vote_make(SEQ_VOTE_NULLIFY, 2, NULL, 0)};
+    seq_consensus_restore r = restore_with(mine, 3);
+    node_new(fx, 0, &r);
+    do_start(fx, T0);
+    assert_int_equal(status_of(fx).view, 2);
+
+    seq_msg stuck = vote_msg(SEQ_VOTE_NULLIFY, 1, NULL, 3);
+    do_msg(fx, 3, &stuck);
+    assert_int_equal(fx->out->count, 2);
+    const seq_vote *nz = &sent_to(fx->out, 0, 3, SEQ_MSG_VOTE)->u.vote;
+    assert_own_vote(nz, SEQ_VOTE_NOTARIZE, 1, &h, 0);
+    assert_vote_equal(nz, &mine[0]);
+    const seq_vote *fin = &sent_to(fx->out, 1, 3, SEQ_MSG_VOTE)->u.vote;
+    assert_own_vote(fin, SEQ_VOTE_FINALIZE, 1, &h, 0);
+    assert_vote_equal(fin, &mine[1]);
+}
+
+/* One peer gets at most SEQ_CERT_REQS_PER_VIEW_MAX help answers per view of
+ * ours, whatever lower-view votes it sends next; another peer still gets one. */
+static void test_laggard_help_budget_per_peer(void **state)
+{
+    fixture *fx = *state;
+    seq_hash h;
+    memset(h.b, 0x99, sizeof h.b);
+    seq_msg nz1;
+    node_past_notarized_view1(fx, &h, &nz1);
+    seq_msg stuck3 = vote_msg(SEQ_VOTE_NULLIFY, 1, NULL, 3);
+    for (int i = 0; i < SEQ_CERT_REQS_PER_VIEW_MAX; i++) {
+        do_msg(fx, 3, &stuck3);
+        assert_helped_with_cert(fx, 3, &nz1.u.cert);
+    }
+    do_msg(fx, 3, &stuck3);
+    assert_int_equal(fx->out->count, 0);
+    seq_msg other3 = vote_msg(SEQ_VOTE_NOTARIZE, 1, &h, 3);
+    do_msg(fx, 3, &other3);
+    assert_int_equal(fx->out->count, 0);
+
+    seq_msg stuck2 = vote_msg(SEQ_VOTE_NULLIFY, 1, NULL, 2);
+    do_msg(fx, 2, &stuck2);
+    assert_helped_with_cert(fx, 2, &nz1.u.cert);
+}
+
+/* A lower-view vote relayed by a peer other than its signer says nothing about
+ * the relaying peer and gets no answer; the same vote from its signer does. */
+static void test_relayed_lower_vote_not_helped(void **state)
+{
+    fixture *fx = *state;
+    seq_hash h;
+    memset(h.b, 0xaa, sizeof h.b);
+    seq_msg nz1;
+    node_past_notarized_view1(fx, &h, &nz1);
+    seq_msg stuck3 = vote_msg(SEQ_VOTE_NULLIFY, 1, NULL, 3);
+    do_msg(fx, 2, &stuck3);
+    assert_int_equal(fx->out->count, 0);
+    do_msg(fx, 3, &stuck3);
+    assert_helped_with_cert(fx, 3, &nz1.u.cert);
+}
+
+/* A timeout in a view where the node voted notarize broadcasts that same signed
+ * notarize after the new nullify; a second timeout repeats both, persisting nothing. */
+static void test_timeout_repeats_notarize(void **state)
+{
+    fixture *fx = *state;
+    node_new(fx, 0, NULL);
+    do_start(fx, T0);
+    seq_block *b = block_make(fx, 1, 1, &zero_hash, 0, 'a');
+    vote_for_view1(fx, b);
+    seq_vote notarize = act_at(fx->out, 0, SEQ_ACT_PERSIST_VOTE)->u.vote;
+    assert_own_vote(&notarize, SEQ_VOTE_NOTARIZE, 1, &b->hash, 0);
+
+    do_timeout(fx, T0 + TIMEOUT_MS);
+    assert_int_equal(fx->out->count, 4);
+    seq_vote nullify = act_at(fx->out, 0, SEQ_ACT_PERSIST_VOTE)->u.vote;
+    assert_own_vote(&nullify, SEQ_VOTE_NULLIFY, 1, NULL, 0);
+    assert_vote_equal(&sent_at(fx->out, 1, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &nullify);
+    assert_vote_equal(&sent_at(fx->out, 2, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &notarize);
+    assert_int_equal(act_at(fx->out, 3, SEQ_ACT_SET_TIMER)->u.deadline_ms, T0 + 2 * TIMEOUT_MS);
+
+    do_timeout(fx, T0 + 2 * TIMEOUT_MS);
+    assert_int_equal(fx->out->count, 3);
+    assert_vote_equal(&sent_at(fx->out, 0, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &nullify);
+    assert_vote_equal(&sent_at(fx->out, 1, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &notarize);
+    assert_int_equal(act_at(fx->out, 2, SEQ_ACT_SET_TIMER)->u.deadline_ms, T0 + 3 * TIMEOUT_MS);
+    assert_int_equal(status_of(fx).timeouts, 1);
+}
+
 int main(void)
 {
     seq_log_set_level(SEQ_LOG_OFF); /* dropped messages would log; the asserts say it all */
@@ -1288,6 +1441,11 @@ int main(void)
         T(test_restore_rejects_foreign_votes),
         T(test_far_votes_dropped_far_certs_jump),
         T(test_duplicate_votes_counted_once),
+        T(test_laggard_gets_certificate),
+        T(test_laggard_gets_own_votes_after_restart),
+        T(test_laggard_help_budget_per_peer),
+        T(test_relayed_lower_vote_not_helped),
+        T(test_timeout_repeats_notarize),
     };
 #undef T
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
