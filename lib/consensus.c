@@ -26,7 +26,7 @@
 
 /* ---- small helpers --------------------------------------------------------------- */
 
-seq_action *emit(seq_consensus *c, seq_action_kind kind)
+seq_action *cs_emit(seq_consensus *c, seq_action_kind kind)
 {
     SEQ_ASSERT(c->out->count < SEQ_ACTIONS_MAX);
     seq_action *a = &c->out->items[c->out->count++];
@@ -35,7 +35,7 @@ seq_action *emit(seq_consensus *c, seq_action_kind kind)
     return a;
 }
 
-seq_msg *new_msg(seq_consensus *c, seq_msg_kind kind)
+seq_msg *cs_new_msg(seq_consensus *c, seq_msg_kind kind)
 {
     SEQ_ASSERT(c->msg_count < STEP_MSGS_MAX);
     seq_msg *m = &c->msgs[c->msg_count++];
@@ -45,21 +45,21 @@ seq_msg *new_msg(seq_consensus *c, seq_msg_kind kind)
     return m;
 }
 
-void send_msg(seq_consensus *c, const seq_msg *m, int to /* -1: all */)
+void cs_send_msg(seq_consensus *c, const seq_msg *m, int to /* -1: all */)
 {
-    seq_action *a = emit(c, to < 0 ? SEQ_ACT_BROADCAST : SEQ_ACT_SEND);
+    seq_action *a = cs_emit(c, to < 0 ? SEQ_ACT_BROADCAST : SEQ_ACT_SEND);
     a->u.send.to = to < 0 ? 0 : (uint32_t)to;
     a->u.send.msg = m;
 }
 
-void send_cert(seq_consensus *c, const seq_cert *cert, int to)
+void cs_send_cert(seq_consensus *c, const seq_cert *cert, int to)
 {
-    seq_msg *m = new_msg(c, SEQ_MSG_CERT);
+    seq_msg *m = cs_new_msg(c, SEQ_MSG_CERT);
     m->u.cert = *cert;
-    send_msg(c, m, to);
+    cs_send_msg(c, m, to);
 }
 
-uint32_t next_peer(seq_consensus *c)
+uint32_t cs_next_peer(seq_consensus *c)
 {
     SEQ_ASSERT(c->n > 1);
     uint32_t p;
@@ -89,7 +89,7 @@ static void view_reset(seq_consensus *c, view_state *s, uint64_t view)
 
 /* The state of a view; with create, (re)claims its ring slot. NULL for views
  * that are finalized or fell out of the window. */
-view_state *view_get(seq_consensus *c, uint64_t view, bool create)
+view_state *cs_view_get(seq_consensus *c, uint64_t view, bool create)
 {
     if (view == 0 || view <= c->final_view)
         return NULL;
@@ -102,9 +102,9 @@ view_state *view_get(seq_consensus *c, uint64_t view, bool create)
     return s;
 }
 
-const seq_cert *cert_of(seq_consensus *c, uint64_t view, int k)
+const seq_cert *cs_cert_of(seq_consensus *c, uint64_t view, int k)
 {
-    view_state *s = view_get(c, view, false);
+    view_state *s = cs_view_get(c, view, false);
     return s ? s->certs[k] : NULL;
 }
 
@@ -113,7 +113,7 @@ const seq_cert *cert_of(seq_consensus *c, uint64_t view, int k)
 static void timer_arm(seq_consensus *c)
 {
     c->deadline = c->now + c->cfg.view_timeout_ms;
-    emit(c, SEQ_ACT_SET_TIMER)->u.deadline_ms = c->deadline;
+    cs_emit(c, SEQ_ACT_SET_TIMER)->u.deadline_ms = c->deadline;
 }
 
 /* [R-ADVANCE] a certificate for view u (notarization, nullification or
@@ -124,13 +124,13 @@ static bool advance(seq_consensus *c)
         return false;
     c->view = c->max_cert_view + 1;
     timer_arm(c);
-    blocks_prune(c);
+    cs_blocks_prune(c);
     return true;
 }
 
 /* ---- messages -------------------------------------------------------------------- */
 
-void drop(seq_consensus *c, uint32_t from, const char *why)
+void cs_drop(seq_consensus *c, uint32_t from, const char *why)
 {
     c->stats.msgs_dropped++;
     SEQ_DEBUG("msg_dropped", "node=%u from=%u reason=\"%s\"", c->cfg.self, from, why);
@@ -139,22 +139,22 @@ void drop(seq_consensus *c, uint32_t from, const char *why)
 static void on_message(seq_consensus *c, uint32_t from, const seq_msg *m)
 {
     if (from >= c->n || from == c->cfg.self)
-        { drop(c, from, "unknown sender"); return; }
+        { cs_drop(c, from, "unknown sender"); return; }
     switch (m->kind) {
     case SEQ_MSG_PROPOSE:
-        on_propose(c, from, m);
+        cs_on_propose(c, from, m);
         return;
     case SEQ_MSG_VOTE:
-        on_vote(c, from, &m->u.vote);
+        cs_on_vote(c, from, &m->u.vote);
         return;
     case SEQ_MSG_CERT:
-        on_cert_msg(c, from, &m->u.cert);
+        cs_on_cert_msg(c, from, &m->u.cert);
         return;
     case SEQ_MSG_BLOCK:
-        on_block(c, from, m->u.block.block);
+        cs_on_block(c, from, m->u.block.block);
         return;
     case SEQ_MSG_CERT_REQ:
-        on_cert_req(c, from, m->u.cert_req.view_from, m->u.cert_req.count);
+        cs_on_cert_req(c, from, m->u.cert_req.view_from, m->u.cert_req.count);
         return;
     default:
         return; /* BLOCK_REQ and TXS are the driver's */
@@ -170,34 +170,34 @@ static void on_message(seq_consensus *c, uint32_t from, const seq_msg *m)
 static void on_timeout(seq_consensus *c)
 {
     if (c->now < c->deadline) { /* early (driver rounding): the timer must stay armed */
-        emit(c, SEQ_ACT_SET_TIMER)->u.deadline_ms = c->deadline;
+        cs_emit(c, SEQ_ACT_SET_TIMER)->u.deadline_ms = c->deadline;
         return;
     }
-    view_state *s = view_get(c, c->view, true);
+    view_state *s = cs_view_get(c, c->view, true);
     SEQ_ASSERT(s);
     if (!s->mine[K_NULLIFY] && !s->mine[K_FINALIZE]) {
         c->stats.timeouts++;
-        vote_cast(c, s, SEQ_VOTE_NULLIFY, NULL, false, NULL);
+        cs_vote_cast(c, s, SEQ_VOTE_NULLIFY, NULL, false, NULL);
     } else if (s->mine[K_NULLIFY]) {
-        seq_msg *m = new_msg(c, SEQ_MSG_VOTE);
+        seq_msg *m = cs_new_msg(c, SEQ_MSG_VOTE);
         m->u.vote = s->my_vote[K_NULLIFY];
-        send_msg(c, m, -1);
+        cs_send_msg(c, m, -1);
     }
     if (s->mine[K_NOTARIZE]) { /* peers that lost it may still complete the notarization */
-        seq_msg *m = new_msg(c, SEQ_MSG_VOTE);
+        seq_msg *m = cs_new_msg(c, SEQ_MSG_VOTE);
         m->u.vote = s->my_vote[K_NOTARIZE];
-        send_msg(c, m, -1);
+        cs_send_msg(c, m, -1);
     }
     for (int k = 0; k < KINDS; k++) {
-        const seq_cert *entry = cert_of(c, c->view - 1, k);
+        const seq_cert *entry = cs_cert_of(c, c->view - 1, k);
         if (entry)
-            send_cert(c, entry, -1);
+            cs_send_cert(c, entry, -1);
     }
     if (c->final_cert)
-        send_cert(c, c->final_cert, -1);
+        cs_send_cert(c, c->final_cert, -1);
     for (uint32_t i = 0; i < FETCHES_MAX; i++)
         if (c->fetches[i].used)
-            fetch_ask(c, &c->fetches[i], -1);
+            cs_fetch_ask(c, &c->fetches[i], -1);
     timer_arm(c);
 }
 
@@ -207,9 +207,9 @@ static void progress(seq_consensus *c)
 {
     for (int round = 0; round < PROGRESS_ROUNDS_MAX; round++) {
         bool changed = advance(c);
-        changed |= commit_try(c);
-        propose_try(c);
-        vote_try(c);
+        changed |= cs_commit_try(c);
+        cs_propose_try(c);
+        cs_vote_try(c);
         if (!changed)
             return;
     }
@@ -218,7 +218,7 @@ static void progress(seq_consensus *c)
 int seq_consensus_step(seq_consensus *c, const seq_event *ev, seq_actions *out)
 {
     SEQ_ASSERT(c && ev && out);
-    empty_graves(c);
+    cs_empty_graves(c);
     out->count = 0;
     c->out = out;
     c->msg_count = 0;
@@ -237,10 +237,10 @@ int seq_consensus_step(seq_consensus *c, const seq_event *ev, seq_actions *out)
         on_timeout(c);
         break;
     case SEQ_EV_PAYLOAD:
-        on_payload(c, ev);
+        cs_on_payload(c, ev);
         break;
     case SEQ_EV_VERIFIED:
-        on_verified(c, ev);
+        cs_on_verified(c, ev);
         break;
     default:
         return SEQ_EINVAL;
@@ -258,11 +258,11 @@ static int restore_votes(seq_consensus *c, const seq_consensus_restore *r)
         return SEQ_ETOOBIG;
     for (uint32_t i = 0; i < r->vote_count; i++) {
         const seq_vote *v = &r->votes[i];
-        if (v->signer != c->cfg.self || !vote_shape_ok(c, v))
+        if (v->signer != c->cfg.self || !cs_vote_shape_ok(c, v))
             return SEQ_EINVAL;
         if (v->view <= c->final_view)
             continue;
-        view_state *s = view_get(c, v->view, true);
+        view_state *s = cs_view_get(c, v->view, true);
         if (!s)
             continue;
         int k = kind_index(v->kind);
@@ -333,7 +333,7 @@ void seq_consensus_free(seq_consensus *c)
 {
     if (!c)
         return;
-    empty_graves(c);
+    cs_empty_graves(c);
     for (uint32_t i = 0; i < SEQ_VIEW_WINDOW; i++)
         for (int k = 0; k < KINDS; k++) {
             free(c->views[i].slots[k]);
@@ -364,7 +364,7 @@ void seq_consensus_status_get(const seq_consensus *c, seq_consensus_status *out)
 
 const seq_block *seq_consensus_block_find(const seq_consensus *c, const seq_hash *hash)
 {
-    return block_find(c, hash);
+    return cs_block_find(c, hash);
 }
 
 uint32_t seq_consensus_evidence(const seq_consensus *c, const seq_vote **pairs_out)

@@ -15,7 +15,7 @@ static void bury_block(seq_consensus *c, seq_block *b)
     c->grave_blocks[c->grave_block_count++] = b;
 }
 
-void bury_cert(seq_consensus *c, seq_cert *cert)
+void cs_bury_cert(seq_consensus *c, seq_cert *cert)
 {
     if (!cert)
         return;
@@ -23,7 +23,7 @@ void bury_cert(seq_consensus *c, seq_cert *cert)
     c->grave_certs[c->grave_cert_count++] = cert;
 }
 
-void empty_graves(seq_consensus *c)
+void cs_empty_graves(seq_consensus *c)
 {
     for (uint32_t i = 0; i < c->grave_block_count; i++)
         seq_block_free(c->grave_blocks[i]);
@@ -43,19 +43,19 @@ static int block_index(const seq_consensus *c, const seq_hash *hash)
     return -1;
 }
 
-seq_block *block_find(const seq_consensus *c, const seq_hash *hash)
+seq_block *cs_block_find(const seq_consensus *c, const seq_hash *hash)
 {
     int i = block_index(c, hash);
     return i < 0 ? NULL : c->blocks[i];
 }
 
 /* Takes a copy of b. False when memory or the bound says no. */
-bool block_keep(seq_consensus *c, const seq_block *b)
+bool cs_block_keep(seq_consensus *c, const seq_block *b)
 {
-    if (block_find(c, &b->hash))
+    if (cs_block_find(c, &b->hash))
         return true;
     if (c->block_count == SEQ_BLOCKS_MAX)
-        blocks_prune(c);
+        cs_blocks_prune(c);
     if (c->block_count == SEQ_BLOCKS_MAX) {
         SEQ_WARN("consensus_blocks_full", "node=%u view=%llu", c->cfg.self,
                  (unsigned long long)c->view);
@@ -87,7 +87,7 @@ static void keep_with_ancestors(seq_consensus *c, uint32_t i, bool *keep, bool *
  * window unnotarized (late proposals of nullified views). A block that a
  * kept block extends is kept: we may not know its own notarization, yet
  * peers catching up will ask for it. */
-void blocks_prune(seq_consensus *c)
+void cs_blocks_prune(seq_consensus *c)
 {
     bool stale_ok = c->block_count > SEQ_BLOCKS_MAX / 2;
     bool keep[SEQ_BLOCKS_MAX] = {0}, walked[SEQ_BLOCKS_MAX] = {0};
@@ -95,7 +95,7 @@ void blocks_prune(seq_consensus *c)
         const seq_block *b = c->blocks[i];
         if (b->h.view <= c->final_view || b->h.height <= c->final_height)
             continue;
-        const seq_hash *nz = notarized_hash(c, b->h.view);
+        const seq_hash *nz = cs_notarized_hash(c, b->h.view);
         bool recent = b->h.view + SEQ_VIEW_WINDOW > c->view;
         if (!stale_ok || recent || (nz && seq_hash_eq(nz, &b->hash)))
             keep_with_ancestors(c, i, keep, walked);
@@ -113,21 +113,21 @@ void blocks_prune(seq_consensus *c)
 
 /* ---- fetching missing blocks ------------------------------------------------- */
 
-void fetch_ask(seq_consensus *c, fetch *f, int hint)
+void cs_fetch_ask(seq_consensus *c, fetch *f, int hint)
 {
-    seq_msg *m = new_msg(c, SEQ_MSG_BLOCK_REQ);
+    seq_msg *m = cs_new_msg(c, SEQ_MSG_BLOCK_REQ);
     m->u.block_req.hash = f->hash;
-    uint32_t to = hint >= 0 && (uint32_t)hint != c->cfg.self ? (uint32_t)hint : next_peer(c);
-    send_msg(c, m, (int)to);
+    uint32_t to = hint >= 0 && (uint32_t)hint != c->cfg.self ? (uint32_t)hint : cs_next_peer(c);
+    cs_send_msg(c, m, (int)to);
     f->asked_ms = c->now;
 }
 
 /* Asks for a block we need, once; retried from the timeout to other peers. */
-void block_request(seq_consensus *c, const seq_hash *hash, int hint)
+void cs_block_request(seq_consensus *c, const seq_hash *hash, int hint)
 {
     fetch *free_slot = NULL;
     for (uint32_t i = 0; i < FETCHES_MAX; i++)
-        if (c->fetches[i].used && block_find(c, &c->fetches[i].hash))
+        if (c->fetches[i].used && cs_block_find(c, &c->fetches[i].hash))
             c->fetches[i].used = false;
     for (uint32_t i = 0; i < FETCHES_MAX; i++) {
         if (c->fetches[i].used && seq_hash_eq(&c->fetches[i].hash, hash))
@@ -139,7 +139,7 @@ void block_request(seq_consensus *c, const seq_hash *hash, int hint)
         return;
     free_slot->used = true;
     free_slot->hash = *hash;
-    fetch_ask(c, free_slot, hint);
+    cs_fetch_ask(c, free_slot, hint);
 }
 
 static fetch *fetch_of(seq_consensus *c, const seq_hash *hash)
@@ -154,7 +154,7 @@ static fetch *fetch_of(seq_consensus *c, const seq_hash *hash)
 
 /* [R-COMMIT] a finalization of block B makes B and its unfinalized ancestors
  * final, delivered in height order. Missing ancestors are fetched first. */
-bool commit_try(seq_consensus *c)
+bool cs_commit_try(seq_consensus *c)
 {
     if (!c->pending)
         return false;
@@ -166,9 +166,9 @@ bool commit_try(seq_consensus *c)
     uint32_t depth = 0;
     seq_hash cur = c->pending_cert->hash;
     for (;;) {
-        seq_block *b = block_find(c, &cur);
+        seq_block *b = cs_block_find(c, &cur);
         if (!b) {
-            block_request(c, &cur, -1);
+            cs_block_request(c, &cur, -1);
             return false;
         }
         if (depth == SEQ_BLOCKS_MAX) { /* behind by more than we hold: block sync's job */
@@ -195,13 +195,13 @@ bool commit_try(seq_consensus *c)
         }
         cur = b->h.parent;
     }
-    bury_cert(c, c->final_cert);
+    cs_bury_cert(c, c->final_cert);
     c->final_cert = c->pending_cert;
     c->pending_cert = NULL;
     c->pending = false;
     while (depth > 0) {
         seq_block *b = chain[--depth];
-        seq_action *a = emit(c, SEQ_ACT_DELIVER);
+        seq_action *a = cs_emit(c, SEQ_ACT_DELIVER);
         a->u.deliver.block = b;
         a->u.deliver.cert = c->final_cert;
         c->final_height = b->h.height;
@@ -209,8 +209,8 @@ bool commit_try(seq_consensus *c)
         c->final_hash = b->hash;
         c->final_ts = b->h.timestamp_ms;
     }
-    blocks_prune(c);
-    facts_prune(c);
+    cs_blocks_prune(c);
+    cs_facts_prune(c);
     memset(c->fetches, 0, sizeof c->fetches);
     if (c->final_view > c->max_cert_view)
         c->max_cert_view = c->final_view;
@@ -221,15 +221,15 @@ bool commit_try(seq_consensus *c)
  * block is in memory, so that the driver's BUILD / VERIFY can see every
  * transaction the chain already carries. Missing blocks are fetched; a chain
  * that does not reach our finalized block is reported as -1. */
-int chain_complete(seq_consensus *c, const seq_hash *hash, int hint)
+int cs_chain_complete(seq_consensus *c, const seq_hash *hash, int hint)
 {
     seq_hash cur = *hash;
     for (uint32_t depth = 0; depth <= SEQ_BLOCKS_MAX; depth++) {
         if (seq_hash_eq(&cur, &c->final_hash))
             return 1;
-        const seq_block *b = block_find(c, &cur);
+        const seq_block *b = cs_block_find(c, &cur);
         if (!b) {
-            block_request(c, &cur, hint);
+            cs_block_request(c, &cur, hint);
             return 0;
         }
         if (b->h.height <= c->final_height)
@@ -241,22 +241,22 @@ int chain_complete(seq_consensus *c, const seq_hash *hash, int hint)
 
 /* ---- block messages -------------------------------------------------------------- */
 
-void on_block(seq_consensus *c, uint32_t from, const seq_block *b)
+void cs_on_block(seq_consensus *c, uint32_t from, const seq_block *b)
 {
     if (b->h.chain_id != c->cfg.chain_id)
-        { drop(c, from, "block for another chain"); return; }
-    if (block_find(c, &b->hash))
+        { cs_drop(c, from, "block for another chain"); return; }
+    if (cs_block_find(c, &b->hash))
         return;
     fetch *f = fetch_of(c, &b->hash);
     if (b->h.view <= c->final_view || !f)
-        { drop(c, from, "block not asked for"); return; }
+        { cs_drop(c, from, "block not asked for"); return; }
     /* A full table keeps the fetch open for the timeout's retry, rather than
      * asking again at once in a loop. */
-    if (!block_keep(c, b))
+    if (!cs_block_keep(c, b))
         return;
     f->used = false;
     /* Walk on to the parent at once, from the peer that just had this one:
      * a lagging node fetches a chain at network speed, not one block per
      * proposal it happens to be checking. */
-    (void)chain_complete(c, &b->h.parent, (int)from);
+    (void)cs_chain_complete(c, &b->h.parent, (int)from);
 }

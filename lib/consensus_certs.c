@@ -40,7 +40,7 @@ static void nullified_add(seq_consensus *c, uint64_t u)
 }
 
 /* The run holding view u, or NULL. */
-const view_run *nullified_run(const seq_consensus *c, uint64_t u)
+const view_run *cs_nullified_run(const seq_consensus *c, uint64_t u)
 {
     for (uint32_t i = 0; i < c->nullified_count; i++)
         if (c->nullified[i].from <= u && u <= c->nullified[i].to)
@@ -48,7 +48,7 @@ const view_run *nullified_run(const seq_consensus *c, uint64_t u)
     return NULL;
 }
 
-const seq_hash *notarized_hash(const seq_consensus *c, uint64_t u)
+const seq_hash *cs_notarized_hash(const seq_consensus *c, uint64_t u)
 {
     for (uint32_t i = 0; i < c->notarized_count; i++)
         if (c->notarized[i].view == u)
@@ -58,7 +58,7 @@ const seq_hash *notarized_hash(const seq_consensus *c, uint64_t u)
 
 static void notarized_add(seq_consensus *c, uint64_t u, const seq_hash *hash)
 {
-    if (notarized_hash(c, u))
+    if (cs_notarized_hash(c, u))
         return;
     if (c->notarized_count == SEQ_BLOCKS_MAX) {
         memmove(&c->notarized[0], &c->notarized[1], (SEQ_BLOCKS_MAX - 1) * sizeof *c->notarized);
@@ -68,7 +68,7 @@ static void notarized_add(seq_consensus *c, uint64_t u, const seq_hash *hash)
 }
 
 /* After a commit, facts at or below the finalized view no longer matter. */
-void facts_prune(seq_consensus *c)
+void cs_facts_prune(seq_consensus *c)
 {
     uint32_t kept = 0;
     for (uint32_t i = 0; i < c->nullified_count; i++) {
@@ -146,16 +146,16 @@ static bool archive_get(const seq_consensus *c, uint64_t view, int cert_kind, se
  * view only when the first missing view has moved, i.e. the last answer
  * helped: long gaps fill in SEQ_CERT_REQ_VIEWS_MAX steps, a peer that cannot
  * help is not asked twice. */
-void certs_ask(seq_consensus *c, view_state *s, uint64_t from, uint64_t end, int to)
+void cs_certs_ask(seq_consensus *c, view_state *s, uint64_t from, uint64_t end, int to)
 {
     if (!s || c->n == 1 || s->asked_from == from)
         return;
     s->asked_from = from;
     uint64_t span = end > from ? end - from : 1;
-    seq_msg *m = new_msg(c, SEQ_MSG_CERT_REQ);
+    seq_msg *m = cs_new_msg(c, SEQ_MSG_CERT_REQ);
     m->u.cert_req.view_from = from;
     m->u.cert_req.count = (uint32_t)(span < SEQ_CERT_REQ_VIEWS_MAX ? span : SEQ_CERT_REQ_VIEWS_MAX);
-    send_msg(c, m, to);
+    cs_send_msg(c, m, to);
 }
 
 /* ---- certificates ---------------------------------------------------------------- */
@@ -168,25 +168,25 @@ static void finalization_hold(seq_consensus *c, const seq_cert *cert)
     if (!copy)
         return;
     *copy = *cert;
-    bury_cert(c, c->pending_cert);
+    cs_bury_cert(c, c->pending_cert);
     c->pending_cert = copy;
     c->pending_view = cert->view;
     c->pending = true;
 }
 
-void on_cert(seq_consensus *c, const seq_cert *cert, bool formed_here)
+void cs_on_cert(seq_consensus *c, const seq_cert *cert, bool formed_here)
 {
     int k = kind_index(cert->kind);
     if (k == K_FINALIZE)
         finalization_hold(c, cert);
-    view_state *s = view_get(c, cert->view, true);
+    view_state *s = cs_view_get(c, cert->view, true);
     if (s && !s->certs[k]) {
         s->certs[k] = malloc(sizeof *cert);
         if (!s->certs[k])
             return;
         *s->certs[k] = *cert;
         if (formed_here)
-            send_cert(c, cert, -1);
+            cs_send_cert(c, cert, -1);
     }
     if (cert->view > c->final_view)
         archive_put(c, cert);
@@ -194,19 +194,19 @@ void on_cert(seq_consensus *c, const seq_cert *cert, bool formed_here)
     if (cert->view > c->max_cert_view)
         c->max_cert_view = cert->view;
     if (s && k == K_NOTARIZE)
-        maybe_finalize_vote(c, s);
+        cs_maybe_finalize_vote(c, s);
 }
 
-void on_cert_msg(seq_consensus *c, uint32_t from, const seq_cert *cert)
+void cs_on_cert_msg(seq_consensus *c, uint32_t from, const seq_cert *cert)
 {
     if (cert->kind < SEQ_VOTE_NOTARIZE || cert->kind > SEQ_VOTE_FINALIZE)
-        { drop(c, from, "malformed certificate"); return; }
+        { cs_drop(c, from, "malformed certificate"); return; }
     if (cert->view <= c->final_view)
         return; /* already final: nothing to learn */
     /* A certificate we hold (ring or archive) is not verified again; its facts
      * are noted again in case they were evicted. */
     int k = kind_index(cert->kind);
-    const seq_cert *have = cert_of(c, cert->view, k);
+    const seq_cert *have = cs_cert_of(c, cert->view, k);
     seq_cert archived;
     if (!have && archive_get(c, cert->view, cert->kind, &archived))
         have = &archived;
@@ -217,9 +217,9 @@ void on_cert_msg(seq_consensus *c, uint32_t from, const seq_cert *cert)
     }
     if (seq_cert_verify(cert, c->cfg.validators, c->cfg.chain_id) != 0) {
         c->stats.bad_signatures++;
-        { drop(c, from, "bad certificate"); return; }
+        { cs_drop(c, from, "bad certificate"); return; }
     }
-    on_cert(c, cert, false);
+    cs_on_cert(c, cert, false);
 }
 
 /* ---- helping peers --------------------------------------------------------------- */
@@ -239,54 +239,54 @@ static bool peer_budget_take(seq_consensus *c, uint32_t peer)
  * certificate that moved us on, or, when we no longer hold one (a restart
  * loses them), our own signed votes of that view, so that it can form the
  * certificate itself. */
-void laggard_help(seq_consensus *c, uint32_t peer, uint64_t u)
+void cs_laggard_help(seq_consensus *c, uint32_t peer, uint64_t u)
 {
     if (u >= c->view || !peer_budget_take(c, peer))
         return;
     seq_cert cert;
     const seq_cert *have = NULL;
     for (int k = 0; k < KINDS && !have; k++)
-        have = cert_of(c, u, k);
+        have = cs_cert_of(c, u, k);
     if (!have && (archive_get(c, u, SEQ_VOTE_NOTARIZE, &cert) || archive_get(c, u, SEQ_VOTE_NULLIFY, &cert)))
         have = &cert;
     if (have) {
-        send_cert(c, have, (int)peer);
+        cs_send_cert(c, have, (int)peer);
         return;
     }
-    view_state *s = view_get(c, u, false);
+    view_state *s = cs_view_get(c, u, false);
     for (int k = 0; s && k < KINDS; k++)
         if (s->mine[k]) {
-            seq_msg *m = new_msg(c, SEQ_MSG_VOTE);
+            seq_msg *m = cs_new_msg(c, SEQ_MSG_VOTE);
             m->u.vote = s->my_vote[k];
-            send_msg(c, m, (int)peer);
+            cs_send_msg(c, m, (int)peer);
         }
 }
 
 /* Answers with the certificates we hold for the views asked: from the ring,
  * else from the archive. At most SEQ_CERT_REQS_PER_VIEW_MAX requests per peer
  * per view of ours, so a peer cannot make us repeat ourselves at will. */
-void on_cert_req(seq_consensus *c, uint32_t from, uint64_t view_from, uint32_t count)
+void cs_on_cert_req(seq_consensus *c, uint32_t from, uint64_t view_from, uint32_t count)
 {
     if (count == 0 || count > SEQ_CERT_REQ_VIEWS_MAX || view_from > UINT64_MAX - count) {
-        drop(c, from, "bad certificate request");
+        cs_drop(c, from, "bad certificate request");
         return;
     }
     if (!peer_budget_take(c, from))
         return;
     if (view_from <= c->final_view && c->final_cert)
-        send_cert(c, c->final_cert, (int)from);
+        cs_send_cert(c, c->final_cert, (int)from);
     for (uint64_t u = view_from; u < view_from + count; u++) {
-        view_state *s = view_get(c, u, false);
+        view_state *s = cs_view_get(c, u, false);
         if (s) {
             for (int k = 0; k < KINDS; k++)
                 if (s->certs[k])
-                    send_cert(c, s->certs[k], (int)from);
+                    cs_send_cert(c, s->certs[k], (int)from);
             continue;
         }
         seq_cert cert;
         if (archive_get(c, u, SEQ_VOTE_NOTARIZE, &cert))
-            send_cert(c, &cert, (int)from);
+            cs_send_cert(c, &cert, (int)from);
         if (archive_get(c, u, SEQ_VOTE_NULLIFY, &cert))
-            send_cert(c, &cert, (int)from);
+            cs_send_cert(c, &cert, (int)from);
     }
 }

@@ -122,51 +122,51 @@ struct seq_consensus {
 static inline int kind_index(int vote_kind) { return vote_kind - SEQ_VOTE_NOTARIZE; }
 
 /* consensus.c: actions, messages, the view ring, the timer */
-seq_action *emit(seq_consensus *c, seq_action_kind kind);           /* appends an action to this step's output */
-seq_msg *new_msg(seq_consensus *c, seq_msg_kind kind);              /* a message living until the next step */
-void send_msg(seq_consensus *c, const seq_msg *m, int to /* -1: all */);
-void send_cert(seq_consensus *c, const seq_cert *cert, int to);     /* -1: all */
-uint32_t next_peer(seq_consensus *c);                               /* round robin, never ourselves */
-view_state *view_get(seq_consensus *c, uint64_t view, bool create); /* NULL: finalized or out of the ring */
-const seq_cert *cert_of(seq_consensus *c, uint64_t view, int k);    /* a ring certificate, or NULL */
-void drop(seq_consensus *c, uint32_t from, const char *why);        /* counts and logs a dropped message */
+seq_action *cs_emit(seq_consensus *c, seq_action_kind kind);           /* appends an action to this step's output */
+seq_msg *cs_new_msg(seq_consensus *c, seq_msg_kind kind);              /* a message living until the next step */
+void cs_send_msg(seq_consensus *c, const seq_msg *m, int to /* -1: all */);
+void cs_send_cert(seq_consensus *c, const seq_cert *cert, int to);     /* -1: all */
+uint32_t cs_next_peer(seq_consensus *c);                               /* round robin, never ourselves */
+view_state *cs_view_get(seq_consensus *c, uint64_t view, bool create); /* NULL: finalized or out of the ring */
+const seq_cert *cs_cert_of(seq_consensus *c, uint64_t view, int k);    /* a ring certificate, or NULL */
+void cs_drop(seq_consensus *c, uint32_t from, const char *why);        /* counts and logs a dropped message */
 
 /* consensus_votes.c: vote slots, quorums, our own votes, evidence */
-void vote_record(seq_consensus *c, const seq_vote *v);              /* a verified vote; may form a certificate */
-void vote_cast(seq_consensus *c, view_state *s, int vote_kind, const seq_hash *hash, bool as_proposal,
+void cs_vote_record(seq_consensus *c, const seq_vote *v);              /* a verified vote; may form a certificate */
+void cs_vote_cast(seq_consensus *c, view_state *s, int vote_kind, const seq_hash *hash, bool as_proposal,
                const seq_block *block);                           /* sign, persist, broadcast */
-void maybe_finalize_vote(seq_consensus *c, view_state *s);          /* [R-FINALIZE] */
-bool vote_in_window(const seq_consensus *c, uint64_t view);         /* above final, not too far ahead */
-bool vote_shape_ok(const seq_consensus *c, const seq_vote *v);      /* kind, signer and hash well formed */
-void on_vote(seq_consensus *c, uint32_t from, const seq_vote *v);
+void cs_maybe_finalize_vote(seq_consensus *c, view_state *s);          /* [R-FINALIZE] */
+bool cs_vote_in_window(const seq_consensus *c, uint64_t view);         /* above final, not too far ahead */
+bool cs_vote_shape_ok(const seq_consensus *c, const seq_vote *v);      /* kind, signer and hash well formed */
+void cs_on_vote(seq_consensus *c, uint32_t from, const seq_vote *v);
 
 /* consensus_certs.c: certificates, facts beyond the ring, the archive, helping peers */
-const view_run *nullified_run(const seq_consensus *c, uint64_t u);  /* the run holding u, or NULL */
-const seq_hash *notarized_hash(const seq_consensus *c, uint64_t u); /* notarized block of view u, or NULL */
-void facts_prune(seq_consensus *c);                                 /* forgets facts at or below final */
-void certs_ask(seq_consensus *c, view_state *s, uint64_t from, uint64_t end, int to);
-void on_cert(seq_consensus *c, const seq_cert *cert, bool formed_here); /* a verified or formed certificate */
-void on_cert_msg(seq_consensus *c, uint32_t from, const seq_cert *cert);
-void laggard_help(seq_consensus *c, uint32_t peer, uint64_t u);     /* a peer voted in view u < ours */
-void on_cert_req(seq_consensus *c, uint32_t from, uint64_t view_from, uint32_t count);
+const view_run *cs_nullified_run(const seq_consensus *c, uint64_t u);  /* the run holding u, or NULL */
+const seq_hash *cs_notarized_hash(const seq_consensus *c, uint64_t u); /* notarized block of view u, or NULL */
+void cs_facts_prune(seq_consensus *c);                                 /* forgets facts at or below final */
+void cs_certs_ask(seq_consensus *c, view_state *s, uint64_t from, uint64_t end, int to);
+void cs_on_cert(seq_consensus *c, const seq_cert *cert, bool formed_here); /* a verified or formed certificate */
+void cs_on_cert_msg(seq_consensus *c, uint32_t from, const seq_cert *cert);
+void cs_laggard_help(seq_consensus *c, uint32_t peer, uint64_t u);     /* a peer voted in view u < ours */
+void cs_on_cert_req(seq_consensus *c, uint32_t from, uint64_t view_from, uint32_t count);
 
 /* consensus_blocks.c: the block table, the graveyard, fetches, commit */
-void bury_cert(seq_consensus *c, seq_cert *cert);                   /* freed at the next step */
-void empty_graves(seq_consensus *c);                                /* frees what the last step buried */
-seq_block *block_find(const seq_consensus *c, const seq_hash *hash); /* borrowed, or NULL */
-bool block_keep(seq_consensus *c, const seq_block *b);              /* keeps a copy; false when full */
-void blocks_prune(seq_consensus *c);                                /* drops blocks that can no longer matter */
-void fetch_ask(seq_consensus *c, fetch *f, int hint);               /* sends a BLOCK_REQ, hint < 0: any peer */
-void block_request(seq_consensus *c, const seq_hash *hash, int hint); /* starts a fetch once */
-bool commit_try(seq_consensus *c);                                  /* [R-COMMIT]; true when it delivered */
-int chain_complete(seq_consensus *c, const seq_hash *hash, int hint); /* 1 held, 0 fetching, -1 bad chain */
-void on_block(seq_consensus *c, uint32_t from, const seq_block *b);
+void cs_bury_cert(seq_consensus *c, seq_cert *cert);                   /* freed at the next step */
+void cs_empty_graves(seq_consensus *c);                                /* frees what the last step buried */
+seq_block *cs_block_find(const seq_consensus *c, const seq_hash *hash); /* borrowed, or NULL */
+bool cs_block_keep(seq_consensus *c, const seq_block *b);              /* keeps a copy; false when full */
+void cs_blocks_prune(seq_consensus *c);                                /* drops blocks that can no longer matter */
+void cs_fetch_ask(seq_consensus *c, fetch *f, int hint);               /* sends a BLOCK_REQ, hint < 0: any peer */
+void cs_block_request(seq_consensus *c, const seq_hash *hash, int hint); /* starts a fetch once */
+bool cs_commit_try(seq_consensus *c);                                  /* [R-COMMIT]; true when it delivered */
+int cs_chain_complete(seq_consensus *c, const seq_hash *hash, int hint); /* 1 held, 0 fetching, -1 bad chain */
+void cs_on_block(seq_consensus *c, uint32_t from, const seq_block *b);
 
 /* consensus_propose.c: proposing as leader, checking and voting on proposals */
-void propose_try(seq_consensus *c);                                 /* [R-PARENT], asks the driver to BUILD */
-void on_payload(seq_consensus *c, const seq_event *ev);
-void vote_try(seq_consensus *c);                                    /* [R-PROPOSAL] */
-void on_verified(seq_consensus *c, const seq_event *ev);            /* [R-VOTE1] */
-void on_propose(seq_consensus *c, uint32_t from, const seq_msg *m);
+void cs_propose_try(seq_consensus *c);                                 /* [R-PARENT], asks the driver to BUILD */
+void cs_on_payload(seq_consensus *c, const seq_event *ev);
+void cs_vote_try(seq_consensus *c);                                    /* [R-PROPOSAL] */
+void cs_on_verified(seq_consensus *c, const seq_event *ev);            /* [R-VOTE1] */
+void cs_on_propose(seq_consensus *c, uint32_t from, const seq_msg *m);
 
 #endif

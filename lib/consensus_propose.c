@@ -25,23 +25,23 @@ static int parent_pick(seq_consensus *c, uint64_t v, parent_ref *out)
 {
     uint64_t u = v - 1;
     while (u > c->final_view) {
-        const seq_hash *nz = notarized_hash(c, u);
+        const seq_hash *nz = cs_notarized_hash(c, u);
         if (nz) {
-            const seq_block *b = block_find(c, nz);
+            const seq_block *b = cs_block_find(c, nz);
             if (!b) {
-                block_request(c, nz, -1);
+                cs_block_request(c, nz, -1);
                 return 0;
             }
             *out = (parent_ref){b->hash, u, b->h.height, b->h.timestamp_ms};
             return 1;
         }
-        const view_run *run = nullified_run(c, u);
+        const view_run *run = cs_nullified_run(c, u);
         if (!run) {
             /* the gap may reach further down: ask for the views ending at u */
             uint64_t from = u >= c->final_view + SEQ_CERT_REQ_VIEWS_MAX ? u + 1 - SEQ_CERT_REQ_VIEWS_MAX
                                                                          : c->final_view + 1;
             if (c->n > 1)
-                certs_ask(c, view_get(c, v, true), from, u + 1, (int)next_peer(c));
+                cs_certs_ask(c, cs_view_get(c, v, true), from, u + 1, (int)cs_next_peer(c));
             return 0;
         }
         /* Every view of the run is nullified, so it may be skipped; a notarized
@@ -58,28 +58,28 @@ static int parent_pick(seq_consensus *c, uint64_t v, parent_ref *out)
     return 1;
 }
 
-void propose_try(seq_consensus *c)
+void cs_propose_try(seq_consensus *c)
 {
     uint64_t v = c->view;
     if (seq_leader_of(c->cfg.validators, v) != c->cfg.self)
         return;
-    view_state *s = view_get(c, v, true);
+    view_state *s = cs_view_get(c, v, true);
     if (!s || s->build_requested || s->mine[K_NOTARIZE] || s->mine[K_NULLIFY])
         return;
     parent_ref p;
-    if (parent_pick(c, v, &p) != 1 || chain_complete(c, &p.hash, -1) != 1)
+    if (parent_pick(c, v, &p) != 1 || cs_chain_complete(c, &p.hash, -1) != 1)
         return;
     s->build_requested = true;
     s->build_parent = p.hash;
-    seq_action *a = emit(c, SEQ_ACT_BUILD);
+    seq_action *a = cs_emit(c, SEQ_ACT_BUILD);
     a->u.build.view = v;
     a->u.build.parent = &s->build_parent;
 }
 
-void on_payload(seq_consensus *c, const seq_event *ev)
+void cs_on_payload(seq_consensus *c, const seq_event *ev)
 {
     uint64_t v = ev->u.payload.view;
-    view_state *s = view_get(c, v, false);
+    view_state *s = cs_view_get(c, v, false);
     if (v != c->view || !s || !s->build_requested || s->mine[K_NOTARIZE] || s->mine[K_NULLIFY])
         return;
     parent_ref p;
@@ -102,7 +102,7 @@ void on_payload(seq_consensus *c, const seq_event *ev)
         return;
     }
     if (c->block_count == SEQ_BLOCKS_MAX)
-        blocks_prune(c);
+        cs_blocks_prune(c);
     if (c->block_count == SEQ_BLOCKS_MAX) {
         /* No room even after pruning: give this view up (it times out) rather
          * than ask to build again at once, which would loop without time. */
@@ -113,7 +113,7 @@ void on_payload(seq_consensus *c, const seq_event *ev)
     s->has_proposal = true;
     s->proposal = b->hash;
     s->prop_state = PROP_DONE;
-    vote_cast(c, s, SEQ_VOTE_NOTARIZE, &b->hash, true, b);
+    cs_vote_cast(c, s, SEQ_VOTE_NOTARIZE, &b->hash, true, b);
 }
 
 /* ---- voting on a proposal ------------------------------------------------------------ */
@@ -122,12 +122,12 @@ void on_payload(seq_consensus *c, const seq_event *ev)
  * finalized block or a notarized block of view p, its height is the parent's
  * plus one, and every view in (p, v) is nullified. Missing pieces are asked
  * from the leader, who must have had them to propose. */
-void vote_try(seq_consensus *c)
+void cs_vote_try(seq_consensus *c)
 {
-    view_state *s = view_get(c, c->view, false);
+    view_state *s = cs_view_get(c, c->view, false);
     if (!s || s->prop_state != PROP_WAITING || s->mine[K_NOTARIZE] || s->mine[K_NULLIFY])
         return;
-    seq_block *b = block_find(c, &s->proposal);
+    seq_block *b = cs_block_find(c, &s->proposal);
     if (!b) { /* pruned: it forked below what we finalized since */
         s->prop_state = PROP_INVALID;
         return;
@@ -147,18 +147,18 @@ void vote_try(seq_consensus *c)
         parent_height = c->final_height;
         parent_ts = c->final_ts;
     } else {
-        const seq_hash *nz = notarized_hash(c, h->parent_view);
-        const seq_block *pb = block_find(c, &h->parent);
+        const seq_hash *nz = cs_notarized_hash(c, h->parent_view);
+        const seq_block *pb = cs_block_find(c, &h->parent);
         if (nz && !seq_hash_eq(nz, &h->parent)) {
             s->prop_state = PROP_INVALID;
             return;
         }
         if (!nz) {
-            certs_ask(c, s, h->parent_view, h->view, (int)leader);
+            cs_certs_ask(c, s, h->parent_view, h->view, (int)leader);
             return;
         }
         if (!pb) {
-            block_request(c, &h->parent, (int)leader);
+            cs_block_request(c, &h->parent, (int)leader);
             return;
         }
         parent_height = pb->h.height;
@@ -170,26 +170,26 @@ void vote_try(seq_consensus *c)
         return;
     }
     for (uint64_t u = h->parent_view + 1; u < h->view;) {
-        const view_run *run = nullified_run(c, u);
+        const view_run *run = cs_nullified_run(c, u);
         if (run) {
             u = run->to + 1;
             continue;
         }
-        certs_ask(c, s, u, h->view, (int)leader);
+        cs_certs_ask(c, s, u, h->view, (int)leader);
         return;
     }
-    int chain = chain_complete(c, &h->parent, (int)leader);
+    int chain = cs_chain_complete(c, &h->parent, (int)leader);
     if (chain < 0)
         s->prop_state = PROP_INVALID;
     if (chain != 1)
         return;
     s->prop_state = PROP_VERIFYING;
-    emit(c, SEQ_ACT_VERIFY)->u.block = b;
+    cs_emit(c, SEQ_ACT_VERIFY)->u.block = b;
 }
 
-void on_verified(seq_consensus *c, const seq_event *ev)
+void cs_on_verified(seq_consensus *c, const seq_event *ev)
 {
-    view_state *s = view_get(c, ev->u.verified.view, false);
+    view_state *s = cs_view_get(c, ev->u.verified.view, false);
     if (!s || s->prop_state != PROP_VERIFYING || !seq_hash_eq(&s->proposal, &ev->u.verified.hash))
         return;
     if (!ev->u.verified.ok) {
@@ -199,35 +199,35 @@ void on_verified(seq_consensus *c, const seq_event *ev)
     s->prop_state = PROP_DONE;
     /* [R-VOTE1] one notarize per view, and none after we nullified it. */
     if (s->view == c->view && !s->mine[K_NOTARIZE] && !s->mine[K_NULLIFY])
-        vote_cast(c, s, SEQ_VOTE_NOTARIZE, &s->proposal, false, NULL);
+        cs_vote_cast(c, s, SEQ_VOTE_NOTARIZE, &s->proposal, false, NULL);
 }
 
-void on_propose(seq_consensus *c, uint32_t from, const seq_msg *m)
+void cs_on_propose(seq_consensus *c, uint32_t from, const seq_msg *m)
 {
     const seq_block *b = m->u.propose.block;
     const seq_vote *v = &m->u.propose.vote;
     uint64_t view = b->h.view;
     uint32_t leader = seq_leader_of(c->cfg.validators, view);
-    if (b->h.chain_id != c->cfg.chain_id || !vote_shape_ok(c, v))
-        { drop(c, from, "proposal for another chain or malformed"); return; }
+    if (b->h.chain_id != c->cfg.chain_id || !cs_vote_shape_ok(c, v))
+        { cs_drop(c, from, "proposal for another chain or malformed"); return; }
     if (v->kind != SEQ_VOTE_NOTARIZE || v->view != view || v->signer != leader || b->h.leader != leader ||
         !seq_hash_eq(&v->hash, &b->hash))
-        { drop(c, from, "proposal not signed by the view's leader"); return; }
-    if (!vote_in_window(c, view) || b->h.height <= c->final_height)
-        { drop(c, from, "proposal outside window or below our finalized height"); return; }
-    view_state *s = view_get(c, view, true);
+        { cs_drop(c, from, "proposal not signed by the view's leader"); return; }
+    if (!cs_vote_in_window(c, view) || b->h.height <= c->final_height)
+        { cs_drop(c, from, "proposal outside window or below our finalized height"); return; }
+    view_state *s = cs_view_get(c, view, true);
     if (s && s->has_proposal && seq_hash_eq(&s->proposal, &b->hash))
         return; /* duplicate */
     if (seq_vote_verify(v, c->cfg.validators, c->cfg.chain_id) != 0) {
         c->stats.bad_signatures++;
-        { drop(c, from, "bad proposal signature"); return; }
+        { cs_drop(c, from, "bad proposal signature"); return; }
     }
     if (!s)
         return;
-    if (!s->has_proposal && block_keep(c, b)) {
+    if (!s->has_proposal && cs_block_keep(c, b)) {
         s->has_proposal = true;
         s->proposal = b->hash;
         s->prop_state = PROP_WAITING;
     }
-    vote_record(c, v); /* a second proposal of the leader shows up as evidence here */
+    cs_vote_record(c, v); /* a second proposal of the leader shows up as evidence here */
 }

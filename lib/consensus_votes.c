@@ -16,7 +16,7 @@ static void evidence_report(seq_consensus *c, const seq_vote *a, const seq_vote 
     c->evidence[2 * slot + 1] = *b;
     c->evidence_count++;
     c->stats.equivocations++;
-    seq_action *act = emit(c, SEQ_ACT_EQUIVOCATION);
+    seq_action *act = cs_emit(c, SEQ_ACT_EQUIVOCATION);
     act->u.equivocation.a = *a;
     act->u.equivocation.b = *b;
     SEQ_WARN("equivocation", "node=%u signer=%u view=%llu kinds=%s/%s", c->cfg.self, a->signer,
@@ -56,14 +56,14 @@ static void quorum_check(seq_consensus *c, view_state *s, int k, const seq_hash 
         seq_bitmap_set(cert.bitmap, i);
         cert.sigs[cert.sig_count++] = s->slots[k][i].sig;
     }
-    on_cert(c, &cert, true);
+    cs_on_cert(c, &cert, true);
 }
 
 /* Records a vote whose signature is good (or our own). Conflicting votes of
  * one signer become evidence and are not counted twice [R-EVIDENCE]. */
-void vote_record(seq_consensus *c, const seq_vote *v)
+void cs_vote_record(seq_consensus *c, const seq_vote *v)
 {
-    view_state *s = view_get(c, v->view, true);
+    view_state *s = cs_view_get(c, v->view, true);
     if (!s)
         return;
     int k = kind_index(v->kind);
@@ -93,7 +93,7 @@ void vote_record(seq_consensus *c, const seq_vote *v)
 
 /* Signs, persists, then broadcasts one of our votes: the PERSIST action comes
  * first, and the driver sends nothing after it until it is durable. */
-void vote_cast(seq_consensus *c, view_state *s, int vote_kind, const seq_hash *hash, bool as_proposal,
+void cs_vote_cast(seq_consensus *c, view_state *s, int vote_kind, const seq_hash *hash, bool as_proposal,
                       const seq_block *block)
 {
     int k = kind_index(vote_kind);
@@ -111,39 +111,39 @@ void vote_cast(seq_consensus *c, view_state *s, int vote_kind, const seq_hash *h
     seq_vote_sign(&v, c->cfg.key, c->cfg.chain_id);
     s->mine[k] = true;
     s->my_vote[k] = v;
-    emit(c, SEQ_ACT_PERSIST_VOTE)->u.vote = v;
+    cs_emit(c, SEQ_ACT_PERSIST_VOTE)->u.vote = v;
     seq_msg *m;
     if (as_proposal) {
-        m = new_msg(c, SEQ_MSG_PROPOSE);
+        m = cs_new_msg(c, SEQ_MSG_PROPOSE);
         m->u.propose.block = (seq_block *)block;
         m->u.propose.vote = v;
     } else {
-        m = new_msg(c, SEQ_MSG_VOTE);
+        m = cs_new_msg(c, SEQ_MSG_VOTE);
         m->u.vote = v;
     }
-    send_msg(c, m, -1);
-    vote_record(c, &v);
+    cs_send_msg(c, m, -1);
+    cs_vote_record(c, &v);
 }
 
 /* [R-FINALIZE] after a notarization of view u, finalize(u, h) unless we
  * nullified u: finalize and nullify of one view never both come from an
  * honest node, so q finalize votes rule out a nullification of u. */
-void maybe_finalize_vote(seq_consensus *c, view_state *s)
+void cs_maybe_finalize_vote(seq_consensus *c, view_state *s)
 {
     const seq_cert *n = s->certs[K_NOTARIZE];
     if (!n || s->mine[K_FINALIZE] || s->mine[K_NULLIFY] || s->view < c->vote_floor)
         return;
-    vote_cast(c, s, SEQ_VOTE_FINALIZE, &n->hash, false, NULL);
+    cs_vote_cast(c, s, SEQ_VOTE_FINALIZE, &n->hash, false, NULL);
 }
 
 /* ---- vote messages --------------------------------------------------------------- */
 
-bool vote_in_window(const seq_consensus *c, uint64_t view)
+bool cs_vote_in_window(const seq_consensus *c, uint64_t view)
 {
     return view > c->final_view && view <= c->view + SEQ_VOTE_VIEWS_AHEAD_MAX;
 }
 
-bool vote_shape_ok(const seq_consensus *c, const seq_vote *v)
+bool cs_vote_shape_ok(const seq_consensus *c, const seq_vote *v)
 {
     if (v->kind < SEQ_VOTE_NOTARIZE || v->kind > SEQ_VOTE_FINALIZE || v->signer >= c->n)
         return false;
@@ -152,31 +152,31 @@ bool vote_shape_ok(const seq_consensus *c, const seq_vote *v)
 
 static bool vote_known(seq_consensus *c, const seq_vote *v)
 {
-    view_state *s = view_get(c, v->view, false);
+    view_state *s = cs_view_get(c, v->view, false);
     if (!s)
         return false;
     const vote_slot *slot = &s->slots[kind_index(v->kind)][v->signer];
     return slot->has && seq_hash_eq(&slot->hash, &v->hash) && memcmp(&slot->sig, &v->sig, sizeof v->sig) == 0;
 }
 
-void on_vote(seq_consensus *c, uint32_t from, const seq_vote *v)
+void cs_on_vote(seq_consensus *c, uint32_t from, const seq_vote *v)
 {
-    if (!vote_shape_ok(c, v))
-        { drop(c, from, "malformed vote"); return; }
-    if (!vote_in_window(c, v->view))
-        { drop(c, from, "vote outside window"); return; }
+    if (!cs_vote_shape_ok(c, v))
+        { cs_drop(c, from, "malformed vote"); return; }
+    if (!cs_vote_in_window(c, v->view))
+        { cs_drop(c, from, "vote outside window"); return; }
     if (v->view < c->view && v->signer == from)
-        laggard_help(c, from, v->view);
+        cs_laggard_help(c, from, v->view);
     if (vote_known(c, v))
         return;
-    view_state *s = view_get(c, v->view, false);
+    view_state *s = cs_view_get(c, v->view, false);
     if (s && s->slots[kind_index(v->kind)][v->signer].conflict_seen) {
-        drop(c, from, "more equivocation from a known equivocator");
+        cs_drop(c, from, "more equivocation from a known equivocator");
         return;
     }
     if (seq_vote_verify(v, c->cfg.validators, c->cfg.chain_id) != 0) {
         c->stats.bad_signatures++;
-        { drop(c, from, "bad vote signature"); return; }
+        { cs_drop(c, from, "bad vote signature"); return; }
     }
-    vote_record(c, v);
+    cs_vote_record(c, v);
 }
