@@ -43,7 +43,9 @@ DAEMON_BIN := $(DAEMON_SRC:daemon/%.c=$(BUILD)/%)
 SIM_SEEDS_N4 ?= 700
 SIM_SEEDS_N7 ?= 300
 
-.PHONY: all test unit asan asan-sim sim-test clean deps
+.PHONY: all test unit asan asan-sim sim-test demo clean deps
+# Keep intermediate objects: deleting them only forces rebuilds.
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 all: $(LIB_A) $(SIM_BIN) $(UNIT_BIN) $(DAEMON_BIN)
@@ -105,6 +107,14 @@ test: all
 	$(MAKE) --no-print-directory asan && \
 	$(MAKE) --no-print-directory sim-test && \
 	echo "make test: all passed in $$(( $$(date +%s) - start ))s"
+
+# Until the node daemon exists (next issue), the demo is the simulated cluster:
+# real consensus, mempool and LMDB stores on a simulated network with faults.
+demo: $(SIM_BIN)
+	@echo "demo: 4 validators (1 Byzantine) run the real consensus, mempool and LMDB"
+	@echo "demo: stores over a simulated network with drops, partitions, crashes and restarts."
+	@echo "demo: (a cluster of real seqd processes replaces this with the node issue)"
+	@$(SIM_BIN) --seeds 3 --seed 11 --nodes 4 --byzantine 1 --verbose 2>&1 | grep -v '^warn '
 
 clean:
 	rm -rf $(BUILD)

@@ -814,9 +814,10 @@ static seed_result run_seed(sim *s, uint64_t seed)
                nd->final_view, st.consensus.blocks_held, st.consensus.msgs_dropped, nd->byz_flags);
     }
     if (s->verbose)
-        printf("seed=%" PRIu64 " events=%" PRIu64 " finalized_min=%" PRIu64 " drop=%.2f partition=%d crashes=%u"
-               " outage=%d\n",
-               seed, res.events, res.finalized_min, s->f.drop_p, s->f.partition, s->f.crashes, s->f.outage);
+        printf("seed=%" PRIu64 " events=%" PRIu64 " finalized_min=%" PRIu64 " txs_submitted=%u txs_finalized=%u"
+               " drop=%.2f partition=%d crashes=%u outage=%d\n",
+               seed, res.events, res.finalized_min, seq_idset_count(&s->submitted), seq_idset_count(&s->finalized),
+               s->f.drop_p, s->f.partition, s->f.crashes, s->f.outage);
     seed_teardown(s);
     return res;
 }
