@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,15 +187,7 @@ static seq_block *block_make(fixture *fx, uint64_t view, uint64_t height, const 
 
 static seq_vote vote_make(uint8_t kind, uint64_t view, const seq_hash *hash, uint32_t signer)
 {
-    seq_vote v;
-    memset(&v, 0, sizeof v);
-    v.kind = kind;
-    v.view = view;
-    if (hash)
-        v.hash = *hash;
-    v.signer = signer;
-    seq_vote_sign(&v, keys[signer], CHAIN_ID);
-    return v;
+    return seq_test_vote(kind, view, hash, signer, keys[signer], CHAIN_ID);
 }
 
 static seq_msg vote_msg(uint8_t kind, uint64_t view, const seq_hash *hash, uint32_t signer)

@@ -274,15 +274,7 @@ static seq_block *block_view1(fixture *fx, uint8_t tag)
 
 static seq_vote vote_make(uint8_t kind, uint64_t view, const seq_hash *hash, uint32_t signer)
 {
-    seq_vote v;
-    memset(&v, 0, sizeof v);
-    v.kind = kind;
-    v.view = view;
-    if (hash)
-        v.hash = *hash;
-    v.signer = signer;
-    seq_vote_sign(&v, keys[signer], CHAIN_ID);
-    return v;
+    return seq_test_vote(kind, view, hash, signer, keys[signer], CHAIN_ID);
 }
 
 static int receive_proposal(fixture *fx, seq_block *b)

@@ -5,6 +5,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int seq_test_tmpdir(char *out, size_t cap, const char *name)
 {
@@ -28,4 +29,18 @@ int seq_test_rmtree(const char *dir)
     if (nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
         return -1;
     return 0;
+}
+
+seq_vote seq_test_vote(uint8_t kind, uint64_t view, const seq_hash *hash, uint32_t signer, const seq_keypair *key,
+                       uint64_t chain_id)
+{
+    seq_vote v;
+    memset(&v, 0, sizeof v);
+    v.kind = kind;
+    v.view = view;
+    if (hash)
+        v.hash = *hash;
+    v.signer = signer;
+    seq_vote_sign(&v, key, chain_id);
+    return v;
 }

@@ -4,6 +4,9 @@
 #define SEQ_TESTUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "types.h"
 
 /* Creates a fresh directory $TMPDIR/seq-test-<name>-XXXXXX (TMPDIR defaults
  * to /tmp) and writes its path to out. 0, or -1 when it cannot. */
@@ -11,5 +14,10 @@ int seq_test_tmpdir(char *out, size_t cap, const char *name);
 
 /* Removes dir and everything below it. 0, or -1 when something stayed. */
 int seq_test_rmtree(const char *dir);
+
+/* A vote of `kind` by validator `signer`, signed with key for chain_id;
+ * hash may be NULL (nullify). */
+seq_vote seq_test_vote(uint8_t kind, uint64_t view, const seq_hash *hash, uint32_t signer, const seq_keypair *key,
+                       uint64_t chain_id);
 
 #endif
