@@ -50,24 +50,18 @@ typedef struct {
 static int group_setup(void **state)
 {
     (void)state;
-    if (seq_crypto_init() != 0)
+    if (seq_test_keys_make(keys, N) != 0)
         return -1;
     seq_pubkey pks[N];
-    for (int i = 0; i < N; i++) {
-        uint8_t seed[SEQ_SEED_BYTES] = {0};
-        seed[0] = (uint8_t)(i + 1);
-        if (seq_keypair_from_seed(&keys[i], seed) != 0)
-            return -1;
+    for (int i = 0; i < N; i++)
         pks[i] = keys[i]->pk;
-    }
     return seq_validators_init(&vs, pks, N);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    for (int i = 0; i < N; i++)
-        seq_keypair_free(keys[i]);
+    seq_test_keys_free(keys, N);
     return 0;
 }
 

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,14 +30,8 @@ static seq_validators vs4;
 static int group_setup(void **state)
 {
     (void)state;
-    if (seq_crypto_init() != 0)
+    if (seq_test_keys_make(keys, KEYS_N) != 0)
         return -1;
-    for (int i = 0; i < KEYS_N; i++) {
-        uint8_t seed[SEQ_SEED_BYTES] = {0};
-        seed[0] = (uint8_t)(i + 1);
-        if (seq_keypair_from_seed(&keys[i], seed) != 0)
-            return -1;
-    }
     seq_pubkey pks[4];
     for (int i = 0; i < 4; i++)
         pks[i] = keys[i]->pk;
@@ -45,8 +41,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    for (int i = 0; i < KEYS_N; i++)
-        seq_keypair_free(keys[i]);
+    seq_test_keys_free(keys, KEYS_N);
     return 0;
 }
 

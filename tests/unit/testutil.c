@@ -44,3 +44,26 @@ seq_vote seq_test_vote(uint8_t kind, uint64_t view, const seq_hash *hash, uint32
     seq_vote_sign(&v, key, chain_id);
     return v;
 }
+
+int seq_test_keys_make(seq_keypair **keys, int n)
+{
+    if (seq_crypto_init() != 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        uint8_t seed[SEQ_SEED_BYTES] = {0};
+        seed[0] = (uint8_t)(i + 1);
+        if (seq_keypair_from_seed(&keys[i], seed) != 0) {
+            seq_test_keys_free(keys, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void seq_test_keys_free(seq_keypair **keys, int n)
+{
+    for (int i = 0; i < n; i++) {
+        seq_keypair_free(keys[i]);
+        keys[i] = NULL;
+    }
+}
