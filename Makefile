@@ -12,7 +12,7 @@ endif
 
 BUILD   ?= build
 CC      ?= gcc
-PKGS    := libuv libsodium lmdb libprotobuf-c
+PKGS    := libuv libsodium lmdb libprotobuf-c inih jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) cmocka)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)

@@ -27,7 +27,15 @@
     X(DUPLICATE, "duplicate transaction")                                    \
     X(NS_FULL, "too many namespaces pending")                                \
     X(ORDER, "out of order")                                                 \
-    X(READONLY, "store is open read-only")
+    X(READONLY, "store is open read-only")                                   \
+    X(CONFIG, "bad configuration")                                           \
+    X(GENESIS, "bad genesis file")                                           \
+    X(NOTCONN, "not connected")                                              \
+    X(HANDSHAKE, "peer handshake failed")                                    \
+    X(TIMEOUT, "timed out")                                                  \
+    X(CLOSED, "connection closed")                                           \
+    X(PROTOCOL, "protocol violation")                                        \
+    X(ADDR, "bad address (want HOST:PORT)")
 
 typedef enum {
     SEQ_OK = 0,

@@ -8,6 +8,7 @@ packages=(
   libuv1-dev libsodium-dev liblmdb-dev
   libprotobuf-c-dev protobuf-c-compiler
   libcmocka-dev
+  libinih-dev libjansson-dev
 )
 
 missing=()
