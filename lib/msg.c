@@ -19,6 +19,15 @@ void seq_msg_release(seq_msg *m)
             seq_block_free(m->u.block.block);
         m->u.block.block = NULL;
         break;
+    case SEQ_MSG_SYNC_RESP:
+        for (uint32_t i = 0; i < m->u.sync_resp.count; i++)
+            seq_block_free(m->u.sync_resp.blocks[i]);
+        free(m->u.sync_resp.blocks);
+        free(m->u.sync_resp.certs);
+        m->u.sync_resp.blocks = NULL;
+        m->u.sync_resp.certs = NULL;
+        m->u.sync_resp.count = 0;
+        break;
     case SEQ_MSG_TXS:
         /* The seq_tx array and the payloads both live in txs_arena. */
         m->u.txs.txs = NULL;

@@ -20,7 +20,11 @@ typedef enum {
     SEQ_MSG_BLOCK,       /* a block, answering BLOCK_REQ */
     SEQ_MSG_CERT_REQ,    /* "send me what certificates you have for these views" */
     SEQ_MSG_TXS,         /* gossip: pending transactions */
+    SEQ_MSG_SYNC_REQ,    /* range sync: "send me finalized blocks from this height" */
+    SEQ_MSG_SYNC_RESP,   /* range sync: finalized blocks with their certificates */
 } seq_msg_kind;
+
+#define SEQ_SYNC_BLOCKS_MAX 1024 /* blocks in one range sync response */
 
 typedef struct {
     seq_msg_kind kind;
@@ -45,6 +49,16 @@ typedef struct {
             uint32_t count;
             seq_tx *txs;
         } txs;
+        struct {
+            uint64_t from_height; /* >= 1 */
+            uint32_t count;       /* 0: only asks for the peer's finalized height */
+        } sync_req;
+        struct {
+            uint64_t tip_height;  /* the sender's finalized height */
+            uint32_t count;       /* <= SEQ_SYNC_BLOCKS_MAX */
+            seq_block **blocks;   /* heights ascending */
+            seq_cert *certs;      /* certs[i]: the certificate stored for blocks[i] */
+        } sync_resp;
     } u;
     /* Set by seq_msg_decode: block / txs (and their payloads) belong to the
      * message and seq_msg_release frees them. Otherwise they are borrowed.

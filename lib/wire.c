@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "pbconv.h"
 #include "seq.pb-c.h"
 
 _Static_assert(SEQ_BITMAP_BYTES * 8 == SEQ_VALIDATORS_MAX, "bitmap holds one bit per validator");
@@ -35,7 +36,7 @@ _Static_assert(SEQ_GOSSIP_TXS_MAX <= SEQ_BLOCK_TXS_MAX, "a gossip batch fits in 
 
 /* The protobuf-c structs of one outgoing message; they point into the seq_msg
  * (no copies) and live until it is packed. */
-typedef struct {
+typedef struct encode_scratch {
     Seq__Proposal proposal;
     Seq__Vote vote;
     Seq__Certificate cert;
@@ -48,6 +49,12 @@ typedef struct {
     Seq__Block block;
     Seq__Tx *tx_items; /* malloc'd */
     Seq__Tx **tx_ptrs; /* malloc'd */
+    Seq__SyncRequest sync_req;
+    Seq__SyncResponse sync_resp;
+    struct encode_scratch *parts; /* sync response: one scratch per block, malloc'd */
+    Seq__FinalizedBlock *finals;  /* malloc'd */
+    Seq__FinalizedBlock **final_ptrs;
+    uint32_t part_count;
 } encode_scratch;
 
 static ProtobufCBinaryData bin(const void *p, size_t n)
@@ -144,6 +151,50 @@ static int block_to_pb(encode_scratch *s, const seq_block *b)
     return 0;
 }
 
+static void scratch_release(encode_scratch *s)
+{
+    for (uint32_t i = 0; i < s->part_count; i++)
+        scratch_release(&s->parts[i]);
+    free(s->parts);
+    free(s->finals);
+    free(s->final_ptrs);
+    free(s->tx_items);
+    free(s->tx_ptrs);
+}
+
+/* A range sync response: one scratch per block for its header, txs and cert. */
+static int sync_resp_to_pb(encode_scratch *s, const seq_msg *m)
+{
+    uint32_t n = m->u.sync_resp.count;
+    if (n > SEQ_SYNC_BLOCKS_MAX)
+        return SEQ_EINVAL;
+    s->sync_resp = (Seq__SyncResponse)SEQ__SYNC_RESPONSE__INIT;
+    s->sync_resp.tip_height = m->u.sync_resp.tip_height;
+    if (n == 0)
+        return 0;
+    s->parts = calloc(n, sizeof *s->parts);
+    s->finals = calloc(n, sizeof *s->finals);
+    s->final_ptrs = calloc(n, sizeof *s->final_ptrs);
+    if (!s->parts || !s->finals || !s->final_ptrs)
+        return SEQ_ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        encode_scratch *part = &s->parts[i];
+        s->part_count = i + 1;
+        int rc = block_to_pb(part, m->u.sync_resp.blocks[i]);
+        if (!rc)
+            rc = cert_to_pb(part, &m->u.sync_resp.certs[i]);
+        if (rc)
+            return rc;
+        s->finals[i] = (Seq__FinalizedBlock)SEQ__FINALIZED_BLOCK__INIT;
+        s->finals[i].block = &part->block;
+        s->finals[i].cert = &part->cert;
+        s->final_ptrs[i] = &s->finals[i];
+    }
+    s->sync_resp.n_blocks = n;
+    s->sync_resp.blocks = s->final_ptrs;
+    return 0;
+}
+
 /* Sets pm's body from m; pm then points into s and m. */
 static int msg_to_pb(Seq__PeerMessage *pm, encode_scratch *s, const seq_msg *m)
 {
@@ -193,6 +244,17 @@ static int msg_to_pb(Seq__PeerMessage *pm, encode_scratch *s, const seq_msg *m)
         s->batch.n_txs = m->u.txs.count;
         s->batch.txs = s->tx_ptrs;
         return 0;
+    case SEQ_MSG_SYNC_REQ:
+        s->sync_req = (Seq__SyncRequest)SEQ__SYNC_REQUEST__INIT;
+        s->sync_req.from_height = m->u.sync_req.from_height;
+        s->sync_req.count = m->u.sync_req.count;
+        pm->body_case = SEQ__PEER_MESSAGE__BODY_SYNC_REQ;
+        pm->sync_req = &s->sync_req;
+        return 0;
+    case SEQ_MSG_SYNC_RESP:
+        pm->body_case = SEQ__PEER_MESSAGE__BODY_SYNC_RESP;
+        pm->sync_resp = &s->sync_resp;
+        return sync_resp_to_pb(s, m);
     }
     return SEQ_EINVAL;
 }
@@ -218,8 +280,7 @@ int seq_msg_encode(const seq_msg *m, uint8_t **out, size_t *len)
     *out = buf;
     *len = n;
 err_after_scratch:
-    free(s->tx_items);
-    free(s->tx_ptrs);
+    scratch_release(s);
     free(s);
     return rc;
 }
@@ -452,6 +513,52 @@ static int tx_batch_from_pb(seq_msg *m, const Seq__TxBatch *pb)
     return 0;
 }
 
+static int sync_req_from_pb(seq_msg *m, const Seq__SyncRequest *pb)
+{
+    if (!pb || pb->from_height == 0 || pb->count > SEQ_SYNC_BLOCKS_MAX)
+        return SEQ_EDECODE;
+    m->u.sync_req.from_height = pb->from_height;
+    m->u.sync_req.count = pb->count;
+    return 0;
+}
+
+/* Blocks checked by seq_block_new, certificates for shape; consecutive
+ * heights. On error nothing is left allocated in m. */
+static int sync_resp_from_pb(seq_msg *m, const Seq__SyncResponse *pb)
+{
+    if (!pb)
+        return SEQ_EDECODE;
+    if (pb->n_blocks > SEQ_SYNC_BLOCKS_MAX)
+        return SEQ_ETOOBIG;
+    m->u.sync_resp.tip_height = pb->tip_height;
+    if (pb->n_blocks == 0)
+        return 0;
+    m->u.sync_resp.blocks = calloc(pb->n_blocks, sizeof *m->u.sync_resp.blocks);
+    m->u.sync_resp.certs = calloc(pb->n_blocks, sizeof *m->u.sync_resp.certs);
+    int rc = SEQ_ENOMEM;
+    if (!m->u.sync_resp.blocks || !m->u.sync_resp.certs)
+        goto err;
+    for (size_t i = 0; i < pb->n_blocks; i++) {
+        const Seq__FinalizedBlock *f = pb->blocks[i];
+        rc = f ? block_from_pb(&m->u.sync_resp.blocks[i], f->block) : SEQ_EDECODE;
+        if (rc)
+            goto err;
+        m->u.sync_resp.count = (uint32_t)i + 1;
+        if ((rc = cert_from_pb(&m->u.sync_resp.certs[i], f->cert)))
+            goto err;
+        if (i > 0 && m->u.sync_resp.blocks[i]->h.height != m->u.sync_resp.blocks[i - 1]->h.height + 1) {
+            rc = SEQ_EDECODE;
+            goto err;
+        }
+    }
+    return 0;
+err:
+    m->kind = SEQ_MSG_SYNC_RESP;
+    m->owned = true;
+    seq_msg_release(m);
+    return rc;
+}
+
 /* Fills m from pm; on error m owns nothing. */
 static int msg_from_pb(seq_msg *m, const Seq__PeerMessage *pm)
 {
@@ -478,8 +585,14 @@ static int msg_from_pb(seq_msg *m, const Seq__PeerMessage *pm)
     case SEQ__PEER_MESSAGE__BODY_TXS:
         m->kind = SEQ_MSG_TXS;
         return tx_batch_from_pb(m, pm->txs);
+    case SEQ__PEER_MESSAGE__BODY_SYNC_REQ:
+        m->kind = SEQ_MSG_SYNC_REQ;
+        return sync_req_from_pb(m, pm->sync_req);
+    case SEQ__PEER_MESSAGE__BODY_SYNC_RESP:
+        m->kind = SEQ_MSG_SYNC_RESP;
+        return sync_resp_from_pb(m, pm->sync_resp);
     default:
-        /* Not set, unknown, or range sync (not yet a seq_msg kind). */
+        /* Not set or unknown. */
         return SEQ_EDECODE;
     }
 }
@@ -507,3 +620,40 @@ int seq_msg_decode(seq_msg *out, const uint8_t *buf, size_t len)
     out->owned = true;
     return 0;
 }
+
+/* ---- conversions shared with the client API ---------------------------------- */
+
+void seq_pb_header_set(Seq__BlockHeader *pb, const seq_header *h)
+{
+    *pb = (Seq__BlockHeader)SEQ__BLOCK_HEADER__INIT;
+    pb->chain_id = h->chain_id;
+    pb->height = h->height;
+    pb->view = h->view;
+    pb->parent = bin(h->parent.b, SEQ_HASH_BYTES);
+    pb->parent_view = h->parent_view;
+    pb->leader = h->leader;
+    pb->timestamp_ms = h->timestamp_ms;
+    pb->payload_root = bin(h->payload_root.b, SEQ_HASH_BYTES);
+    pb->tx_count = h->tx_count;
+}
+
+int seq_pb_header_get(seq_header *h, const Seq__BlockHeader *pb) { return header_from_pb(h, pb); }
+
+int seq_pb_cert_set(Seq__Certificate *pb, ProtobufCBinaryData sigs[SEQ_VALIDATORS_MAX], const seq_cert *c)
+{
+    if (c->sig_count > SEQ_VALIDATORS_MAX)
+        return SEQ_EINVAL;
+    *pb = (Seq__Certificate)SEQ__CERTIFICATE__INIT;
+    pb->kind = c->kind;
+    pb->view = c->view;
+    pb->signers = bin(c->bitmap, SEQ_BITMAP_BYTES);
+    for (uint32_t i = 0; i < c->sig_count; i++)
+        sigs[i] = bin(c->sigs[i].b, SEQ_SIG_BYTES);
+    pb->n_sigs = c->sig_count;
+    pb->sigs = c->sig_count ? sigs : NULL;
+    return vote_hash_to_pb(&pb->hash, c->kind, &c->hash);
+}
+
+int seq_pb_cert_get(seq_cert *c, const Seq__Certificate *pb) { return cert_from_pb(c, pb); }
+
+int seq_pb_block_get(seq_block **out, const Seq__Block *pb) { return block_from_pb(out, pb); }

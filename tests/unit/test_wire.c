@@ -333,8 +333,57 @@ static void test_round_trip_txs(void **state)
 
 /* ---- decode rejects -------------------------------------------------------------- */
 
+/* Range sync: a request, a probe (count 0), and a response of two
+ * consecutive blocks with their certificates come back field for field. */
+static void test_round_trip_sync(void **state)
+{
+    (void)state;
+    seq_msg req = {.kind = SEQ_MSG_SYNC_REQ, .u.sync_req = {.from_height = 17, .count = 64}}, out;
+    round_trip(&req, &out);
+    assert_int_equal(out.u.sync_req.from_height, 17);
+    assert_int_equal(out.u.sync_req.count, 64);
+    req.u.sync_req.count = 0;
+    round_trip(&req, &out);
+    assert_int_equal(out.u.sync_req.count, 0);
+
+    seq_block *b0 = make_block(8);
+    seq_header next = b0->h;
+    next.height = b0->h.height + 1;
+    next.view = 9;
+    next.parent = b0->hash;
+    seq_block *b1 = NULL;
+    assert_int_equal(seq_block_build(&b1, &next, b0->txs, 2), 0);
+    seq_vote votes[3] = {make_vote(SEQ_VOTE_FINALIZE, 9, &b1->hash, 0),
+                         make_vote(SEQ_VOTE_FINALIZE, 9, &b1->hash, 1),
+                         make_vote(SEQ_VOTE_FINALIZE, 9, &b1->hash, 3)};
+    seq_cert certs[2];
+    assert_int_equal(seq_cert_build(&certs[0], &vs, votes, 3), 0);
+    certs[1] = certs[0];
+    seq_block *blocks[2] = {b0, b1};
+    seq_msg resp = {.kind = SEQ_MSG_SYNC_RESP,
+                    .u.sync_resp = {.tip_height = 99, .count = 2, .blocks = blocks, .certs = certs}};
+    round_trip(&resp, &out);
+    assert_int_equal(out.u.sync_resp.tip_height, 99);
+    assert_int_equal(out.u.sync_resp.count, 2);
+    assert_blocks_equal(out.u.sync_resp.blocks[0], b0);
+    assert_blocks_equal(out.u.sync_resp.blocks[1], b1);
+    assert_int_equal(seq_cert_verify(&out.u.sync_resp.certs[1], &vs, CHAIN_ID), 0);
+    seq_msg_release(&out);
+
+    /* Heights that do not follow each other are malformed. */
+    blocks[0] = b1;
+    blocks[1] = b0;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(seq_msg_encode(&resp, &buf, &len), 0);
+    assert_int_equal(seq_msg_decode(&out, buf, len), SEQ_EDECODE);
+    free(buf);
+    seq_block_free(b0);
+    seq_block_free(b1);
+}
+
 /* Nothing at all, an unset oneof, a field unknown to the schema and a range
- * sync message (not yet a seq_msg kind) are all SEQ_EDECODE. */
+ * sync request from height 0 are all SEQ_EDECODE. */
 static void test_decode_rejects_empty_and_unknown(void **state)
 {
     (void)state;
@@ -346,7 +395,7 @@ static void test_decode_rejects_empty_and_unknown(void **state)
     static const uint8_t unknown_field[] = {0x78, 0x01};
     assert_int_equal(seq_msg_decode(&m, unknown_field, sizeof unknown_field), SEQ_EDECODE);
     Seq__SyncRequest sync = SEQ__SYNC_REQUEST__INIT;
-    sync.count = 1;
+    sync.count = 1; /* from_height 0: there is no block 0 */
     Seq__PeerMessage pm = SEQ__PEER_MESSAGE__INIT;
     pm.body_case = SEQ__PEER_MESSAGE__BODY_SYNC_REQ;
     pm.sync_req = &sync;
@@ -1028,6 +1077,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_block_at_tx_limit),
         cmocka_unit_test(test_round_trip_requests),
         cmocka_unit_test(test_round_trip_txs),
+        cmocka_unit_test(test_round_trip_sync),
         cmocka_unit_test(test_decode_rejects_empty_and_unknown),
         cmocka_unit_test(test_decode_rejects_bad_hash_length),
         cmocka_unit_test(test_decode_rejects_bad_sig_length),
