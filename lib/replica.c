@@ -152,29 +152,60 @@ static int fail(seq_replica *r, int rc, const char *what)
     return rc;
 }
 
+/* A finalized block is out of the mempool for good, and announced. */
+static int forget_finalized(seq_replica *r, const seq_block *b, const seq_cert *cert)
+{
+    if (b->tx_count > r->final_ids_cap) {
+        seq_hash *grown = realloc(r->final_ids, b->tx_count * sizeof *grown);
+        if (!grown)
+            return fail(r, SEQ_ENOMEM, "mempool cleanup");
+        r->final_ids = grown;
+        r->final_ids_cap = b->tx_count;
+    }
+    for (uint32_t t = 0; t < b->tx_count; t++)
+        r->final_ids[t] = b->txs[t].id;
+    seq_mempool_remove_finalized(r->mempool, r->final_ids, b->tx_count);
+    r->finalized_txs += b->tx_count;
+    if (r->io.delivered)
+        r->io.delivered(r->io.ctx, b, cert);
+    return 0;
+}
+
+/* Drops the leading blocks range sync already stored (the consensus learns of
+ * them only later). Returns how many to skip, or a negative error when a stored
+ * block at that height is another one: two finalized blocks at one height. */
+static int already_stored(seq_replica *r, uint32_t n)
+{
+    seq_store_tip tip;
+    int rc = seq_store_tip_get(r->cfg.store, &tip);
+    if (rc != 0)
+        return fail(r, rc, "read store tip");
+    uint32_t skip = 0;
+    while (skip < n && r->finals[skip].block->h.height <= tip.height) {
+        uint64_t height;
+        const seq_block *b = r->finals[skip].block;
+        if (seq_store_height_of(r->cfg.store, &b->hash, &height) != 0 || height != b->h.height)
+            return fail(r, SEQ_EMISMATCH, "finalized block conflicts with the stored one");
+        skip++;
+    }
+    return (int)skip;
+}
+
 static int commit_finals(seq_replica *r, uint32_t n)
 {
     if (n == 0)
         return 0;
-    int rc = seq_store_commit_finalized(r->cfg.store, r->finals, n);
+    int skip = already_stored(r, n);
+    if (skip < 0)
+        return skip;
+    if ((uint32_t)skip == n)
+        return 0;
+    int rc = seq_store_commit_finalized(r->cfg.store, r->finals + skip, n - (uint32_t)skip);
     if (rc != 0)
         return fail(r, rc, "commit finalized blocks");
-    for (uint32_t i = 0; i < n; i++) {
-        const seq_block *b = r->finals[i].block;
-        if (b->tx_count > r->final_ids_cap) {
-            seq_hash *grown = realloc(r->final_ids, b->tx_count * sizeof *grown);
-            if (!grown)
-                return fail(r, SEQ_ENOMEM, "mempool cleanup");
-            r->final_ids = grown;
-            r->final_ids_cap = b->tx_count;
-        }
-        for (uint32_t t = 0; t < b->tx_count; t++)
-            r->final_ids[t] = b->txs[t].id;
-        seq_mempool_remove_finalized(r->mempool, r->final_ids, b->tx_count);
-        r->finalized_txs += b->tx_count;
-        if (r->io.delivered)
-            r->io.delivered(r->io.ctx, b, r->finals[i].cert);
-    }
+    for (uint32_t i = (uint32_t)skip; i < n; i++)
+        if ((rc = forget_finalized(r, r->finals[i].block, r->finals[i].cert)) != 0)
+            return rc;
     return 0;
 }
 
@@ -486,6 +517,49 @@ err_after_alloc:
     free(votes);
     seq_replica_free(r);
     return rc;
+}
+
+/* A consensus restored from what the store now holds, replacing the old one.
+ * Queued BUILD/VERIFY answers were for the old one's views: dropped. */
+static int consensus_rebuild(seq_replica *r)
+{
+    seq_vote *votes = malloc(SEQ_RESTORE_VOTES_MAX * sizeof *votes);
+    seq_cert *final_cert = malloc(sizeof *final_cert);
+    seq_consensus *fresh = NULL;
+    seq_consensus_restore rs;
+    int rc = SEQ_ENOMEM;
+    if (votes && final_cert && (rc = restore_load(r, &rs, votes, final_cert)) == 0)
+        rc = seq_consensus_new(&fresh, &r->cfg.consensus, &rs);
+    free(votes);
+    free(final_cert);
+    if (rc != 0)
+        return rc;
+    seq_consensus_free(r->consensus);
+    r->consensus = fresh;
+    r->followup_head = 0;
+    r->followup_count = 0;
+    return 0;
+}
+
+int seq_replica_commit_synced(seq_replica *r, uint64_t now_ms, const seq_store_final *items, uint32_t n)
+{
+    if (r->failed)
+        return SEQ_EIO;
+    if (n == 0)
+        return 0;
+    int rc = seq_store_commit_finalized(r->cfg.store, items, n);
+    if (rc != 0)
+        return rc; /* the store refused the batch whole: nothing changed */
+    for (uint32_t i = 0; i < n; i++)
+        if ((rc = forget_finalized(r, items[i].block, items[i].cert)) != 0)
+            return rc;
+    seq_consensus_status st;
+    seq_consensus_status_get(r->consensus, &st);
+    if (items[n - 1].block->h.height <= st.final_height)
+        return 0;
+    if ((rc = consensus_rebuild(r)) != 0)
+        return fail(r, rc, "restore consensus after sync");
+    return seq_replica_start(r, now_ms);
 }
 
 void seq_replica_free(seq_replica *r)

@@ -69,6 +69,15 @@ int seq_replica_submit(seq_replica *r, seq_ns ns, const uint8_t *payload, uint32
  * SEQ_GOSSIP_TXS_MAX; call after a burst of submits or on a short timer. */
 void seq_replica_gossip_flush(seq_replica *r);
 
+/* Range sync: commits finalized blocks fetched from peers and checked by
+ * seq_sync_check (heights continuing the store's tip), takes their
+ * transactions out of the mempool, announces them (io->delivered), and when
+ * they reach past the consensus' finalized height restarts the consensus from
+ * the store (own votes kept: no double vote). The mempool and gossip queue are
+ * kept. A store refusal (SEQ_EORDER, SEQ_EMISMATCH, ...) changes nothing and
+ * is returned; the replica keeps running. */
+int seq_replica_commit_synced(seq_replica *r, uint64_t now_ms, const seq_store_final *items, uint32_t n) SEQ_MUST_CHECK;
+
 typedef struct {
     seq_consensus_status consensus;
     uint32_t mempool_txs;
