@@ -1,0 +1,744 @@
+/* The client side of the node's API port: one TCP connection, ClientRequest
+ * frames out, ClientResponse frames in (lib/client.h).
+ *
+ * Happy path: connect (non-blocking connect + poll, so the timeout holds),
+ * then each call packs one request behind a 4-byte length and writes it, and
+ * each receive reads into a seq_framer (bounded by SEQ_CLIENT_FRAME_BYTES_MAX)
+ * until one whole frame is there, unpacks it with a budgeted allocator and
+ * converts it to lib/types.h structs, checking every size on the way.
+ * The socket stays non-blocking throughout; every wait is a poll with a
+ * deadline, so no call blocks longer than its timeout (sends: SEND_TIMEOUT_MS). */
+#include "client.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "msg.h"
+#include "seq.pb-c.h"
+#include "wire.h"
+
+#define SEND_TIMEOUT_MS 10000u        /* a node that stops reading for this long is dead to us */
+#define READ_CHUNK_BYTES (64u << 10)  /* one read(2) into the framer */
+#define SEND_BUF_IDLE_BYTES (1u << 20) /* a larger send buffer is freed after use */
+#define HOST_BYTES 256
+/* protobuf-c may allocate twice the frame (payload copies) plus the structs of
+ * one block's worth of tiny transactions (as lib/wire.c budgets peer frames). */
+#define DECODE_ALLOC_BYTES_PER_TX 128u
+#define DECODE_ALLOC_SLACK_BYTES ((size_t)SEQ_BLOCK_TXS_MAX * DECODE_ALLOC_BYTES_PER_TX + (1u << 20))
+
+_Static_assert(SEQ_CLIENT_SUBSCRIBE_NS_MAX >= 1, "a subscription names a namespace");
+_Static_assert(SEQ_CLIENT_FRAME_BYTES_MAX <= UINT32_MAX - SEQ_FRAME_HEADER_BYTES, "frame length fits the header");
+
+struct seq_client {
+    int fd;
+    uint64_t next_request_id;
+    seq_framer framer;
+    int sticky_err;              /* set once the stream is unusable (framing, i/o, closed) */
+    bool subscribed;
+    uint64_t subscribe_id;
+    uint32_t sub_ns_count;
+    seq_ns sub_ns[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
+    uint8_t *send_buf;           /* reused between sends */
+    size_t send_cap;
+    Seq__Tx *tx_items;           /* SEQ_GOSSIP_TXS_MAX, allocated on first submit */
+    Seq__Tx **tx_ptrs;
+    char last_error[256];
+};
+
+static void set_error(seq_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(seq_client *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->last_error, sizeof c->last_error, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Milliseconds left until deadline, for poll(2). */
+static int ms_left(uint64_t deadline)
+{
+    uint64_t now = now_ms();
+    if (now >= deadline)
+        return 0;
+    uint64_t left = deadline - now;
+    return left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = events };
+        int rc = poll(&p, 1, ms_left(deadline));
+        if (rc > 0)
+            return 0;
+        if (rc == 0)
+            return SEQ_ETIMEOUT;
+        if (errno != EINTR)
+            return SEQ_EIO;
+    }
+}
+
+/* ---- connecting ----------------------------------------------------------- */
+
+/* "host:port" or "[v6]:port" -> host, port text. */
+static int split_hostport(const char *s, char *host, size_t host_len, const char **port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return SEQ_EADDR;
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return SEQ_EADDR;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= host_len)
+        return SEQ_EADDR;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = colon + 1;
+    char *end;
+    errno = 0;
+    unsigned long p = strtoul(*port, &end, 10);
+    if (errno || end == *port || *end || p == 0 || p > 65535 || (*port)[0] == '-' || (*port)[0] == '+')
+        return SEQ_EADDR;
+    return 0;
+}
+
+/* One address: non-blocking connect, poll until writable, read SO_ERROR. */
+static int connect_one(const struct addrinfo *ai, uint64_t deadline, int *fd_out, int *errno_out)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+        *errno_out = errno;
+        return SEQ_EIO;
+    }
+    int rc = 0;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        if (errno != EINPROGRESS) {
+            *errno_out = errno;
+            close(fd);
+            return SEQ_EIO;
+        }
+        rc = wait_fd(fd, POLLOUT, deadline);
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        if (!rc && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0)) {
+            *errno_out = soerr ? soerr : errno;
+            rc = SEQ_EIO;
+        }
+        if (rc) {
+            close(fd);
+            return rc;
+        }
+    }
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    *fd_out = fd;
+    return 0;
+}
+
+static int connect_fd(int *fd_out, const char *hostport, uint32_t timeout_ms, char *err, size_t err_len)
+{
+    char host[HOST_BYTES];
+    const char *port;
+    if (split_hostport(hostport, host, sizeof host, &port) != 0) {
+        snprintf(err, err_len, "bad address '%s' (want HOST:PORT)", hostport);
+        return SEQ_EADDR;
+    }
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_NUMERICSERV };
+    struct addrinfo *res = NULL;
+    int gai = getaddrinfo(host, port, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, err_len, "resolve %s: %s", host, gai_strerror(gai));
+        return SEQ_EADDR;
+    }
+    uint64_t deadline = now_ms() + timeout_ms;
+    int rc = SEQ_EIO, last_errno = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        rc = connect_one(ai, deadline, fd_out, &last_errno);
+        if (rc == 0 || rc == SEQ_ETIMEOUT)
+            break;
+    }
+    freeaddrinfo(res);
+    if (rc == SEQ_ETIMEOUT)
+        snprintf(err, err_len, "connect %s: timed out after %u ms", hostport, timeout_ms);
+    else if (rc)
+        snprintf(err, err_len, "connect %s: %s", hostport, last_errno ? strerror(last_errno) : "failed");
+    return rc;
+}
+
+int seq_client_connect(seq_client **out, const char *hostport, uint32_t timeout_ms, char *err, size_t err_len)
+{
+    SEQ_ASSERT(out && hostport);
+    char scratch[8];
+    if (!err) {
+        err = scratch;
+        err_len = sizeof scratch;
+    }
+    seq_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, err_len, "out of memory");
+        return SEQ_ENOMEM;
+    }
+    int rc = connect_fd(&c->fd, hostport, timeout_ms, err, err_len);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    c->next_request_id = 1;
+    seq_framer_init(&c->framer, SEQ_CLIENT_FRAME_BYTES_MAX);
+    *out = c;
+    return 0;
+}
+
+void seq_client_close(seq_client *c)
+{
+    if (!c)
+        return;
+    close(c->fd);
+    seq_framer_free(&c->framer);
+    free(c->send_buf);
+    free(c->tx_items);
+    free(c->tx_ptrs);
+    free(c);
+}
+
+int seq_client_fd(const seq_client *c)
+{
+    SEQ_ASSERT(c);
+    return c->fd;
+}
+
+const char *seq_client_last_error(const seq_client *c)
+{
+    SEQ_ASSERT(c);
+    return c->last_error;
+}
+
+/* ---- sending -------------------------------------------------------------- */
+
+static int write_all(seq_client *c, const uint8_t *p, size_t len)
+{
+    uint64_t deadline = now_ms() + SEND_TIMEOUT_MS;
+    while (len > 0) {
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int rc = wait_fd(c->fd, POLLOUT, deadline);
+            if (rc == SEQ_ETIMEOUT) {
+                set_error(c, "send: node did not read for %u ms", SEND_TIMEOUT_MS);
+                return c->sticky_err = SEQ_ETIMEOUT;
+            }
+            if (rc == 0)
+                continue;
+        }
+        set_error(c, "send: %s", strerror(errno));
+        return c->sticky_err = (errno == EPIPE || errno == ECONNRESET) ? SEQ_ECLOSED : SEQ_EIO;
+    }
+    return 0;
+}
+
+/* Packs req behind its frame header into the reusable send buffer and writes it. */
+static int send_request(seq_client *c, Seq__ClientRequest *req)
+{
+    if (c->sticky_err)
+        return c->sticky_err;
+    req->request_id = c->next_request_id;
+    size_t n = seq__client_request__get_packed_size(req);
+    if (n > SEQ_CLIENT_FRAME_BYTES_MAX) {
+        set_error(c, "request of %zu bytes is over the frame limit", n);
+        return SEQ_ETOOBIG;
+    }
+    size_t total = SEQ_FRAME_HEADER_BYTES + n;
+    if (total > c->send_cap) {
+        uint8_t *buf = realloc(c->send_buf, total);
+        if (!buf)
+            return SEQ_ENOMEM;
+        c->send_buf = buf;
+        c->send_cap = total;
+    }
+    seq_frame_header(c->send_buf, (uint32_t)n);
+    size_t written = seq__client_request__pack(req, c->send_buf + SEQ_FRAME_HEADER_BYTES);
+    SEQ_ASSERT(written == n);
+    int rc = write_all(c, c->send_buf, total);
+    if (c->send_cap > SEND_BUF_IDLE_BYTES) {
+        free(c->send_buf);
+        c->send_buf = NULL;
+        c->send_cap = 0;
+    }
+    if (rc == 0)
+        c->next_request_id++;
+    return rc;
+}
+
+/* ---- receiving ------------------------------------------------------------ */
+
+typedef struct {
+    size_t left;
+} alloc_budget;
+
+static void *budget_alloc(void *ctx, size_t size)
+{
+    alloc_budget *b = ctx;
+    if (size > b->left)
+        return NULL;
+    b->left -= size;
+    return malloc(size);
+}
+
+static void budget_free(void *ctx, void *p)
+{
+    (void)ctx;
+    free(p);
+}
+
+/* Reads whatever the socket has into the framer. 0 when bytes came. */
+static int read_some(seq_client *c, uint64_t deadline)
+{
+    uint8_t chunk[READ_CHUNK_BYTES];
+    for (;;) {
+        ssize_t n = recv(c->fd, chunk, sizeof chunk, 0);
+        if (n > 0) {
+            int rc = seq_framer_feed(&c->framer, chunk, (size_t)n);
+            if (rc == SEQ_ETOOBIG) {
+                set_error(c, "node sent a frame over %u bytes", SEQ_CLIENT_FRAME_BYTES_MAX);
+                return c->sticky_err = SEQ_EDECODE;
+            }
+            return rc ? (c->sticky_err = rc) : 0;
+        }
+        if (n == 0) {
+            set_error(c, "node closed the connection");
+            return c->sticky_err = SEQ_ECLOSED;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            set_error(c, "recv: %s", strerror(errno));
+            return c->sticky_err = (errno == ECONNRESET) ? SEQ_ECLOSED : SEQ_EIO;
+        }
+        int rc = wait_fd(c->fd, POLLIN, deadline);
+        if (rc == SEQ_ETIMEOUT)
+            return rc;
+        if (rc) {
+            set_error(c, "poll: %s", strerror(errno));
+            return c->sticky_err = rc;
+        }
+    }
+}
+
+/* Waits for one whole frame and unpacks it. *out is freed with free_response. */
+static int recv_response(seq_client *c, Seq__ClientResponse **out, uint32_t timeout_ms)
+{
+    uint64_t deadline = now_ms() + timeout_ms;
+    const uint8_t *payload;
+    size_t len;
+    while (!seq_framer_next(&c->framer, &payload, &len)) {
+        if (c->sticky_err)
+            return c->sticky_err;
+        int rc = read_some(c, deadline);
+        if (rc)
+            return rc;
+    }
+    alloc_budget budget = { .left = 2 * len + DECODE_ALLOC_SLACK_BYTES };
+    ProtobufCAllocator alloc = { .alloc = budget_alloc, .free = budget_free, .allocator_data = &budget };
+    Seq__ClientResponse *r = seq__client_response__unpack(&alloc, len, payload);
+    if (!r) {
+        set_error(c, "node sent a malformed frame of %zu bytes", len);
+        return SEQ_EDECODE;
+    }
+    *out = r;
+    return 0;
+}
+
+static void free_response(Seq__ClientResponse *r)
+{
+    /* Budget accounting does not matter for freeing. */
+    alloc_budget unused = { 0 };
+    ProtobufCAllocator alloc = { .alloc = budget_alloc, .free = budget_free, .allocator_data = &unused };
+    seq__client_response__free_unpacked(r, &alloc);
+}
+
+/* An Error reply: the node's code (any code of the table), else SEQ_EPROTOCOL. */
+static int error_from_pb(seq_client *c, const Seq__Error *e)
+{
+    int code = e ? -(int)(e->code > 100000 ? 100000 : e->code) : 0;
+    const char *msg = e && e->message ? e->message : "";
+    if (code <= SEQ_ERR_FIRST_ || code >= SEQ_ERR_LAST_) {
+        set_error(c, "node error with unknown code %u: %s", e ? e->code : 0, msg);
+        return SEQ_EPROTOCOL;
+    }
+    set_error(c, "node: %s", msg[0] ? msg : seq_strerror(code));
+    return code;
+}
+
+/* ---- submit --------------------------------------------------------------- */
+
+int seq_client_submit_send(seq_client *c, const seq_tx *txs, uint32_t n, uint64_t *request_id)
+{
+    SEQ_ASSERT(c);
+    SEQ_ASSERT(txs || n == 0);
+    if (n == 0 || n > SEQ_GOSSIP_TXS_MAX)
+        return SEQ_EINVAL;
+    if (!c->tx_items) {
+        c->tx_items = malloc(SEQ_GOSSIP_TXS_MAX * sizeof *c->tx_items);
+        c->tx_ptrs = malloc(SEQ_GOSSIP_TXS_MAX * sizeof *c->tx_ptrs);
+        if (!c->tx_items || !c->tx_ptrs) {
+            free(c->tx_items);
+            free(c->tx_ptrs);
+            c->tx_items = NULL;
+            c->tx_ptrs = NULL;
+            return SEQ_ENOMEM;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        c->tx_items[i] = (Seq__Tx)SEQ__TX__INIT;
+        c->tx_items[i].ns = txs[i].ns;
+        c->tx_items[i].payload = (ProtobufCBinaryData){ .len = txs[i].len, .data = (uint8_t *)txs[i].data };
+        c->tx_ptrs[i] = &c->tx_items[i];
+    }
+    Seq__SubmitRequest sub = SEQ__SUBMIT_REQUEST__INIT;
+    sub.n_txs = n;
+    sub.txs = c->tx_ptrs;
+    Seq__ClientRequest req = SEQ__CLIENT_REQUEST__INIT;
+    req.body_case = SEQ__CLIENT_REQUEST__BODY_SUBMIT;
+    req.submit = &sub;
+    uint64_t id = c->next_request_id;
+    int rc = send_request(c, &req);
+    if (rc == 0 && request_id)
+        *request_id = id;
+    return rc;
+}
+
+static int status_from_pb(int pb_status)
+{
+    switch (pb_status) {
+    case SEQ__SUBMIT_RESULT__STATUS__ACCEPTED:
+        return 0;
+    case SEQ__SUBMIT_RESULT__STATUS__TOO_LARGE:
+        return SEQ_ETOOBIG;
+    case SEQ__SUBMIT_RESULT__STATUS__MEMPOOL_FULL:
+        return SEQ_EFULL;
+    case SEQ__SUBMIT_RESULT__STATUS__DUPLICATE:
+        return SEQ_EDUPLICATE;
+    case SEQ__SUBMIT_RESULT__STATUS__INVALID:
+        return SEQ_EINVAL;
+    default:
+        return 1; /* not a status: the reply is malformed */
+    }
+}
+
+/* One SubmitResult; an id is 32 bytes, or empty when the node could not
+ * compute one (a rejection). */
+static int result_from_pb(seq_submit_result *out, const Seq__SubmitResult *pb)
+{
+    if (!pb || (pb->id.len != 0 && pb->id.len != SEQ_HASH_BYTES))
+        return SEQ_EDECODE;
+    int status = status_from_pb(pb->status);
+    if (status > 0)
+        return SEQ_EDECODE;
+    memset(out, 0, sizeof *out);
+    if (pb->id.len)
+        memcpy(out->id.b, pb->id.data, SEQ_HASH_BYTES);
+    out->status = status;
+    snprintf(out->reason, sizeof out->reason, "%s", pb->reason ? pb->reason : "");
+    return 0;
+}
+
+static int submit_reply_from_pb(seq_client *c, const Seq__SubmitReply *pb, seq_submit_result *results, uint32_t cap,
+                                uint32_t *n)
+{
+    if (!pb || pb->n_results > SEQ_GOSSIP_TXS_MAX) {
+        set_error(c, "node sent a malformed submit reply");
+        return SEQ_EDECODE;
+    }
+    for (size_t i = 0; i < pb->n_results && i < cap; i++) {
+        if (result_from_pb(&results[i], pb->results[i]) != 0) {
+            set_error(c, "node sent a malformed submit result %zu", i);
+            return SEQ_EDECODE;
+        }
+    }
+    *n = (uint32_t)pb->n_results;
+    return 0;
+}
+
+int seq_client_submit_recv(seq_client *c, seq_submit_result *results, uint32_t cap, uint32_t *n,
+                           uint64_t *request_id, uint32_t timeout_ms)
+{
+    SEQ_ASSERT(c && n);
+    SEQ_ASSERT(results || cap == 0);
+    Seq__ClientResponse *r;
+    int rc = recv_response(c, &r, timeout_ms);
+    if (rc)
+        return rc;
+    if (request_id)
+        *request_id = r->request_id;
+    if (r->body_case == SEQ__CLIENT_RESPONSE__BODY_ERROR) {
+        rc = error_from_pb(c, r->error);
+    } else if (r->body_case == SEQ__CLIENT_RESPONSE__BODY_SUBMIT) {
+        rc = submit_reply_from_pb(c, r->submit, results, cap, n);
+    } else {
+        set_error(c, "expected a submit reply, got body %d", (int)r->body_case);
+        rc = SEQ_EPROTOCOL;
+    }
+    free_response(r);
+    return rc;
+}
+
+int seq_client_submit(seq_client *c, const seq_tx *txs, uint32_t n, seq_submit_result *results, uint32_t timeout_ms)
+{
+    uint64_t sent_id, got_id;
+    int rc = seq_client_submit_send(c, txs, n, &sent_id);
+    if (rc)
+        return rc;
+    uint32_t got = 0;
+    rc = seq_client_submit_recv(c, results, n, &got, &got_id, timeout_ms);
+    if (rc)
+        return rc;
+    if (got_id != sent_id || got != n) {
+        set_error(c, "submit reply for request %llu with %u results, expected %llu with %u",
+                  (unsigned long long)got_id, got, (unsigned long long)sent_id, n);
+        return SEQ_EPROTOCOL;
+    }
+    return 0;
+}
+
+/* ---- status --------------------------------------------------------------- */
+
+int seq_client_status(seq_client *c, seq_node_status *out, uint32_t timeout_ms)
+{
+    SEQ_ASSERT(c && out);
+    Seq__StatusRequest sr = SEQ__STATUS_REQUEST__INIT;
+    Seq__ClientRequest req = SEQ__CLIENT_REQUEST__INIT;
+    req.body_case = SEQ__CLIENT_REQUEST__BODY_STATUS;
+    req.status = &sr;
+    uint64_t id = c->next_request_id;
+    int rc = send_request(c, &req);
+    if (rc)
+        return rc;
+    Seq__ClientResponse *r;
+    if ((rc = recv_response(c, &r, timeout_ms)))
+        return rc;
+    if (r->body_case == SEQ__CLIENT_RESPONSE__BODY_ERROR) {
+        rc = error_from_pb(c, r->error);
+    } else if (r->body_case != SEQ__CLIENT_RESPONSE__BODY_STATUS || !r->status || r->request_id != id) {
+        set_error(c, "expected the status reply to request %llu", (unsigned long long)id);
+        rc = SEQ_EPROTOCOL;
+    } else {
+        *out = (seq_node_status){ .height = r->status->height, .view = r->status->view,
+                                  .leader = r->status->leader, .peers = r->status->peers,
+                                  .mempool_txs = r->status->mempool_txs,
+                                  .mempool_bytes = r->status->mempool_bytes };
+    }
+    free_response(r);
+    return rc;
+}
+
+/* ---- subscriptions -------------------------------------------------------- */
+
+int seq_client_subscribe(seq_client *c, const seq_ns *ns, uint32_t ns_count, uint64_t from_height)
+{
+    SEQ_ASSERT(c);
+    SEQ_ASSERT(ns || ns_count == 0);
+    if (ns_count == 0 || ns_count > SEQ_CLIENT_SUBSCRIBE_NS_MAX || from_height == 0 || c->subscribed)
+        return SEQ_EINVAL;
+    uint64_t nsv[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
+    for (uint32_t i = 0; i < ns_count; i++)
+        nsv[i] = ns[i];
+    Seq__SubscribeRequest sr = SEQ__SUBSCRIBE_REQUEST__INIT;
+    sr.n_namespaces = ns_count;
+    sr.namespaces = nsv;
+    sr.from_height = from_height;
+    Seq__ClientRequest req = SEQ__CLIENT_REQUEST__INIT;
+    req.body_case = SEQ__CLIENT_REQUEST__BODY_SUBSCRIBE;
+    req.subscribe = &sr;
+    uint64_t id = c->next_request_id;
+    int rc = send_request(c, &req);
+    if (rc)
+        return rc;
+    c->subscribed = true;
+    c->subscribe_id = id;
+    c->sub_ns_count = ns_count;
+    memcpy(c->sub_ns, ns, ns_count * sizeof *ns);
+    return 0;
+}
+
+static int hash_from_pb(seq_hash *out, const ProtobufCBinaryData *in)
+{
+    if (in->len != SEQ_HASH_BYTES)
+        return SEQ_EDECODE;
+    memcpy(out->b, in->data, SEQ_HASH_BYTES);
+    return 0;
+}
+
+static int header_from_pb(seq_header *h, const Seq__BlockHeader *pb)
+{
+    if (!pb)
+        return SEQ_EDECODE;
+    *h = (seq_header){ .chain_id = pb->chain_id, .height = pb->height, .view = pb->view,
+                       .parent_view = pb->parent_view, .leader = pb->leader,
+                       .timestamp_ms = pb->timestamp_ms, .tx_count = pb->tx_count };
+    int rc = hash_from_pb(&h->parent, &pb->parent);
+    return rc ? rc : hash_from_pb(&h->payload_root, &pb->payload_root);
+}
+
+/* Shape only (issue 4 verifies signatures): kind 1..3, a hash of 32 bytes (a
+ * nullification's may be empty), a signer bitmap of at most SEQ_BITMAP_BYTES
+ * (zero-extended) with at least one signer, one 64-byte signature per signer. */
+static int cert_from_pb(seq_cert *c, const Seq__Certificate *pb)
+{
+    if (!pb || pb->kind < SEQ_VOTE_NOTARIZE || pb->kind > SEQ_VOTE_FINALIZE)
+        return SEQ_EDECODE;
+    if (pb->signers.len == 0 || pb->signers.len > SEQ_BITMAP_BYTES)
+        return SEQ_EDECODE;
+    memset(c, 0, sizeof *c);
+    c->kind = (uint8_t)pb->kind;
+    c->view = pb->view;
+    if (!(pb->kind == SEQ_VOTE_NULLIFY && pb->hash.len == 0) && hash_from_pb(&c->hash, &pb->hash) != 0)
+        return SEQ_EDECODE;
+    memcpy(c->bitmap, pb->signers.data, pb->signers.len);
+    uint32_t signers = seq_cert_signers(c);
+    if (signers == 0 || pb->n_sigs != signers)
+        return SEQ_EDECODE;
+    for (uint32_t i = 0; i < signers; i++) {
+        if (!pb->sigs || pb->sigs[i].len != SEQ_SIG_BYTES)
+            return SEQ_EDECODE;
+        memcpy(c->sigs[i].b, pb->sigs[i].data, SEQ_SIG_BYTES);
+    }
+    c->sig_count = signers;
+    return 0;
+}
+
+/* Copies pb's transactions into one arena: the seq_tx array, then payloads. */
+static int batch_txs_from_pb(seq_batch *b, const Seq__NamespaceBatch *pb)
+{
+    if (pb->n_txs > SEQ_BLOCK_TXS_MAX || pb->n_txs > b->header.tx_count)
+        return SEQ_EDECODE;
+    size_t payload_bytes = 0;
+    for (size_t i = 0; i < pb->n_txs; i++) {
+        const Seq__Tx *t = pb->txs[i];
+        if (!t || t->ns != pb->ns || t->payload.len > SEQ_TX_PAYLOAD_BYTES_MAX)
+            return SEQ_EDECODE;
+        payload_bytes += t->payload.len;
+    }
+    size_t array_bytes = pb->n_txs * sizeof(seq_tx);
+    uint8_t *arena = malloc(array_bytes + payload_bytes + 1);
+    if (!arena)
+        return SEQ_ENOMEM;
+    b->arena_ = arena;
+    b->txs = (seq_tx *)arena;
+    b->tx_count = (uint32_t)pb->n_txs;
+    uint8_t *p = arena + array_bytes;
+    for (size_t i = 0; i < pb->n_txs; i++) {
+        const Seq__Tx *t = pb->txs[i];
+        if (t->payload.len)
+            memcpy(p, t->payload.data, t->payload.len);
+        b->txs[i] = (seq_tx){ .ns = t->ns, .len = (uint32_t)t->payload.len, .data = p };
+        seq_tx_compute_id(&b->txs[i]);
+        p += t->payload.len;
+    }
+    return 0;
+}
+
+static bool subscribed_to(const seq_client *c, seq_ns ns)
+{
+    for (uint32_t i = 0; i < c->sub_ns_count; i++)
+        if (c->sub_ns[i] == ns)
+            return true;
+    return false;
+}
+
+static int batch_from_pb(seq_client *c, seq_batch **out, const Seq__NamespaceBatch *pb)
+{
+    if (!pb) {
+        set_error(c, "node sent an empty batch");
+        return SEQ_EDECODE;
+    }
+    if (!subscribed_to(c, pb->ns)) {
+        set_error(c, "node sent a batch of namespace %llu, not subscribed", (unsigned long long)pb->ns);
+        return SEQ_EPROTOCOL;
+    }
+    seq_batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return SEQ_ENOMEM;
+    b->ns = pb->ns;
+    int rc = header_from_pb(&b->header, pb->header);
+    if (!rc)
+        rc = cert_from_pb(&b->cert, pb->cert);
+    if (!rc)
+        rc = batch_txs_from_pb(b, pb);
+    if (rc) {
+        set_error(c, "node sent a malformed batch (%s)", seq_strerror(rc));
+        seq_batch_free(b);
+        return rc;
+    }
+    seq_header_hash(&b->header, &b->block_hash);
+    *out = b;
+    return 0;
+}
+
+int seq_client_next_batch(seq_client *c, seq_batch **out, uint32_t timeout_ms)
+{
+    SEQ_ASSERT(c && out);
+    if (!c->subscribed)
+        return SEQ_EINVAL;
+    Seq__ClientResponse *r;
+    int rc = recv_response(c, &r, timeout_ms);
+    if (rc)
+        return rc;
+    /* An Error may carry the subscribe's id or none (a connection-level refusal). */
+    if (r->body_case == SEQ__CLIENT_RESPONSE__BODY_ERROR) {
+        rc = error_from_pb(c, r->error);
+    } else if (r->request_id != c->subscribe_id) {
+        set_error(c, "reply to request %llu on a subscription (%llu)", (unsigned long long)r->request_id,
+                  (unsigned long long)c->subscribe_id);
+        rc = SEQ_EPROTOCOL;
+    } else if (r->body_case == SEQ__CLIENT_RESPONSE__BODY_BATCH) {
+        rc = batch_from_pb(c, out, r->batch);
+    } else {
+        set_error(c, "expected a batch, got body %d", (int)r->body_case);
+        rc = SEQ_EPROTOCOL;
+    }
+    free_response(r);
+    return rc;
+}
+
+void seq_batch_free(seq_batch *b)
+{
+    if (!b)
+        return;
+    free(b->arena_);
+    free(b);
+}
