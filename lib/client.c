@@ -5,7 +5,8 @@
  * then each call packs one request behind a 4-byte length and writes it, and
  * each receive reads into a seq_framer (bounded by SEQ_CLIENT_FRAME_BYTES_MAX)
  * until one whole frame is there, unpacks it with a budgeted allocator and
- * converts it to lib/types.h structs, checking every size on the way.
+ * converts it to lib/types.h structs with the peer wire's shape checks
+ * (lib/pbconv.h) plus the batch's own (namespace, counts).
  * The socket stays non-blocking throughout; every wait is a poll with a
  * deadline, so no call blocks longer than its timeout (sends: SEND_TIMEOUT_MS). */
 #include "client.h"
@@ -25,6 +26,7 @@
 
 #include "errors.h"
 #include "msg.h"
+#include "pbconv.h"
 #include "seq.pb-c.h"
 #include "wire.h"
 
@@ -32,10 +34,6 @@
 #define READ_CHUNK_BYTES (64u << 10)  /* one read(2) into the framer */
 #define SEND_BUF_IDLE_BYTES (1u << 20) /* a larger send buffer is freed after use */
 #define HOST_BYTES 256
-/* protobuf-c may allocate twice the frame (payload copies) plus the structs of
- * one block's worth of tiny transactions (as lib/wire.c budgets peer frames). */
-#define DECODE_ALLOC_BYTES_PER_TX 128u
-#define DECODE_ALLOC_SLACK_BYTES ((size_t)SEQ_BLOCK_TXS_MAX * DECODE_ALLOC_BYTES_PER_TX + (1u << 20))
 
 _Static_assert(SEQ_CLIENT_SUBSCRIBE_NS_MAX >= 1, "a subscription names a namespace");
 _Static_assert(SEQ_CLIENT_FRAME_BYTES_MAX <= UINT32_MAX - SEQ_FRAME_HEADER_BYTES, "frame length fits the header");
@@ -306,25 +304,6 @@ static int send_request(seq_client *c, Seq__ClientRequest *req)
 
 /* ---- receiving ------------------------------------------------------------ */
 
-typedef struct {
-    size_t left;
-} alloc_budget;
-
-static void *budget_alloc(void *ctx, size_t size)
-{
-    alloc_budget *b = ctx;
-    if (size > b->left)
-        return NULL;
-    b->left -= size;
-    return malloc(size);
-}
-
-static void budget_free(void *ctx, void *p)
-{
-    (void)ctx;
-    free(p);
-}
-
 /* Reads whatever the socket has into the framer. 0 when bytes came. */
 static int read_some(seq_client *c, uint64_t deadline)
 {
@@ -372,9 +351,9 @@ static int recv_response(seq_client *c, Seq__ClientResponse **out, uint32_t time
         if (rc)
             return rc;
     }
-    alloc_budget budget = { .left = 2 * len + DECODE_ALLOC_SLACK_BYTES };
-    ProtobufCAllocator alloc = { .alloc = budget_alloc, .free = budget_free, .allocator_data = &budget };
-    Seq__ClientResponse *r = seq__client_response__unpack(&alloc, len, payload);
+    seq_pb_budget budget;
+    seq_pb_budget_init(&budget, len);
+    Seq__ClientResponse *r = seq__client_response__unpack(&budget.allocator, len, payload);
     if (!r) {
         set_error(c, "node sent a malformed frame of %zu bytes", len);
         return SEQ_EDECODE;
@@ -385,10 +364,10 @@ static int recv_response(seq_client *c, Seq__ClientResponse **out, uint32_t time
 
 static void free_response(Seq__ClientResponse *r)
 {
-    /* Budget accounting does not matter for freeing. */
-    alloc_budget unused = { 0 };
-    ProtobufCAllocator alloc = { .alloc = budget_alloc, .free = budget_free, .allocator_data = &unused };
-    seq__client_response__free_unpacked(r, &alloc);
+    /* The budget only counts allocations; any budget allocator frees. */
+    seq_pb_budget budget;
+    seq_pb_budget_init(&budget, 0);
+    seq__client_response__free_unpacked(r, &budget.allocator);
 }
 
 /* An Error reply: the node's code (any code of the table), else SEQ_EPROTOCOL. */
@@ -595,52 +574,6 @@ int seq_client_subscribe(seq_client *c, const seq_ns *ns, uint32_t ns_count, uin
     return 0;
 }
 
-static int hash_from_pb(seq_hash *out, const ProtobufCBinaryData *in)
-{
-    if (in->len != SEQ_HASH_BYTES)
-        return SEQ_EDECODE;
-    memcpy(out->b, in->data, SEQ_HASH_BYTES);
-    return 0;
-}
-
-static int header_from_pb(seq_header *h, const Seq__BlockHeader *pb)
-{
-    if (!pb)
-        return SEQ_EDECODE;
-    *h = (seq_header){ .chain_id = pb->chain_id, .height = pb->height, .view = pb->view,
-                       .parent_view = pb->parent_view, .leader = pb->leader,
-                       .timestamp_ms = pb->timestamp_ms, .tx_count = pb->tx_count };
-    int rc = hash_from_pb(&h->parent, &pb->parent);
-    return rc ? rc : hash_from_pb(&h->payload_root, &pb->payload_root);
-}
-
-/* Shape only (issue 4 verifies signatures): kind 1..3, a hash of 32 bytes (a
- * nullification's may be empty), a signer bitmap of at most SEQ_BITMAP_BYTES
- * (zero-extended) with at least one signer, one 64-byte signature per signer. */
-static int cert_from_pb(seq_cert *c, const Seq__Certificate *pb)
-{
-    if (!pb || pb->kind < SEQ_VOTE_NOTARIZE || pb->kind > SEQ_VOTE_FINALIZE)
-        return SEQ_EDECODE;
-    if (pb->signers.len == 0 || pb->signers.len > SEQ_BITMAP_BYTES)
-        return SEQ_EDECODE;
-    memset(c, 0, sizeof *c);
-    c->kind = (uint8_t)pb->kind;
-    c->view = pb->view;
-    if (!(pb->kind == SEQ_VOTE_NULLIFY && pb->hash.len == 0) && hash_from_pb(&c->hash, &pb->hash) != 0)
-        return SEQ_EDECODE;
-    memcpy(c->bitmap, pb->signers.data, pb->signers.len);
-    uint32_t signers = seq_cert_signers(c);
-    if (signers == 0 || pb->n_sigs != signers)
-        return SEQ_EDECODE;
-    for (uint32_t i = 0; i < signers; i++) {
-        if (!pb->sigs || pb->sigs[i].len != SEQ_SIG_BYTES)
-            return SEQ_EDECODE;
-        memcpy(c->sigs[i].b, pb->sigs[i].data, SEQ_SIG_BYTES);
-    }
-    c->sig_count = signers;
-    return 0;
-}
-
 /* Copies pb's transactions into one arena: the seq_tx array, then payloads. */
 static int batch_txs_from_pb(seq_batch *b, const Seq__NamespaceBatch *pb)
 {
@@ -694,9 +627,9 @@ static int batch_from_pb(seq_client *c, seq_batch **out, const Seq__NamespaceBat
     if (!b)
         return SEQ_ENOMEM;
     b->ns = pb->ns;
-    int rc = header_from_pb(&b->header, pb->header);
+    int rc = seq_pb_header_get(&b->header, pb->header);
     if (!rc)
-        rc = cert_from_pb(&b->cert, pb->cert);
+        rc = seq_pb_cert_get(&b->cert, pb->cert);
     if (!rc)
         rc = batch_txs_from_pb(b, pb);
     if (rc) {
