@@ -312,7 +312,7 @@ static char *reader(char *str, int num, void *stream)
     if (len > 0 && str[len - 1] != '\n') {
         int next = getc(x->f);
         if (next != EOF) {
-            fail(x, x->line, "line is longer than %d bytes", num - 1);
+            fail(x, x->line, "line is longer than %d characters", num - 2); /* num holds the newline and NUL */
             return NULL;
         }
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <ini.h>
 
 #include "config.h"
 #include "errors.h"
@@ -248,6 +249,16 @@ static void test_syntax_errors(void **state)
     int n = snprintf(text, sizeof text, "[node]\ndata_dir = %0400d\n", 7);
     assert_true(n > 0 && (size_t)n < sizeof text);
     expect_error(fx, text, 2, "line is longer than", NULL);
+    /* The longest line libinih holds (INI_MAX_LINE with its newline and NUL) loads; one more does not. */
+    int value_len = INI_MAX_LINE - 2 - (int)strlen("data_dir = ");
+    snprintf(text, sizeof text, "[node]\ndata_dir = %0*d\n", value_len, 7);
+    seq_config c;
+    int rc = load_text(fx, text, &c);
+    if (rc)
+        fail_msg("a %d-character line: %s", INI_MAX_LINE - 2, fx->err);
+    assert_int_equal(strlen(c.data_dir), (size_t)value_len);
+    snprintf(text, sizeof text, "[node]\ndata_dir = %0*d\n", value_len + 1, 7);
+    expect_error(fx, text, 2, "line is longer than 198 characters", NULL);
 }
 
 /* A missing file is SEQ_ENOTFOUND and the message names it. */
