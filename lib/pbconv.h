@@ -18,4 +18,14 @@ int seq_pb_cert_get(seq_cert *c, const Seq__Certificate *pb);
 /* A block checked and copied by seq_block_new (payload root, order, sizes). */
 int seq_pb_block_get(seq_block **out, const Seq__Block *pb);
 
+/* An allocator for unpacking one frame of frame_len bytes that refuses to
+ * allocate more than about twice the frame plus one block's structs, so tiny
+ * repeated elements cannot make us allocate many bytes per byte received. */
+typedef struct {
+    ProtobufCAllocator allocator;
+    size_t left;
+} seq_pb_budget;
+
+void seq_pb_budget_init(seq_pb_budget *b, size_t frame_len);
+
 #endif

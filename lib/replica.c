@@ -436,6 +436,11 @@ void seq_replica_gossip_flush(seq_replica *r)
     r->gossip_len = 0;
 }
 
+bool seq_replica_contains(const seq_replica *r, const seq_hash *id)
+{
+    return seq_mempool_contains(r->mempool, id);
+}
+
 void seq_replica_status_get(const seq_replica *r, seq_replica_status *out)
 {
     seq_consensus_status_get(r->consensus, &out->consensus);

@@ -78,6 +78,9 @@ void seq_replica_gossip_flush(seq_replica *r);
  * is returned; the replica keeps running. */
 int seq_replica_commit_synced(seq_replica *r, uint64_t now_ms, const seq_store_final *items, uint32_t n) SEQ_MUST_CHECK;
 
+/* Whether transaction id waits in the mempool. */
+bool seq_replica_contains(const seq_replica *r, const seq_hash *id);
+
 typedef struct {
     seq_consensus_status consensus;
     uint32_t mempool_txs;

@@ -288,9 +288,7 @@ err_after_scratch:
 /* ---- decoding --------------------------------------------------------------- */
 
 /* A protobuf-c allocator that refuses to hand out more than a budget. */
-typedef struct {
-    size_t left;
-} alloc_budget;
+typedef seq_pb_budget alloc_budget;
 
 static void *budget_alloc(void *ctx, size_t size)
 {
@@ -305,6 +303,14 @@ static void budget_free(void *ctx, void *p)
 {
     (void)ctx;
     free(p);
+}
+
+void seq_pb_budget_init(seq_pb_budget *b, size_t frame_len)
+{
+    b->left = SIZE_MAX;
+    if (frame_len <= (SIZE_MAX - DECODE_ALLOC_SLACK_BYTES) / 2)
+        b->left = 2 * frame_len + DECODE_ALLOC_SLACK_BYTES;
+    b->allocator = (ProtobufCAllocator){.alloc = budget_alloc, .free = budget_free, .allocator_data = b};
 }
 
 static int hash_from_pb(seq_hash *out, const ProtobufCBinaryData *in)
@@ -603,16 +609,13 @@ int seq_msg_decode(seq_msg *out, const uint8_t *buf, size_t len)
     SEQ_ASSERT(buf || len == 0);
     memset(out, 0, sizeof *out);
     static const uint8_t empty[1];
-    alloc_budget budget = { .left = SIZE_MAX };
-    if (len <= (SIZE_MAX - DECODE_ALLOC_SLACK_BYTES) / 2)
-        budget.left = 2 * len + DECODE_ALLOC_SLACK_BYTES;
-    ProtobufCAllocator alloc = { .alloc = budget_alloc, .free = budget_free,
-                                 .allocator_data = &budget };
-    Seq__PeerMessage *pm = seq__peer_message__unpack(&alloc, len, buf ? buf : empty);
+    alloc_budget budget;
+    seq_pb_budget_init(&budget, len);
+    Seq__PeerMessage *pm = seq__peer_message__unpack(&budget.allocator, len, buf ? buf : empty);
     if (!pm)
         return SEQ_EDECODE;
     int rc = msg_from_pb(out, pm);
-    seq__peer_message__free_unpacked(pm, &alloc);
+    seq__peer_message__free_unpacked(pm, &budget.allocator);
     if (rc) {
         memset(out, 0, sizeof *out);
         return rc;
