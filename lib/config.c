@@ -93,6 +93,10 @@ static const setting settings[] = {
         "Transactions in one block, at most."),
     NUM("consensus", "block_bytes_max", T_U32, block_bytes_max, 1 * KIB, SEQ_BLOCK_BYTES_MAX, 8 * MIB,
         "Payload bytes in one block, at most."),
+    NUM("consensus", "empty_block_delay_ms", T_U32, empty_block_delay_ms, 0, TIMEOUT_MS_MAX, 200,
+        "A leader with no pending transaction waits up to this long for one before proposing\n"
+        "an empty block (0: never waits); below view_timeout_ms. Keeps an idle chain from\n"
+        "writing hundreds of empty blocks a second."),
 
     NUM("mempool", "txs_max", T_U32, mempool_txs_max, 1, SEQ_MEMPOOL_TXS_LIMIT_MAX, 1000000,
         "Pending transactions held, at most; more are refused as full."),
@@ -482,6 +486,8 @@ static int cross_check(load_ctx *x)
         /* A transaction larger than a block, or than the mempool, could never be ordered. */
         {must_find("mempool", "tx_bytes_max"), must_find("consensus", "block_bytes_max")},
         {must_find("mempool", "tx_bytes_max"), must_find("mempool", "bytes_max")},
+        /* A leader waiting longer than the view lasts would be skipped. */
+        {must_find("consensus", "empty_block_delay_ms"), must_find("consensus", "view_timeout_ms")},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         int rc = check_le(x, pairs[i][0], pairs[i][1]);

@@ -37,6 +37,7 @@ typedef struct {
     uint32_t view_timeout_ms;          /* default 1000 */
     uint32_t block_txs_max;            /* default 20000 */
     uint32_t block_bytes_max;          /* default 8 MiB */
+    uint32_t empty_block_delay_ms;     /* default 200 */
     /* [mempool] */
     uint32_t mempool_txs_max;          /* default 1000000 */
     uint64_t mempool_bytes_max;        /* default 1 GiB */

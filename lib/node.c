@@ -151,8 +151,10 @@ static void consensus_timer_cb(uv_timer_t *t)
 static void gossip_timer_cb(uv_timer_t *t)
 {
     seq_node *n = t->data;
-    if (!n->stopping)
-        seq_replica_gossip_flush(n->replica);
+    if (n->stopping)
+        return;
+    seq_replica_gossip_flush(n->replica);
+    after_replica(n, seq_replica_tick(n->replica, wall_ms()));
 }
 
 /* ---- range sync ----------------------------------------------------------------- */
@@ -306,6 +308,8 @@ static void on_peer_frame(void *ctx, uint32_t from, const uint8_t *data, size_t 
     if (m.kind == SEQ_MSG_SYNC_REQ) {
         serve_sync(n, from, &m);
     } else if (m.kind == SEQ_MSG_SYNC_RESP) {
+        SEQ_DEBUG("sync_answer", "peer=%u tip=%llu blocks=%u", from, (unsigned long long)m.u.sync_resp.tip_height,
+                  m.u.sync_resp.count);
         if (seq_sync_answer(&n->sync, from, &m))
             sync_apply(n);
         if (sync_wanted(n, wall_ms(), store_height(n, NULL)))
@@ -412,6 +416,7 @@ static int start_replica(seq_node *n)
         .block_txs_max = n->cfg.block_txs_max,
         .block_bytes_max = n->cfg.block_bytes_max,
         .store = n->store,
+        .empty_block_delay_ms = n->cfg.empty_block_delay_ms,
     };
     seq_replica_io io = {.ctx = n, .send = io_send, .set_timer = io_set_timer, .delivered = io_delivered,
                          .fatal = io_fatal};

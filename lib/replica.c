@@ -55,6 +55,9 @@ struct seq_replica {
     size_t gossip_cap;
     uint64_t finalized_txs;
     uint64_t gossip_dropped;
+    followup held;             /* a BUILD held back for lack of transactions */
+    uint64_t held_since_ms;
+    bool holding;
     uint64_t *block_req_view;  /* per peer: our view when it last asked for a block */
     uint32_t *block_req_count; /* per peer: requests served in that view */
     bool failed;
@@ -262,28 +265,53 @@ static int step_once(seq_replica *r, const seq_event *ev)
 /* Answers up to FOLLOWUPS_PER_CALL queued BUILD/VERIFY requests, each judged
  * now (after earlier commits). The bound keeps one call short even when every
  * answer leads to another (a single validator finalizes a block per answer). */
+/* Feeds the consensus the answer to one queued BUILD or VERIFY. */
+static int answer(seq_replica *r, const followup *f, uint64_t now)
+{
+    seq_event ev = {.kind = f->kind, .now_ms = now};
+    if (f->kind == SEQ_EV_PAYLOAD) {
+        ev.u.payload.view = f->view;
+        ev.u.payload.txs = r->batch;
+        ev.u.payload.count = build_payload(r, &f->hash);
+    } else {
+        const seq_block *b = seq_consensus_block_find(r->consensus, &f->hash);
+        ev.u.verified.view = f->view;
+        ev.u.verified.hash = f->hash;
+        ev.u.verified.ok = b && payload_valid(r, b);
+    }
+    return step_once(r, &ev);
+}
+
 static int drain(seq_replica *r, uint64_t now)
 {
     for (uint32_t done = 0; done < FOLLOWUPS_PER_CALL && r->followup_count > 0; done++) {
         followup f = r->followups[r->followup_head];
         r->followup_head = (r->followup_head + 1) % FOLLOWUPS_MAX;
         r->followup_count--;
-        seq_event ev = {.kind = f.kind, .now_ms = now};
-        if (f.kind == SEQ_EV_PAYLOAD) {
-            ev.u.payload.view = f.view;
-            ev.u.payload.txs = r->batch;
-            ev.u.payload.count = build_payload(r, &f.hash);
-        } else {
-            const seq_block *b = seq_consensus_block_find(r->consensus, &f.hash);
-            ev.u.verified.view = f.view;
-            ev.u.verified.hash = f.hash;
-            ev.u.verified.ok = b && payload_valid(r, b);
+        if (f.kind == SEQ_EV_PAYLOAD && r->cfg.empty_block_delay_ms > 0 && seq_mempool_count(r->mempool) == 0) {
+            r->held = f; /* a newer BUILD supersedes an older one: that view is over */
+            r->held_since_ms = now;
+            r->holding = true;
+            continue;
         }
-        int rc = step_once(r, &ev);
+        int rc = answer(r, &f, now);
         if (rc != 0)
             return rc;
     }
     return 0;
+}
+
+int seq_replica_tick(seq_replica *r, uint64_t now_ms)
+{
+    if (r->failed)
+        return SEQ_EIO;
+    if (!r->holding)
+        return 0;
+    if (seq_mempool_count(r->mempool) == 0 && now_ms < r->held_since_ms + r->cfg.empty_block_delay_ms)
+        return 0;
+    r->holding = false;
+    int rc = answer(r, &r->held, now_ms);
+    return rc != 0 ? rc : drain(r, now_ms);
 }
 
 /* One event, then the follow-ups it led to. */
@@ -543,6 +571,7 @@ static int consensus_rebuild(seq_replica *r)
     r->consensus = fresh;
     r->followup_head = 0;
     r->followup_count = 0;
+    r->holding = false;
     return 0;
 }
 

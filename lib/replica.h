@@ -39,6 +39,10 @@ typedef struct {
     uint32_t block_txs_max;   /* <= SEQ_BLOCK_TXS_MAX */
     uint64_t block_bytes_max; /* payload bytes per block, <= SEQ_BLOCK_BYTES_MAX */
     seq_store *store;         /* borrowed; open for writing, same chain id */
+    /* A leader with an empty mempool holds its proposal up to this long
+     * (answered by seq_replica_tick once a transaction arrives or the delay
+     * is over). 0: propose at once, empty or not (the simulator). */
+    uint64_t empty_block_delay_ms;
 } seq_replica_config;
 
 typedef struct seq_replica seq_replica;
@@ -59,6 +63,10 @@ int seq_replica_timeout(seq_replica *r, uint64_t now_ms) SEQ_MUST_CHECK;
  * soon (same tick), before waiting for I/O. Each call answers a bounded number. */
 bool seq_replica_pending(const seq_replica *r);
 int seq_replica_continue(seq_replica *r, uint64_t now_ms) SEQ_MUST_CHECK;
+
+/* Answers a proposal held back for lack of transactions when one has arrived
+ * or its delay is over. Cheap when nothing is held: call it on a short timer. */
+int seq_replica_tick(seq_replica *r, uint64_t now_ms) SEQ_MUST_CHECK;
 
 /* A client's transaction: into the mempool and queued for gossip. Returns the
  * mempool's verdict (0, SEQ_ETOOBIG, SEQ_EDUPLICATE, SEQ_EFULL, SEQ_ENS_FULL);
