@@ -35,6 +35,13 @@ static int64_t named_block(seq_block *const *blocks, uint32_t n, uint32_t i, con
     return -1;
 }
 
+static bool cert_same(const seq_cert *a, const seq_cert *b)
+{
+    return a->kind == b->kind && a->view == b->view && seq_hash_eq(&a->hash, &b->hash) &&
+           memcmp(a->bitmap, b->bitmap, sizeof a->bitmap) == 0 && a->sig_count == b->sig_count &&
+           a->sig_count <= SEQ_VALIDATORS_MAX && memcmp(a->sigs, b->sigs, a->sig_count * sizeof a->sigs[0]) == 0;
+}
+
 int seq_sync_check(const seq_validators *vs, uint64_t chain_id, uint64_t tip_height, const seq_hash *tip_hash,
                    seq_block *const *blocks, seq_cert *certs, uint32_t n, uint32_t *accepted)
 {
@@ -45,15 +52,17 @@ int seq_sync_check(const seq_validators *vs, uint64_t chain_id, uint64_t tip_hei
     if (rc)
         return rc;
     int64_t best = -1;
-    const seq_hash *verified = NULL; /* answers usually repeat one certificate */
+    const seq_cert *verified = NULL; /* answers usually repeat one certificate */
     for (uint32_t i = 0; i < n; i++) {
         const seq_cert *c = &certs[i];
         if (c->kind != SEQ_VOTE_FINALIZE)
             return SEQ_EMISMATCH;
-        if (!verified || !seq_hash_eq(verified, &c->hash)) {
+        /* Skip only an exact copy: a copy with the same hash but another
+         * view, bitmap or signature must be verified on its own. */
+        if (!verified || !cert_same(verified, c)) {
             if ((rc = seq_cert_verify(c, vs, chain_id)))
                 return rc;
-            verified = &c->hash;
+            verified = c;
         }
         int64_t j = named_block(blocks, n, i, c);
         if (j == -2)
@@ -179,10 +188,15 @@ static void expire(seq_sync *s, uint64_t now_ms, uint64_t tip)
         seq_sync_slot *sl = &s->slots[i];
         if (!sl->used)
             continue;
-        bool stale = sl->from + sl->count <= tip + 1 && sl->from <= tip;
+        /* A slot starting at or below the tip can never be applied (its
+         * answer does not start at tip+1), even when the tip landed inside
+         * it: drop it and ask for the rest again. */
+        bool stale = sl->from <= tip;
         bool late = !sl->answered && now_ms >= sl->sent_ms + s->timeout_ms;
-        if (late)
+        if (late) {
             s->timeouts++;
+            s->next_peer = (sl->peer + 1) % s->n; /* ask the next peer, not the late one again */
+        }
         if (stale || late)
             seq_sync_release(s, sl);
     }
