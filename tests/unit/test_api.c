@@ -1,0 +1,540 @@
+/* Client API server (lib/api.c) over a real libuv loop run in a thread of
+ * the test, a real LMDB store holding real finalized blocks with real
+ * certificates, a real mempool behind the hooks, and the blocking client
+ * library (lib/client.c) or raw sockets on 127.0.0.1. Every wait is bounded.
+ * The loop thread never calls cmocka: everything it does is checked by the
+ * test thread through what the client receives. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api.h"
+#include "client.h"
+#include "errors.h"
+#include "log.h"
+#include "mempool.h"
+#include "store.h"
+#include "testutil.h"
+#include "types.h"
+
+#define CHAIN_ID 42u
+#define N_VALIDATORS 4u
+#define BLOCKS_STORED 3u
+#define BLOCKS_MAX 4u        /* one more is committed during a test */
+#define NS_BUSY 10u          /* has transactions in every block */
+#define NS_OTHER 20u         /* has transactions too, never subscribed */
+#define NS_EMPTY 30u         /* never has transactions */
+#define WAIT_MS 3000u        /* bound on every wait */
+#define QUIET_MS 150u        /* how long "nothing more arrives" is watched */
+#define FRAME_BYTES_MAX (4u << 20)
+#define TX_BYTES_MAX 1024u   /* the mempool's payload limit */
+
+/* ---- fixture ------------------------------------------------------------------------ */
+
+typedef struct {
+    char dir[256];
+    char listen[64];
+    seq_store *store;
+    seq_mempool *mempool;
+    uv_loop_t loop;
+    uv_async_t deliver;      /* test thread -> loop: seq_api_delivered(deliver_height) */
+    uv_async_t stop;         /* test thread -> loop: seq_api_close */
+    seq_api *api;
+    pthread_t thread;
+    bool thread_running;
+    _Atomic uint64_t deliver_height;
+    _Atomic bool api_done;
+    _Atomic int deliver_errors;
+    seq_block *blocks[BLOCKS_MAX];
+    seq_cert certs[BLOCKS_MAX];
+} fixture;
+
+static seq_keypair *keys[N_VALIDATORS];
+static seq_validators vs;
+
+static const seq_node_status fixed_status = {.height = 1234, .view = 5678, .leader = 3, .peers = 2,
+                                             .mempool_txs = 91, .mempool_bytes = 9100};
+
+static int hook_submit(void *ctx, seq_ns ns, const uint8_t *data, uint32_t len, seq_hash *id)
+{
+    fixture *fx = ctx;
+    return seq_mempool_add(fx->mempool, ns, data, len, id);
+}
+
+static bool hook_pending(void *ctx, const seq_hash *id)
+{
+    fixture *fx = ctx;
+    return seq_mempool_contains(fx->mempool, id);
+}
+
+static void hook_status(void *ctx, seq_node_status *out)
+{
+    (void)ctx;
+    *out = fixed_status;
+}
+
+/* Block h (1-based): two txs in NS_BUSY, one in NS_OTHER, given unsorted. */
+static void block_make(fixture *fx, uint32_t h)
+{
+    char p0[32], p1[32], p2[32];
+    int l0 = snprintf(p0, sizeof p0, "busy-%u-a", h);
+    int l1 = snprintf(p1, sizeof p1, "other-%u", h);
+    int l2 = snprintf(p2, sizeof p2, "busy-%u-bb", h);
+    seq_tx txs[3] = {{.ns = NS_BUSY, .len = (uint32_t)l0, .data = (const uint8_t *)p0},
+                     {.ns = NS_OTHER, .len = (uint32_t)l1, .data = (const uint8_t *)p1},
+                     {.ns = NS_BUSY, .len = (uint32_t)l2, .data = (const uint8_t *)p2}};
+    seq_hash zero;
+    memset(&zero, 0, sizeof zero);
+    seq_header hd = {.chain_id = CHAIN_ID, .height = h, .view = 10 * h, .parent = h > 1 ? fx->blocks[h - 2]->hash : zero,
+                     .parent_view = h > 1 ? 10 * (h - 1) : 0, .leader = h % N_VALIDATORS, .timestamp_ms = 5000 + h};
+    assert_int_equal(seq_block_build(&fx->blocks[h - 1], &hd, txs, 3), 0);
+    seq_vote votes[3];
+    for (uint32_t i = 0; i < 3; i++)
+        votes[i] = seq_test_vote(SEQ_VOTE_FINALIZE, hd.view, &fx->blocks[h - 1]->hash, i + 1, keys[i + 1], CHAIN_ID);
+    assert_int_equal(seq_cert_build(&fx->certs[h - 1], &vs, votes, 3), 0);
+}
+
+static void commit_block(fixture *fx, uint32_t h)
+{
+    seq_store_final item = {.block = fx->blocks[h - 1], .cert = &fx->certs[h - 1]};
+    assert_int_equal(seq_store_commit_finalized(fx->store, &item, 1), 0);
+}
+
+/* A port nobody listens on right now: bind port 0, read it, close. */
+static uint16_t free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = 0};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Runs on the loop thread: hands the block at deliver_height to the API
+ * exactly as the node does after a commit. */
+static void deliver_cb(uv_async_t *h)
+{
+    fixture *fx = h->data;
+    uint64_t height = atomic_load(&fx->deliver_height);
+    seq_block *b = NULL;
+    seq_cert cert;
+    if (seq_store_block_get(fx->store, height, &b) != 0 || seq_store_cert_get(fx->store, height, &cert) != 0) {
+        atomic_fetch_add(&fx->deliver_errors, 1);
+        seq_block_free(b);
+        return;
+    }
+    seq_api_delivered(fx->api, b, &cert);
+    seq_block_free(b);
+}
+
+static void api_done_cb(void *ctx)
+{
+    fixture *fx = ctx;
+    atomic_store(&fx->api_done, true);
+}
+
+static void stop_cb(uv_async_t *h)
+{
+    fixture *fx = h->data;
+    seq_api_close(fx->api, api_done_cb, fx);
+    uv_close((uv_handle_t *)&fx->deliver, NULL);
+    uv_close((uv_handle_t *)&fx->stop, NULL);
+}
+
+static void *loop_main(void *arg)
+{
+    fixture *fx = arg;
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    assert_int_equal(seq_test_tmpdir(fx->dir, sizeof fx->dir, "api"), 0);
+    seq_store_opts so = {.chain_id = CHAIN_ID, .map_bytes = 64u << 20};
+    assert_int_equal(seq_store_open(&fx->store, fx->dir, &so), 0);
+    for (uint32_t h = 1; h <= BLOCKS_MAX; h++)
+        block_make(fx, h);
+    for (uint32_t h = 1; h <= BLOCKS_STORED; h++)
+        commit_block(fx, h);
+    seq_mempool_limits ml = {.txs_max = 1000, .bytes_max = 1u << 20, .tx_bytes_max = TX_BYTES_MAX,
+                             .namespaces_max = 16, .recent_max = 100};
+    assert_int_equal(seq_mempool_new(&fx->mempool, &ml), 0);
+
+    assert_int_equal(uv_loop_init(&fx->loop), 0);
+    assert_int_equal(uv_async_init(&fx->loop, &fx->deliver, deliver_cb), 0);
+    assert_int_equal(uv_async_init(&fx->loop, &fx->stop, stop_cb), 0);
+    fx->deliver.data = fx;
+    fx->stop.data = fx;
+    snprintf(fx->listen, sizeof fx->listen, "127.0.0.1:%u", free_port());
+    seq_api_config cfg = {.loop = &fx->loop, .listen = fx->listen, .frame_bytes_max = FRAME_BYTES_MAX,
+                          .clients_max = 8, .send_queue_bytes_max = 1u << 20, .store = fx->store,
+                          .hooks = {.ctx = fx, .submit = hook_submit, .pending = hook_pending,
+                                    .status = hook_status}};
+    assert_int_equal(seq_api_start(&fx->api, &cfg), 0);
+    assert_int_equal(pthread_create(&fx->thread, NULL, loop_main, fx), 0);
+    fx->thread_running = true;
+    *state = fx;
+    return 0;
+}
+
+/* Closes the API from its loop, waits (bounded) for the loop to end. */
+static void loop_stop(fixture *fx)
+{
+    if (!fx->thread_running)
+        return;
+    assert_int_equal(uv_async_send(&fx->stop), 0);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += WAIT_MS / 1000;
+    assert_int_equal(pthread_timedjoin_np(fx->thread, NULL, &deadline), 0);
+    fx->thread_running = false;
+    assert_true(atomic_load(&fx->api_done));
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    loop_stop(fx);
+    assert_int_equal(uv_loop_close(&fx->loop), 0);
+    for (uint32_t h = 0; h < BLOCKS_MAX; h++)
+        seq_block_free(fx->blocks[h]);
+    seq_mempool_free(fx->mempool);
+    seq_store_close(fx->store);
+    assert_int_equal(seq_test_rmtree(fx->dir), 0);
+    free(fx);
+    return 0;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    seq_log_set_level(SEQ_LOG_WARN);
+    if (seq_test_keys_make(keys, N_VALIDATORS) != 0)
+        return -1;
+    seq_pubkey pks[N_VALIDATORS];
+    for (uint32_t i = 0; i < N_VALIDATORS; i++)
+        pks[i] = keys[i]->pk;
+    return seq_validators_init(&vs, pks, N_VALIDATORS) == 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    seq_test_keys_free(keys, N_VALIDATORS);
+    return 0;
+}
+
+static seq_client *client_connect(const fixture *fx)
+{
+    seq_client *c = NULL;
+    char err[128] = "";
+    int rc = seq_client_connect(&c, fx->listen, WAIT_MS, err, sizeof err);
+    if (rc != 0)
+        fail_msg("connect %s: %s (%s)", fx->listen, seq_strerror(rc), err);
+    return c;
+}
+
+static void assert_status_fixed(seq_client *c)
+{
+    seq_node_status st;
+    memset(&st, 0xee, sizeof st);
+    assert_int_equal(seq_client_status(c, &st, WAIT_MS), 0);
+    assert_int_equal(st.height, fixed_status.height);
+    assert_int_equal(st.view, fixed_status.view);
+    assert_int_equal(st.leader, fixed_status.leader);
+    assert_int_equal(st.peers, fixed_status.peers);
+    assert_int_equal(st.mempool_txs, fixed_status.mempool_txs);
+    assert_int_equal(st.mempool_bytes, fixed_status.mempool_bytes);
+}
+
+/* ---- submit and status ------------------------------------------------------------------ */
+
+/* Three new transactions are accepted under the ids the format defines; the
+ * same one again is DUPLICATE (with its id); payloads over the mempool's
+ * limit or over the format's limit are TOO_LARGE. */
+static void test_submit_verdicts(void **state)
+{
+    fixture *fx = *state;
+    seq_client *c = client_connect(fx);
+    seq_tx txs[3] = {{.ns = 7, .len = 5, .data = (const uint8_t *)"hello"},
+                     {.ns = 3, .len = 0, .data = (const uint8_t *)""},
+                     {.ns = 7, .len = 6, .data = (const uint8_t *)"world!"}};
+    seq_submit_result res[3];
+    assert_int_equal(seq_client_submit(c, txs, 3, res, WAIT_MS), 0);
+    for (uint32_t i = 0; i < 3; i++) {
+        seq_tx t = txs[i];
+        seq_tx_compute_id(&t);
+        assert_int_equal(res[i].status, 0);
+        assert_memory_equal(res[i].id.b, t.id.b, SEQ_HASH_BYTES);
+    }
+
+    seq_submit_result dup;
+    assert_int_equal(seq_client_submit(c, &txs[2], 1, &dup, WAIT_MS), 0);
+    assert_int_equal(dup.status, SEQ_EDUPLICATE);
+    assert_memory_equal(dup.id.b, res[2].id.b, SEQ_HASH_BYTES);
+
+    uint8_t *big = calloc(1, SEQ_TX_PAYLOAD_BYTES_MAX + 1);
+    assert_non_null(big);
+    seq_tx large[2] = {{.ns = 7, .len = TX_BYTES_MAX + 1, .data = big},
+                       {.ns = 7, .len = SEQ_TX_PAYLOAD_BYTES_MAX + 1, .data = big}};
+    seq_submit_result too[2];
+    assert_int_equal(seq_client_submit(c, large, 2, too, WAIT_MS), 0);
+    assert_int_equal(too[0].status, SEQ_ETOOBIG);
+    assert_int_equal(too[1].status, SEQ_ETOOBIG);
+    free(big);
+
+    /* the connection is still fine after rejections */
+    assert_status_fixed(c);
+    seq_client_close(c);
+}
+
+/* A status request returns the hook's numbers field for field, repeatedly. */
+static void test_status_round_trip(void **state)
+{
+    fixture *fx = *state;
+    seq_client *c = client_connect(fx);
+    assert_status_fixed(c);
+    assert_status_fixed(c);
+    seq_client_close(c);
+}
+
+/* ---- subscriptions ---------------------------------------------------------------------- */
+
+static void assert_batch(const fixture *fx, const seq_batch *b, uint64_t height, seq_ns ns)
+{
+    const seq_block *blk = fx->blocks[height - 1];
+    assert_int_equal(b->header.height, height);
+    assert_int_equal(b->ns, ns);
+    assert_memory_equal(b->block_hash.b, blk->hash.b, SEQ_HASH_BYTES);
+    uint32_t expect = 0;
+    for (uint32_t i = 0; i < blk->tx_count; i++) {
+        if (blk->txs[i].ns != ns)
+            continue;
+        assert_true(expect < b->tx_count);
+        const seq_tx *got = &b->txs[expect++];
+        assert_int_equal(got->ns, ns);
+        assert_int_equal(got->len, blk->txs[i].len);
+        assert_memory_equal(got->data, blk->txs[i].data, got->len);
+    }
+    assert_int_equal(b->tx_count, expect);
+    const seq_cert *want = &fx->certs[height - 1];
+    assert_int_equal(b->cert.kind, SEQ_VOTE_FINALIZE);
+    assert_int_equal(b->cert.view, want->view);
+    assert_memory_equal(b->cert.hash.b, blk->hash.b, SEQ_HASH_BYTES);
+    assert_memory_equal(b->cert.bitmap, want->bitmap, SEQ_BITMAP_BYTES);
+    assert_int_equal(b->cert.sig_count, want->sig_count);
+    assert_memory_equal(b->cert.sigs, want->sigs, want->sig_count * sizeof want->sigs[0]);
+    assert_int_equal(seq_cert_verify(&b->cert, &vs, CHAIN_ID), 0);
+}
+
+static void expect_batches(const fixture *fx, seq_client *c, uint64_t from, uint64_t to, const seq_ns *ns,
+                           uint32_t ns_count)
+{
+    for (uint64_t h = from; h <= to; h++) {
+        for (uint32_t k = 0; k < ns_count; k++) {
+            seq_batch *b = NULL;
+            int rc = seq_client_next_batch(c, &b, WAIT_MS);
+            if (rc != 0)
+                fail_msg("height %llu ns %llu: %s", (unsigned long long)h, (unsigned long long)ns[k],
+                         seq_strerror(rc));
+            assert_batch(fx, b, h, ns[k]);
+            seq_batch_free(b);
+        }
+    }
+}
+
+static void expect_quiet(seq_client *c)
+{
+    seq_batch *b = NULL;
+    int rc = seq_client_next_batch(c, &b, QUIET_MS);
+    if (rc == 0) {
+        uint64_t h = b->header.height;
+        seq_batch_free(b);
+        fail_msg("unexpected batch at height %llu", (unsigned long long)h);
+    }
+    assert_int_equal(rc, SEQ_ETIMEOUT);
+}
+
+/* A subscription from height 1 gets the stored heights as one batch per
+ * (height, namespace) in order, empty for a namespace without transactions,
+ * each with the stored certificate; a block committed later reaches it when
+ * the node reports it delivered (and not before). */
+static void test_subscribe_stored_then_live(void **state)
+{
+    fixture *fx = *state;
+    seq_client *c = client_connect(fx);
+    const seq_ns ns[2] = {NS_BUSY, NS_EMPTY};
+    assert_int_equal(seq_client_subscribe(c, ns, 2, 1), 0);
+    expect_batches(fx, c, 1, BLOCKS_STORED, ns, 2);
+    expect_quiet(c);
+
+    commit_block(fx, BLOCKS_STORED + 1);
+    expect_quiet(c); /* stored, but not yet reported finalized to the API */
+    atomic_store(&fx->deliver_height, BLOCKS_STORED + 1);
+    assert_int_equal(uv_async_send(&fx->deliver), 0);
+    expect_batches(fx, c, BLOCKS_STORED + 1, BLOCKS_STORED + 1, ns, 2);
+    expect_quiet(c);
+    assert_int_equal(atomic_load(&fx->deliver_errors), 0);
+    seq_client_close(c);
+}
+
+/* A subscription from a middle height starts there; one from beyond the tip
+ * waits for the block to be delivered. */
+static void test_subscribe_from_middle_and_future(void **state)
+{
+    fixture *fx = *state;
+    seq_client *mid = client_connect(fx);
+    seq_client *future = client_connect(fx);
+    const seq_ns ns[1] = {NS_OTHER};
+    assert_int_equal(seq_client_subscribe(mid, ns, 1, 2), 0);
+    assert_int_equal(seq_client_subscribe(future, ns, 1, BLOCKS_STORED + 1), 0);
+    expect_batches(fx, mid, 2, BLOCKS_STORED, ns, 1);
+    expect_quiet(future);
+
+    commit_block(fx, BLOCKS_STORED + 1);
+    atomic_store(&fx->deliver_height, BLOCKS_STORED + 1);
+    assert_int_equal(uv_async_send(&fx->deliver), 0);
+    expect_batches(fx, future, BLOCKS_STORED + 1, BLOCKS_STORED + 1, ns, 1);
+    expect_batches(fx, mid, BLOCKS_STORED + 1, BLOCKS_STORED + 1, ns, 1);
+    seq_client_close(mid);
+    seq_client_close(future);
+}
+
+/* ---- bad input -------------------------------------------------------------------------- */
+
+static int raw_connect(const fixture *fx)
+{
+    const char *colon = strrchr(fx->listen, ':');
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons((uint16_t)atoi(colon + 1))};
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+/* True when the server closes fd within WAIT_MS (EOF or reset). */
+static bool closed_by_server(int fd)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (elapsed >= (long)WAIT_MS)
+            return false;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)(WAIT_MS - elapsed)) <= 0)
+            continue;
+        uint8_t buf[256];
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return true;
+        if (n < 0 && errno != EINTR && errno != EAGAIN)
+            return true;
+    }
+}
+
+static void send_all(int fd, const void *data, size_t len)
+{
+    assert_int_equal(send(fd, data, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* A frame that is not a ClientRequest, and a length header over the limit,
+ * each close only their own connection: another client keeps its answers. */
+static void test_bad_input_closes_only_that_connection(void **state)
+{
+    fixture *fx = *state;
+    seq_client *good = client_connect(fx);
+    assert_status_fixed(good);
+
+    int garbage = raw_connect(fx);
+    static const uint8_t junk[] = {0, 0, 0, 6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    send_all(garbage, junk, sizeof junk);
+    assert_true(closed_by_server(garbage));
+    close(garbage);
+    assert_status_fixed(good);
+
+    int oversized = raw_connect(fx);
+    uint8_t header[4];
+    uint32_t too_long = FRAME_BYTES_MAX + 1;
+    header[0] = (uint8_t)(too_long >> 24);
+    header[1] = (uint8_t)(too_long >> 16);
+    header[2] = (uint8_t)(too_long >> 8);
+    header[3] = (uint8_t)too_long;
+    send_all(oversized, header, sizeof header);
+    assert_true(closed_by_server(oversized));
+    close(oversized);
+    assert_status_fixed(good);
+
+    /* plain text where a header belongs: its "length" is far over the limit */
+    int text = raw_connect(fx);
+    send_all(text, "GET / HTTP/1.0\r\n\r\n", 18);
+    assert_true(closed_by_server(text));
+    close(text);
+    assert_status_fixed(good);
+    seq_client_close(good);
+}
+
+/* ---- shutdown --------------------------------------------------------------------------- */
+
+/* Closing the API with a subscriber, a plain client and an idle raw
+ * connection still open frees everything (ASan/LSan) and calls done; the
+ * clients see their connections closed. */
+static void test_close_with_clients_open(void **state)
+{
+    fixture *fx = *state;
+    seq_client *sub = client_connect(fx);
+    seq_client *plain = client_connect(fx);
+    int raw = raw_connect(fx);
+    const seq_ns ns[1] = {NS_BUSY};
+    assert_int_equal(seq_client_subscribe(sub, ns, 1, 1), 0);
+    expect_batches(fx, sub, 1, BLOCKS_STORED, ns, 1);
+    assert_status_fixed(plain);
+
+    loop_stop(fx);
+    assert_true(closed_by_server(raw));
+    close(raw);
+    seq_batch *b = NULL;
+    assert_int_equal(seq_client_next_batch(sub, &b, WAIT_MS), SEQ_ECLOSED);
+    seq_node_status st;
+    assert_int_not_equal(seq_client_status(plain, &st, WAIT_MS), 0);
+    seq_client_close(sub);
+    seq_client_close(plain);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_submit_verdicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subscribe_stored_then_live, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subscribe_from_middle_and_future, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input_closes_only_that_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_with_clients_open, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
