@@ -28,7 +28,15 @@ cleanup() {
             grep -v 'event=finalized' "$f" | tail -n 8
         done
     fi
-    if [ -n "${KEEP:-}" ]; then echo "$TEST_NAME: kept $T"; else rm -rf "$T"; fi
+    # A failed test keeps its logs (not its stores) for a look afterwards.
+    if [ -n "${KEEP:-}" ]; then
+        echo "$TEST_NAME: kept $T"
+    elif [ $rc -ne 0 ]; then
+        rm -rf "$CDIR"/node*/data
+        echo "$TEST_NAME: logs kept in $T"
+    else
+        rm -rf "$T"
+    fi
     exit $rc
 }
 trap cleanup EXIT
