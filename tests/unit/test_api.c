@@ -30,6 +30,7 @@
 #include "errors.h"
 #include "log.h"
 #include "mempool.h"
+#include "seq.pb-c.h"
 #include "store.h"
 #include "testutil.h"
 #include "types.h"
@@ -45,6 +46,7 @@
 #define QUIET_MS 150u        /* how long "nothing more arrives" is watched */
 #define FRAME_BYTES_MAX (4u << 20)
 #define TX_BYTES_MAX 1024u   /* the mempool's payload limit */
+#define CLIENTS_MAX 8u
 
 /* ---- fixture ------------------------------------------------------------------------ */
 
@@ -190,7 +192,7 @@ static int setup(void **state)
     fx->stop.data = fx;
     snprintf(fx->listen, sizeof fx->listen, "127.0.0.1:%u", free_port());
     seq_api_config cfg = {.loop = &fx->loop, .listen = fx->listen, .frame_bytes_max = FRAME_BYTES_MAX,
-                          .clients_max = 8, .send_queue_bytes_max = 1u << 20, .store = fx->store,
+                          .clients_max = CLIENTS_MAX, .send_queue_bytes_max = 1u << 20, .store = fx->store,
                           .hooks = {.ctx = fx, .submit = hook_submit, .pending = hook_pending,
                                     .status = hook_status}};
     assert_int_equal(seq_api_start(&fx->api, &cfg), 0);
@@ -499,6 +501,356 @@ static void test_bad_input_closes_only_that_connection(void **state)
     seq_client_close(good);
 }
 
+/* ---- raw protobuf requests (no client library call for these) ---------------------- */
+
+static void raw_request(int fd, const Seq__ClientRequest *req)
+{
+    size_t n = seq__client_request__get_packed_size(req);
+    uint8_t *buf = malloc(4 + n);
+    assert_non_null(buf);
+    buf[0] = (uint8_t)(n >> 24);
+    buf[1] = (uint8_t)(n >> 16);
+    buf[2] = (uint8_t)(n >> 8);
+    buf[3] = (uint8_t)n;
+    seq__client_request__pack(req, buf + 4);
+    send_all(fd, buf, 4 + n);
+    free(buf);
+}
+
+/* Reads exactly len bytes within WAIT_MS; false on timeout or close. */
+static bool recv_exact(int fd, uint8_t *out, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)WAIT_MS) <= 0)
+            return false;
+        ssize_t n = recv(fd, out + got, len - got, 0);
+        if (n <= 0)
+            return false;
+        got += (size_t)n;
+    }
+    return true;
+}
+
+/* The next response frame; free with seq__client_response__free_unpacked. */
+static Seq__ClientResponse *raw_response(int fd)
+{
+    uint8_t h[4];
+    assert_true(recv_exact(fd, h, 4));
+    size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+    assert_true(len < (1u << 20));
+    uint8_t *buf = malloc(len + 1);
+    assert_non_null(buf);
+    assert_true(recv_exact(fd, buf, len));
+    Seq__ClientResponse *r = seq__client_response__unpack(NULL, len, buf);
+    free(buf);
+    assert_non_null(r);
+    return r;
+}
+
+static Seq__ClientResponse *tx_status_raw(int fd, uint64_t rid, const uint8_t *id, size_t id_len)
+{
+    Seq__TxStatusRequest ts = SEQ__TX_STATUS_REQUEST__INIT;
+    ts.id = (ProtobufCBinaryData){.len = id_len, .data = (uint8_t *)id};
+    Seq__ClientRequest req = SEQ__CLIENT_REQUEST__INIT;
+    req.request_id = rid;
+    req.body_case = SEQ__CLIENT_REQUEST__BODY_TX_STATUS;
+    req.tx_status = &ts;
+    raw_request(fd, &req);
+    Seq__ClientResponse *r = raw_response(fd);
+    assert_int_equal(r->request_id, rid);
+    return r;
+}
+
+/* A finalized transaction is found at its height and index in its block, a
+ * submitted one is pending, any other id unknown; a short id is an error. */
+static void test_tx_status(void **state)
+{
+    fixture *fx = *state;
+    const seq_block *b2 = fx->blocks[1];
+    uint32_t index = b2->tx_count - 1;
+    int fd = raw_connect(fx);
+    Seq__ClientResponse *r = tx_status_raw(fd, 11, b2->txs[index].id.b, SEQ_HASH_BYTES);
+    assert_int_equal(r->body_case, SEQ__CLIENT_RESPONSE__BODY_TX_STATUS);
+    assert_int_equal(r->tx_status->status, SEQ__TX_STATUS_REPLY__STATUS__FINALIZED);
+    assert_int_equal(r->tx_status->height, 2);
+    assert_int_equal(r->tx_status->index, index);
+    assert_int_equal(r->tx_status->block_hash.len, SEQ_HASH_BYTES);
+    assert_memory_equal(r->tx_status->block_hash.data, b2->hash.b, SEQ_HASH_BYTES);
+    assert_memory_equal(r->tx_status->id.data, b2->txs[index].id.b, SEQ_HASH_BYTES);
+    seq__client_response__free_unpacked(r, NULL);
+
+    seq_client *c = client_connect(fx);
+    seq_tx tx = {.ns = 5, .len = 4, .data = (const uint8_t *)"wait"};
+    seq_submit_result res;
+    assert_int_equal(seq_client_submit(c, &tx, 1, &res, WAIT_MS), 0);
+    assert_int_equal(res.status, 0);
+    r = tx_status_raw(fd, 12, res.id.b, SEQ_HASH_BYTES);
+    assert_int_equal(r->tx_status->status, SEQ__TX_STATUS_REPLY__STATUS__PENDING);
+    seq__client_response__free_unpacked(r, NULL);
+
+    uint8_t other[SEQ_HASH_BYTES];
+    memset(other, 0x5a, sizeof other);
+    r = tx_status_raw(fd, 13, other, SEQ_HASH_BYTES);
+    assert_int_equal(r->tx_status->status, SEQ__TX_STATUS_REPLY__STATUS__UNKNOWN);
+    seq__client_response__free_unpacked(r, NULL);
+
+    r = tx_status_raw(fd, 14, other, 31);
+    assert_int_equal(r->body_case, SEQ__CLIENT_RESPONSE__BODY_ERROR);
+    assert_int_equal(r->error->code, (uint32_t)-SEQ_EDECODE);
+    seq__client_response__free_unpacked(r, NULL);
+    close(fd);
+    seq_client_close(c);
+}
+
+static Seq__ClientResponse *get_block_raw(int fd, uint64_t rid, uint64_t height, const seq_hash *hash)
+{
+    Seq__GetBlockRequest gb = SEQ__GET_BLOCK_REQUEST__INIT;
+    if (hash) {
+        gb.by_case = SEQ__GET_BLOCK_REQUEST__BY_HASH;
+        gb.hash = (ProtobufCBinaryData){.len = SEQ_HASH_BYTES, .data = (uint8_t *)hash->b};
+    } else {
+        gb.by_case = SEQ__GET_BLOCK_REQUEST__BY_HEIGHT;
+        gb.height = height;
+    }
+    Seq__ClientRequest req = SEQ__CLIENT_REQUEST__INIT;
+    req.request_id = rid;
+    req.body_case = SEQ__CLIENT_REQUEST__BODY_GET_BLOCK;
+    req.get_block = &gb;
+    raw_request(fd, &req);
+    Seq__ClientResponse *r = raw_response(fd);
+    assert_int_equal(r->request_id, rid);
+    return r;
+}
+
+static void assert_block_reply(const fixture *fx, const Seq__ClientResponse *r, uint64_t height)
+{
+    const seq_block *want = fx->blocks[height - 1];
+    assert_int_equal(r->body_case, SEQ__CLIENT_RESPONSE__BODY_BLOCK);
+    const Seq__FinalizedBlock *fb = r->block->block;
+    assert_non_null(fb);
+    assert_int_equal(fb->block->header->height, height);
+    assert_int_equal(fb->block->n_txs, want->tx_count);
+    for (uint32_t i = 0; i < want->tx_count; i++) {
+        assert_int_equal(fb->block->txs[i]->ns, want->txs[i].ns);
+        assert_int_equal(fb->block->txs[i]->payload.len, want->txs[i].len);
+        assert_memory_equal(fb->block->txs[i]->payload.data, want->txs[i].data, want->txs[i].len);
+    }
+    assert_int_equal(fb->cert->view, fx->certs[height - 1].view);
+    assert_int_equal(fb->cert->hash.len, SEQ_HASH_BYTES);
+    assert_memory_equal(fb->cert->hash.data, want->hash.b, SEQ_HASH_BYTES);
+}
+
+/* A stored block comes back by height and by hash with its certificate; a
+ * height not stored is SEQ_ENOTFOUND, and the connection stays usable. */
+static void test_get_block(void **state)
+{
+    fixture *fx = *state;
+    int fd = raw_connect(fx);
+    Seq__ClientResponse *r = get_block_raw(fd, 21, 2, NULL);
+    assert_block_reply(fx, r, 2);
+    seq__client_response__free_unpacked(r, NULL);
+    r = get_block_raw(fd, 22, 0, &fx->blocks[2]->hash);
+    assert_block_reply(fx, r, 3);
+    seq__client_response__free_unpacked(r, NULL);
+    r = get_block_raw(fd, 23, BLOCKS_STORED + 1, NULL);
+    assert_int_equal(r->body_case, SEQ__CLIENT_RESPONSE__BODY_ERROR);
+    assert_int_equal(r->error->code, (uint32_t)-SEQ_ENOTFOUND);
+    seq__client_response__free_unpacked(r, NULL);
+    r = get_block_raw(fd, 24, 1, NULL);
+    assert_block_reply(fx, r, 1);
+    seq__client_response__free_unpacked(r, NULL);
+    close(fd);
+}
+
+/* A second subscribe on one connection is refused with an error, and the
+ * first subscription goes on. */
+static void test_second_subscribe_refused(void **state)
+{
+    fixture *fx = *state;
+    int fd = raw_connect(fx);
+    uint64_t nss[1] = {NS_BUSY};
+    Seq__SubscribeRequest sub = SEQ__SUBSCRIBE_REQUEST__INIT;
+    sub.n_namespaces = 1;
+    sub.namespaces = nss;
+    sub.from_height = BLOCKS_STORED;
+    Seq__ClientRequest req = SEQ__CLIENT_REQUEST__INIT;
+    req.request_id = 31;
+    req.body_case = SEQ__CLIENT_REQUEST__BODY_SUBSCRIBE;
+    req.subscribe = &sub;
+    raw_request(fd, &req);
+    Seq__ClientResponse *r = raw_response(fd);
+    assert_int_equal(r->body_case, SEQ__CLIENT_RESPONSE__BODY_BATCH);
+    assert_int_equal(r->request_id, 31);
+    assert_int_equal(r->batch->header->height, BLOCKS_STORED);
+    seq__client_response__free_unpacked(r, NULL);
+
+    req.request_id = 32;
+    sub.from_height = 1;
+    raw_request(fd, &req);
+    r = raw_response(fd);
+    assert_int_equal(r->body_case, SEQ__CLIENT_RESPONSE__BODY_ERROR);
+    assert_int_equal(r->request_id, 32);
+    assert_int_equal(r->error->code, (uint32_t)-SEQ_EINVAL);
+    seq__client_response__free_unpacked(r, NULL);
+
+    commit_block(fx, BLOCKS_STORED + 1);
+    atomic_store(&fx->deliver_height, BLOCKS_STORED + 1);
+    assert_int_equal(uv_async_send(&fx->deliver), 0);
+    r = raw_response(fd);
+    assert_int_equal(r->body_case, SEQ__CLIENT_RESPONSE__BODY_BATCH);
+    assert_int_equal(r->request_id, 31);
+    assert_int_equal(r->batch->header->height, BLOCKS_STORED + 1);
+    seq__client_response__free_unpacked(r, NULL);
+    close(fd);
+}
+
+/* Connections beyond clients_max are closed at once; those within keep working. */
+static void test_clients_max(void **state)
+{
+    fixture *fx = *state;
+    seq_client *c[CLIENTS_MAX];
+    for (uint32_t i = 0; i < CLIENTS_MAX; i++) {
+        c[i] = client_connect(fx);
+        assert_status_fixed(c[i]); /* accepted and counted before the next one */
+    }
+    int extra = raw_connect(fx);
+    assert_true(closed_by_server(extra));
+    close(extra);
+    assert_status_fixed(c[CLIENTS_MAX - 1]);
+    seq_client_close(c[0]);
+    /* the closed one's place frees up (once the loop has seen it go) */
+    bool accepted = false;
+    for (int attempt = 0; attempt < 50 && !accepted; attempt++) {
+        seq_client *again = client_connect(fx);
+        seq_node_status st;
+        accepted = seq_client_status(again, &st, WAIT_MS) == 0;
+        seq_client_close(again);
+        if (!accepted) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL); /* the server closes our fd first; no condition to wait on here */
+        }
+    }
+    assert_true(accepted);
+    for (uint32_t i = 1; i < CLIENTS_MAX; i++)
+        seq_client_close(c[i]);
+}
+
+/* Starting on an address that is taken is SEQ_EIO and, once that loop has
+ * run, leaves nothing allocated; a malformed address is SEQ_EADDR. */
+static void test_start_failures(void **state)
+{
+    fixture *fx = *state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    seq_api_config cfg = {.loop = &loop, .listen = fx->listen, .frame_bytes_max = FRAME_BYTES_MAX,
+                          .clients_max = 1, .send_queue_bytes_max = 1u << 20, .store = fx->store,
+                          .hooks = {.ctx = fx, .submit = hook_submit, .pending = hook_pending,
+                                    .status = hook_status}};
+    seq_api *a = NULL;
+    assert_int_equal(seq_api_start(&a, &cfg), SEQ_EIO);
+    assert_null(a);
+    cfg.listen = "127.0.0.1";
+    assert_int_equal(seq_api_start(&a, &cfg), SEQ_EADDR);
+    cfg.listen = "not an address:port";
+    assert_int_equal(seq_api_start(&a, &cfg), SEQ_EADDR);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* Blocks heights from.. (n of them) after fx's stored chain, one big
+ * payload each in NS_BUSY, certified; committed except the last. */
+static void big_chain(fixture *fx, seq_block **blocks, seq_cert *certs, uint32_t n, uint32_t payload_bytes)
+{
+    uint8_t *payload = malloc(payload_bytes);
+    assert_non_null(payload);
+    const seq_block *parent = fx->blocks[BLOCKS_STORED - 1];
+    for (uint32_t i = 0; i < n; i++) {
+        memset(payload, (int)(i + 1), payload_bytes);
+        seq_tx tx = {.ns = NS_BUSY, .len = payload_bytes, .data = payload};
+        seq_header hd = {.chain_id = CHAIN_ID, .height = parent->h.height + 1, .view = parent->h.view + 1,
+                         .parent = parent->hash, .parent_view = parent->h.view, .leader = 1,
+                         .timestamp_ms = parent->h.timestamp_ms + 1};
+        assert_int_equal(seq_block_build(&blocks[i], &hd, &tx, 1), 0);
+        seq_vote votes[3];
+        for (uint32_t k = 0; k < 3; k++)
+            votes[k] = seq_test_vote(SEQ_VOTE_FINALIZE, hd.view, &blocks[i]->hash, k, keys[k], CHAIN_ID);
+        assert_int_equal(seq_cert_build(&certs[i], &vs, votes, 3), 0);
+        parent = blocks[i];
+    }
+    free(payload);
+    seq_store_final *items = calloc(n - 1, sizeof *items);
+    assert_non_null(items);
+    for (uint32_t i = 0; i + 1 < n; i++)
+        items[i] = (seq_store_final){blocks[i], &certs[i]};
+    assert_int_equal(seq_store_commit_finalized(fx->store, items, n - 1), 0);
+    free(items);
+}
+
+#define BIG_BLOCKS 64u
+#define BIG_PAYLOAD_BYTES (128u << 10)
+
+/* A subscriber that reads slowly (tiny receive buffer, not reading while
+ * megabytes are due) still gets every height once, in order, including a
+ * block delivered live while it was behind. */
+static void test_slow_subscriber_gets_everything_in_order(void **state)
+{
+    fixture *fx = *state;
+    seq_block **blocks = calloc(BIG_BLOCKS, sizeof *blocks);
+    seq_cert *certs = calloc(BIG_BLOCKS, sizeof *certs);
+    assert_non_null(blocks);
+    assert_non_null(certs);
+    big_chain(fx, blocks, certs, BIG_BLOCKS, BIG_PAYLOAD_BYTES);
+
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    int small = 4096;
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    const char *colon = strrchr(fx->listen, ':');
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons((uint16_t)atoi(colon + 1))};
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    uint64_t nss[1] = {NS_BUSY};
+    Seq__SubscribeRequest sub = SEQ__SUBSCRIBE_REQUEST__INIT;
+    sub.n_namespaces = 1;
+    sub.namespaces = nss;
+    sub.from_height = 1;
+    Seq__ClientRequest req = SEQ__CLIENT_REQUEST__INIT;
+    req.request_id = 41;
+    req.body_case = SEQ__CLIENT_REQUEST__BODY_SUBSCRIBE;
+    req.subscribe = &sub;
+    raw_request(fd, &req);
+
+    /* the last block is finalized while the subscriber is megabytes behind */
+    uint64_t last = BLOCKS_STORED + BIG_BLOCKS;
+    seq_store_final item = {blocks[BIG_BLOCKS - 1], &certs[BIG_BLOCKS - 1]};
+    assert_int_equal(seq_store_commit_finalized(fx->store, &item, 1), 0);
+    atomic_store(&fx->deliver_height, last);
+    assert_int_equal(uv_async_send(&fx->deliver), 0);
+
+    for (uint64_t h = 1; h <= last; h++) {
+        Seq__ClientResponse *r = raw_response(fd);
+        assert_int_equal(r->body_case, SEQ__CLIENT_RESPONSE__BODY_BATCH);
+        assert_int_equal(r->batch->header->height, h);
+        uint32_t want_txs = h <= BLOCKS_STORED ? 2 : 1;
+        assert_int_equal(r->batch->n_txs, want_txs);
+        if (h > BLOCKS_STORED) {
+            assert_int_equal(r->batch->txs[0]->payload.len, BIG_PAYLOAD_BYTES);
+            assert_int_equal(r->batch->txs[0]->payload.data[BIG_PAYLOAD_BYTES - 1], (uint8_t)(h - BLOCKS_STORED));
+        }
+        seq__client_response__free_unpacked(r, NULL);
+    }
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, (int)QUIET_MS), 0); /* nothing twice */
+    assert_int_equal(atomic_load(&fx->deliver_errors), 0);
+    close(fd);
+    for (uint32_t i = 0; i < BIG_BLOCKS; i++)
+        seq_block_free(blocks[i]);
+    free(blocks);
+    free(certs);
+}
+
 /* ---- shutdown --------------------------------------------------------------------------- */
 
 /* Closing the API with a subscriber, a plain client and an idle raw
@@ -534,6 +886,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_subscribe_stored_then_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscribe_from_middle_and_future, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input_closes_only_that_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tx_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_subscribe_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clients_max, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_subscriber_gets_everything_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_with_clients_open, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
