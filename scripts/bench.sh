@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# `make bench`: throughput and latency of a 4-validator cluster on 127.0.0.1.
+# Phase 1 offers far more than the cluster can finalize (saturation) and
+# measures the finalized rate; phase 2 offers half of that rate and measures
+# send-to-finalized latency. Each phase runs on a fresh cluster, so a backlog
+# left by the saturation run cannot pollute the latency run.
+# The last line is: bench: finalized_tx_per_s=X p50_ms=Y p99_ms=Z offered_tx_per_s=W
+# with X the highest finalized rate seen and Y, Z, W from the half-load run.
+# Env: BENCH_RATE (60000), BENCH_SIZE (256), BENCH_NAMESPACES (8),
+#      BENCH_DURATION (10), BENCH_WARMUP (2), BENCH_HALF_RATE (half of phase 1),
+#      BENCH_BASE_PORT (17700), BENCH_VALIDATORS (4), SEQ_BIN (./build).
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd -P)
+BIN=$(cd "${SEQ_BIN:-$root/build}" && pwd -P) || { echo "bench: no build dir"; exit 1; }
+RATE=${BENCH_RATE:-60000}
+SIZE=${BENCH_SIZE:-256}
+NAMESPACES=${BENCH_NAMESPACES:-8}
+DURATION=${BENCH_DURATION:-10}
+WARMUP=${BENCH_WARMUP:-2}
+BASE_PORT=${BENCH_BASE_PORT:-17700}
+VALIDATORS=${BENCH_VALIDATORS:-4}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/seq-bench.XXXXXX")
+dirs=()
+cleanup() {
+    local d
+    for d in "${dirs[@]}"; do bash "$root/scripts/cluster.sh" down --dir "$d" --bin "$BIN" >/dev/null 2>&1; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for b in seqd seqctl; do [ -x "$BIN/$b" ] || { echo "bench: $BIN/$b missing: make build/seqd build/seqctl"; exit 1; }; done
+
+# Value of KEY=V in the summary line of a bench report.
+field() {
+    awk -v k="$2" '/^bench: finalized_tx_per_s=/ {
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) v = kv[2] } } END { print v }' "$1"
+}
+
+# run_phase NAME RATE PORT: a fresh cluster, one seqctl bench over all its APIs;
+# the report is in $work/NAME.out. Fails when the bench does not finish.
+run_phase() {
+    local name=$1 rate=$2 port=$3 dir="$work/$1" apis="" i
+    dirs+=("$dir")
+    bash "$root/scripts/cluster.sh" up "$VALIDATORS" --dir "$dir" --bin "$BIN" --base-port "$port" --log-level warn \
+        >/dev/null || { echo "bench: $name: cluster did not come up"; return 1; }
+    for ((i = 0; i < VALIDATORS; i++)); do
+        apis+="${apis:+,}127.0.0.1:$((port + 10 * i + 1))"
+    done
+    echo "== $name: $rate tx/s offered, $SIZE-byte txs, $NAMESPACES namespaces, ${DURATION}s (+${WARMUP}s warmup), $VALIDATORS nodes"
+    # The per-second progress goes to stderr: keep it out of the report, show the end.
+    timeout $((DURATION + WARMUP + 60)) "$BIN/seqctl" bench --api "$apis" --rate "$rate" --size "$SIZE" \
+        --namespaces "$NAMESPACES" --duration "$DURATION" --warmup "$WARMUP" >"$work/$name.out" 2>"$work/$name.err"
+    local rc=$?
+    sed 's/^/   /' "$work/$name.out"
+    bash "$root/scripts/cluster.sh" status --dir "$dir" --bin "$BIN" | awk '{ print "   " $1, $4 }'
+    bash "$root/scripts/cluster.sh" down --dir "$dir" --bin "$BIN" >/dev/null
+    if [ $rc -ne 0 ] || [ -z "$(field "$work/$name.out" finalized_tx_per_s)" ]; then
+        echo "bench: $name: seqctl bench failed (exit $rc); its stderr ends:"
+        tail -n 5 "$work/$name.err" | sed 's/^/   /'
+        return 1
+    fi
+}
+
+run_phase saturation "$RATE" "$BASE_PORT" || exit 1
+max_rate=$(field "$work/saturation.out" finalized_tx_per_s)
+half=${BENCH_HALF_RATE:-$(awk -v x="$max_rate" 'BEGIN { h = int(x / 2); print (h < 1 ? 1 : h) }')}
+echo
+run_phase half-load "$half" $((BASE_PORT + 100)) || exit 1
+
+x=$(awk -v a="$max_rate" -v b="$(field "$work/half-load.out" finalized_tx_per_s)" 'BEGIN { print (b > a ? b : a) }')
+echo
+echo "bench: finalized_tx_per_s=$x p50_ms=$(field "$work/half-load.out" p50_ms) p99_ms=$(field "$work/half-load.out" p99_ms) offered_tx_per_s=$(field "$work/half-load.out" offered_tx_per_s)"
