@@ -28,6 +28,7 @@
 #define SYNC_PROBE_MS 500     /* how often we ask peers for their height */
 #define SYNC_LAG_BLOCKS 8     /* this far behind a peer, fetch ranges at once */
 #define SYNC_REQUESTS_PER_TICK_MAX 64 /* served per peer per sync tick */
+#define INDEX_FLUSH_MS 1000   /* tx ids of finalized blocks reach the LMDB index this often */
 
 struct seq_node {
     uv_loop_t *loop;
@@ -47,6 +48,7 @@ struct seq_node {
     const char *addresses[SEQ_VALIDATORS_MAX];
     uint32_t handles_open;
     uint64_t last_probe_ms;
+    uint64_t last_index_flush_ms;
     uint64_t tip_seen;          /* store height at the last sync tick */
     uint64_t tip_changed_ms;    /* when it last moved */
     uint32_t sync_served[SEQ_VALIDATORS_MAX]; /* this tick */
@@ -285,6 +287,14 @@ static void sync_timer_cb(uv_timer_t *t)
         n->tip_changed_ms = now;
     }
     memset(n->sync_served, 0, sizeof n->sync_served);
+    if (now >= n->last_index_flush_ms + INDEX_FLUSH_MS) {
+        n->last_index_flush_ms = now;
+        int rc = seq_store_index_flush(n->store);
+        if (rc != 0) {
+            io_fatal(n, rc, "write the tx index");
+            return;
+        }
+    }
     sync_probe(n, now);
     if (sync_wanted(n, now, tip))
         sync_send_requests(n, now);

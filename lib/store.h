@@ -70,6 +70,15 @@ typedef struct {
  * no-op; SEQ_EREADONLY on a read-only store. Items are only read. */
 int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_t n) SEQ_MUST_CHECK;
 
+/* Transaction ids of committed blocks reach the tx index (seq_store_tx_find,
+ * seq_store_txs_finalized) at once through memory, and the database in
+ * batches: seq_store_index_flush writes them in one transaction (call it
+ * about once a second); a commit does it by itself beyond this many ids.
+ * Close flushes too; a store reopened after a crash indexes what was lost. */
+#define SEQ_STORE_INDEX_PENDING_MAX 262144u
+int seq_store_index_flush(seq_store *s) SEQ_MUST_CHECK;
+size_t seq_store_index_pending(seq_store *s);
+
 /* Block at height; *out owned by the caller. SEQ_ENOTFOUND when absent.
  * cert_get fills the caller's *out. SEQ_ECORRUPT when stored bytes do not
  * decode. */

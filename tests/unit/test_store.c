@@ -635,6 +635,7 @@ static void test_read_only_rules(void **state)
 
     store_open_ok(fx, TEST_MAP_BYTES);
     assert_int_equal(commit_range(fx->s, fx->c, 1, 1), 0);
+    assert_int_equal(seq_store_index_flush(fx->s), 0); /* a reader sees ids once flushed */
     assert_int_equal(seq_store_open(&r, fx->dir, &ro), 0);
     assert_tip(r, fx->c, 1);
     assert_height_stored(r, fx->c, 1);
@@ -644,6 +645,44 @@ static void test_read_only_rules(void **state)
     assert_int_equal(commit_range(fx->s, fx->c, 2, 2), 0);
     assert_tip(r, fx->c, 2); /* the open reader sees the writer's new commit */
     seq_store_close(r);
+}
+
+/* The tx index is written behind the blocks: ids are found at once through the
+ * writer, reach the database on flush, and a writer that dies before flushing
+ * (a child process that never closes the store) loses none of them: the next
+ * open indexes the blocks above the last flush. */
+static void test_tx_index_deferred_and_recovered(void **state)
+{
+    fixture *fx = *state;
+    fx->c = chain_make(3, 4, SMALL_PAYLOAD_BYTES);
+    store_open_ok(fx, TEST_MAP_BYTES);
+    assert_int_equal(commit_range(fx->s, fx->c, 1, 1), 0);
+    assert_true(fx->c->blocks[1]->tx_count > 0);
+    assert_int_equal(seq_store_index_pending(fx->s), fx->c->blocks[1]->tx_count);
+    assert_height_stored(fx->s, fx->c, 1);
+    assert_int_equal(seq_store_index_flush(fx->s), 0);
+    assert_int_equal(seq_store_index_pending(fx->s), 0);
+    assert_height_stored(fx->s, fx->c, 1);
+    seq_store_close(fx->s);
+    fx->s = NULL;
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        seq_store *w = NULL;
+        seq_store_opts rw = opts_make(CHAIN_ID, TEST_MAP_BYTES, false);
+        int rc = seq_store_open(&w, fx->dir, &rw);
+        if (rc == 0)
+            rc = commit_range(w, fx->c, 2, 3);
+        _exit(rc == 0 && seq_store_index_pending(w) > 0 ? 0 : 1); /* no close: no flush */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    store_open_ok(fx, TEST_MAP_BYTES);
+    assert_int_equal(seq_store_index_pending(fx->s), 0); /* indexed by open */
+    for (uint32_t h = 1; h <= 3; h++)
+        assert_height_stored(fx->s, fx->c, h);
 }
 
 /* ---- read-only reader in another process ------------------------------------------- */
@@ -750,6 +789,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_map_full_keeps_store_intact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_votes_persist_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tx_index_deferred_and_recovered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_reader_in_other_process, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
