@@ -1,0 +1,1233 @@
+/* seqctl: the operator's and the rollup's tool for a seqd network. Talks to
+ * a node's API port (lib/client.h): submit transactions, follow namespaces,
+ * read a node's status, generate load; and writes local testnets (node homes
+ * and a genesis file).
+ *
+ * Exit codes: 0 success, 1 failure (a refusal, a rejected transaction, the
+ * node gone), 2 usage error (unknown flag, missing value, bad number). */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "bench.h"
+#include "client.h"
+#include "config.h"
+#include "errors.h"
+#include "genesis.h"
+#include "home.h"
+#include "log.h"
+#include "msg.h"
+#include "types.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+#define CONNECT_TIMEOUT_MS 5000u
+#define REPLY_TIMEOUT_MS 10000u
+#define SUBMIT_LINES_BATCH_MAX 1024u              /* txs per SubmitRequest with --lines */
+#define SUBMIT_LINES_BATCH_BYTES_MAX (8u << 20)   /* payload bytes per SubmitRequest with --lines */
+#define BATCH_WAIT_MS 1000u                       /* subscribe: one wait for the next batch */
+
+/* ---- flags -------------------------------------------------------------------
+ * Each subcommand lists its flags in a table; parse_flags fills in the values
+ * and names the flag in every usage error. */
+
+typedef struct {
+    const char *name;    /* without the leading "--" */
+    bool takes_value;
+    const char *value;   /* set by parse_flags */
+    bool present;
+} flag;
+
+static const char *g_cmd = "seqctl";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", g_cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see %s --help)\n", g_cmd);
+    return EXIT_USAGE;
+}
+
+static int failure(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int failure(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", g_cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_FAIL;
+}
+
+static flag *find_flag(flag *flags, size_t n, const char *name, size_t name_len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(flags[i].name) == name_len && strncmp(flags[i].name, name, name_len) == 0)
+            return &flags[i];
+    return NULL;
+}
+
+/* Accepts "--name value" and "--name=value". Returns 0, EXIT_USAGE, or -1 when
+ * --help was asked for. */
+static int parse_flags(int argc, char **argv, flag *flags, size_t n)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return -1;
+        if (strncmp(a, "--", 2) != 0)
+            return usage_error("unexpected argument '%s'", a);
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+        flag *f = find_flag(flags, n, name, name_len);
+        if (!f)
+            return usage_error("unknown flag --%.*s", (int)name_len, name);
+        if (f->present)
+            return usage_error("--%s given twice", f->name);
+        f->present = true;
+        if (!f->takes_value) {
+            if (eq)
+                return usage_error("--%s takes no value", f->name);
+            continue;
+        }
+        if (eq) {
+            f->value = eq + 1;
+        } else {
+            if (i + 1 >= argc)
+                return usage_error("--%s needs a value", f->name);
+            f->value = argv[++i];
+        }
+    }
+    return 0;
+}
+
+/* Parses a decimal unsigned number within [min, max], naming the flag. */
+static int parse_u64(const char *flag_name, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+        return usage_error("--%s: '%s' is not a number", flag_name, s ? s : "");
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return usage_error("--%s: '%s' is not a number", flag_name, s);
+    if (v < min || v > max)
+        return usage_error("--%s: %llu is outside %" PRIu64 "..%" PRIu64, flag_name, v, min, max);
+    *out = v;
+    return 0;
+}
+
+static int require(const flag *f)
+{
+    return f->present ? 0 : usage_error("--%s is required", f->name);
+}
+
+static int connect_api(seq_client **c, const char *api)
+{
+    char err[256];
+    int rc = seq_client_connect(c, api, CONNECT_TIMEOUT_MS, err, sizeof err);
+    if (rc)
+        return failure("%s", err);
+    return 0;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void hex_of(char *out, const void *p, size_t n)
+{
+    seq_hex(out, p, n);
+}
+
+/* ---- submit ------------------------------------------------------------------ */
+
+static const char SUBMIT_HELP[] =
+    "usage: seqctl submit --api HOST:PORT --ns N [--data STR | --file F] [--lines]\n"
+    "\n"
+    "Submits one transaction to namespace N: the bytes of --data, of file F, or of\n"
+    "standard input. Prints 'accepted id=<hex>' or 'rejected reason=<text>'; exits 1\n"
+    "when the node rejects it.\n"
+    "  --lines   every line of the input (file or stdin) is one transaction (empty\n"
+    "            lines are skipped), sent in requests of up to 1024; one output line\n"
+    "            per transaction; exits 1 when any is rejected.\n";
+
+/* Prints one verdict; returns true when accepted. */
+static bool print_verdict(const seq_submit_result *r)
+{
+    if (r->status == 0) {
+        char hex[2 * SEQ_HASH_BYTES + 1];
+        hex_of(hex, r->id.b, SEQ_HASH_BYTES);
+        printf("accepted id=%s\n", hex);
+        return true;
+    }
+    printf("rejected reason=%s\n", r->reason[0] ? r->reason : seq_strerror(r->status));
+    return false;
+}
+
+/* Reads all of f, up to SEQ_TX_PAYLOAD_BYTES_MAX bytes. *out is malloc'd. */
+static int read_all(FILE *f, const char *what, uint8_t **out, size_t *len)
+{
+    size_t cap = SEQ_TX_PAYLOAD_BYTES_MAX + 1;
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        return failure("out of memory");
+    size_t n = fread(buf, 1, cap, f);
+    if (ferror(f)) {
+        free(buf);
+        return failure("%s: read error", what);
+    }
+    if (n > SEQ_TX_PAYLOAD_BYTES_MAX) {
+        free(buf);
+        return failure("%s: over %u bytes, the largest transaction", what, SEQ_TX_PAYLOAD_BYTES_MAX);
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static int submit_one(seq_client *c, seq_ns ns, const uint8_t *data, size_t len)
+{
+    seq_tx tx = { .ns = ns, .len = (uint32_t)len, .data = data };
+    seq_submit_result r;
+    int rc = seq_client_submit(c, &tx, 1, &r, REPLY_TIMEOUT_MS);
+    if (rc)
+        return failure("submit: %s (%s)", seq_strerror(rc), seq_client_last_error(c));
+    return print_verdict(&r) ? 0 : EXIT_FAIL;
+}
+
+/* The transactions of one --lines request: their payloads are owned here. */
+typedef struct {
+    seq_tx txs[SUBMIT_LINES_BATCH_MAX];
+    uint8_t *payloads[SUBMIT_LINES_BATCH_MAX];
+    seq_submit_result results[SUBMIT_LINES_BATCH_MAX];
+    uint32_t n;
+    size_t bytes;
+} line_batch;
+
+/* Sends the batch, prints its verdicts; *rejected counts the rejections. */
+static int line_batch_flush(seq_client *c, line_batch *b, uint64_t *rejected)
+{
+    if (b->n == 0)
+        return 0;
+    int rc = seq_client_submit(c, b->txs, b->n, b->results, REPLY_TIMEOUT_MS);
+    if (rc == 0)
+        for (uint32_t i = 0; i < b->n; i++)
+            *rejected += !print_verdict(&b->results[i]);
+    for (uint32_t i = 0; i < b->n; i++)
+        free(b->payloads[i]);
+    b->n = 0;
+    b->bytes = 0;
+    fflush(stdout);
+    if (rc)
+        return failure("submit: %s (%s)", seq_strerror(rc), seq_client_last_error(c));
+    return 0;
+}
+
+static int submit_lines(seq_client *c, seq_ns ns, FILE *in)
+{
+    line_batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return failure("out of memory");
+    char *line = NULL;
+    size_t cap = 0;
+    uint64_t rejected = 0, lineno = 0;
+    int rc = 0;
+    ssize_t got;
+    while (rc == 0 && (got = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        size_t len = (size_t)got;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            len--;
+        if (len == 0)
+            continue;
+        if (len > SEQ_TX_PAYLOAD_BYTES_MAX) {
+            rc = failure("line %" PRIu64 ": over %u bytes, the largest transaction", lineno,
+                         SEQ_TX_PAYLOAD_BYTES_MAX);
+            break;
+        }
+        if (b->n == SUBMIT_LINES_BATCH_MAX || b->bytes + len > SUBMIT_LINES_BATCH_BYTES_MAX)
+            if ((rc = line_batch_flush(c, b, &rejected)))
+                break;
+        uint8_t *copy = malloc(len);
+        if (!copy) {
+            rc = failure("out of memory");
+            break;
+        }
+        memcpy(copy, line, len);
+        b->payloads[b->n] = copy;
+        b->txs[b->n++] = (seq_tx){ .ns = ns, .len = (uint32_t)len, .data = copy };
+        b->bytes += len;
+    }
+    if (rc == 0 && ferror(in))
+        rc = failure("read error on input");
+    if (rc == 0)
+        rc = line_batch_flush(c, b, &rejected);
+    for (uint32_t i = 0; i < b->n; i++)
+        free(b->payloads[i]);
+    free(b);
+    free(line);
+    if (rc == 0 && rejected > 0)
+        rc = EXIT_FAIL;
+    return rc;
+}
+
+static int cmd_submit(int argc, char **argv)
+{
+    enum { F_API, F_NS, F_DATA, F_FILE, F_LINES, F_N };
+    flag flags[F_N] = { { "api", true }, { "ns", true }, { "data", true }, { "file", true }, { "lines", false } };
+    int rc = parse_flags(argc, argv, flags, F_N);
+    if (rc < 0) {
+        fputs(SUBMIT_HELP, stdout);
+        return 0;
+    }
+    uint64_t ns;
+    if (rc || (rc = require(&flags[F_API])) || (rc = require(&flags[F_NS])) ||
+        (rc = parse_u64("ns", flags[F_NS].value, 0, UINT64_MAX, &ns)))
+        return rc;
+    if (flags[F_DATA].present && flags[F_FILE].present)
+        return usage_error("--data and --file exclude each other");
+    if (flags[F_DATA].present && flags[F_LINES].present)
+        return usage_error("--lines reads a file or stdin, not --data");
+    FILE *in = stdin;
+    const char *what = "stdin";
+    if (flags[F_FILE].present) {
+        what = flags[F_FILE].value;
+        if (!(in = fopen(what, "rb")))
+            return failure("%s: %s", what, strerror(errno));
+    }
+    seq_client *c;
+    if ((rc = connect_api(&c, flags[F_API].value)) == 0) {
+        if (flags[F_LINES].present) {
+            rc = submit_lines(c, ns, in);
+        } else if (flags[F_DATA].present) {
+            const char *d = flags[F_DATA].value;
+            rc = strlen(d) > SEQ_TX_PAYLOAD_BYTES_MAX ? failure("--data: over %u bytes", SEQ_TX_PAYLOAD_BYTES_MAX)
+                                                      : submit_one(c, ns, (const uint8_t *)d, strlen(d));
+        } else {
+            uint8_t *buf = NULL;
+            size_t len = 0;
+            if ((rc = read_all(in, what, &buf, &len)) == 0) {
+                rc = submit_one(c, ns, buf, len);
+                free(buf);
+            }
+        }
+        seq_client_close(c);
+    }
+    if (in != stdin)
+        fclose(in);
+    return rc;
+}
+
+/* ---- subscribe --------------------------------------------------------------- */
+
+static const char SUBSCRIBE_HELP[] =
+    "usage: seqctl subscribe --api HOST:PORT --ns N[,M...] --from H [--count K] [--skip-empty]\n"
+    "\n"
+    "Follows namespaces from height H (>= 1) on: one JSON line per finalized block\n"
+    "and namespace, flushed as it comes:\n"
+    "  {\"height\":..,\"ns\":..,\"block_hash\":\"hex\",\"view\":..,\"timestamp_ms\":..,\n"
+    "   \"tx_count\":..,\"txs\":[{\"id\":\"hex\",\"data\":\"text or hex:..\"}],\"signers\":k}\n"
+    "tx_count is this namespace's count; data is the payload as text when it is\n"
+    "printable UTF-8, else 'hex:' and its hex.\n"
+    "  --count K      exit after K batches (with --skip-empty, K non-empty ones)\n"
+    "  --skip-empty   print only batches with transactions\n";
+
+/* Parses "1,2,3" into ns (at most SEQ_CLIENT_SUBSCRIBE_NS_MAX). */
+static int parse_ns_list(const char *s, seq_ns *ns, uint32_t *count)
+{
+    char buf[SEQ_CLIENT_SUBSCRIBE_NS_MAX * 24];
+    if (strlen(s) >= sizeof buf)
+        return usage_error("--ns: list too long");
+    strcpy(buf, s);
+    *count = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*count == SEQ_CLIENT_SUBSCRIBE_NS_MAX)
+            return usage_error("--ns: more than %d namespaces", SEQ_CLIENT_SUBSCRIBE_NS_MAX);
+        uint64_t v;
+        int rc = parse_u64("ns", tok, 0, UINT64_MAX, &v);
+        if (rc)
+            return rc;
+        ns[(*count)++] = v;
+    }
+    if (*count == 0)
+        return usage_error("--ns: no namespace given");
+    return 0;
+}
+
+/* Valid UTF-8 without control characters (tab excepted). */
+static bool printable_utf8(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7F)
+            return false;
+    json_t *probe = json_stringn((const char *)p, n);
+    bool ok = probe != NULL;
+    json_decref(probe);
+    return ok;
+}
+
+/* jansson integers are signed 64-bit: larger values are written as strings. */
+static json_t *json_u64(uint64_t v)
+{
+    if (v <= INT64_MAX)
+        return json_integer((json_int_t)v);
+    char s[24];
+    snprintf(s, sizeof s, "%" PRIu64, v);
+    return json_string(s);
+}
+
+static json_t *tx_json(const seq_tx *tx)
+{
+    char id[2 * SEQ_HASH_BYTES + 1];
+    hex_of(id, tx->id.b, SEQ_HASH_BYTES);
+    json_t *data;
+    if (printable_utf8(tx->data, tx->len)) {
+        data = json_stringn((const char *)tx->data, tx->len);
+    } else {
+        char *hex = malloc(4 + 2 * (size_t)tx->len + 1);
+        if (!hex)
+            return NULL;
+        memcpy(hex, "hex:", 4);
+        seq_hex(hex + 4, tx->data, tx->len);
+        data = json_string(hex);
+        free(hex);
+    }
+    json_t *o = json_object();
+    if (!o || !data) {
+        json_decref(o);
+        json_decref(data);
+        return NULL;
+    }
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "data", data);
+    return o;
+}
+
+static int print_batch_json(const seq_batch *b)
+{
+    char hash[2 * SEQ_HASH_BYTES + 1];
+    hex_of(hash, b->block_hash.b, SEQ_HASH_BYTES);
+    json_t *txs = json_array();
+    for (uint32_t i = 0; txs && i < b->tx_count; i++) {
+        json_t *t = tx_json(&b->txs[i]);
+        if (!t || json_array_append_new(txs, t) != 0) {
+            json_decref(txs);
+            txs = NULL;
+        }
+    }
+    json_t *o = json_object();
+    if (!o || !txs) {
+        json_decref(o);
+        json_decref(txs);
+        return failure("out of memory");
+    }
+    json_object_set_new(o, "height", json_u64(b->header.height));
+    json_object_set_new(o, "ns", json_u64(b->ns));
+    json_object_set_new(o, "block_hash", json_string(hash));
+    json_object_set_new(o, "view", json_u64(b->header.view));
+    json_object_set_new(o, "timestamp_ms", json_u64(b->header.timestamp_ms));
+    json_object_set_new(o, "tx_count", json_integer(b->tx_count));
+    json_object_set_new(o, "txs", txs);
+    json_object_set_new(o, "signers", json_integer(seq_cert_signers(&b->cert)));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!s)
+        return failure("out of memory");
+    puts(s);
+    free(s);
+    if (fflush(stdout) != 0)
+        return failure("stdout: %s", strerror(errno));
+    return 0;
+}
+
+static int follow(seq_client *c, uint64_t count, bool has_count, bool skip_empty)
+{
+    uint64_t printed = 0;
+    while (!has_count || printed < count) {
+        seq_batch *b;
+        int rc = seq_client_next_batch(c, &b, BATCH_WAIT_MS);
+        if (rc == SEQ_ETIMEOUT)
+            continue;
+        if (rc)
+            return failure("subscription: %s (%s)", seq_strerror(rc), seq_client_last_error(c));
+        if (!(skip_empty && b->tx_count == 0)) {
+            rc = print_batch_json(b);
+            printed++;
+        }
+        seq_batch_free(b);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int cmd_subscribe(int argc, char **argv)
+{
+    enum { F_API, F_NS, F_FROM, F_COUNT, F_SKIP, F_N };
+    flag flags[F_N] = { { "api", true }, { "ns", true }, { "from", true }, { "count", true }, { "skip-empty", false } };
+    int rc = parse_flags(argc, argv, flags, F_N);
+    if (rc < 0) {
+        fputs(SUBSCRIBE_HELP, stdout);
+        return 0;
+    }
+    seq_ns ns[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
+    uint32_t ns_count = 0;
+    uint64_t from = 0, count = 0;
+    if (rc || (rc = require(&flags[F_API])) || (rc = require(&flags[F_NS])) || (rc = require(&flags[F_FROM])) ||
+        (rc = parse_ns_list(flags[F_NS].value, ns, &ns_count)) ||
+        (rc = parse_u64("from", flags[F_FROM].value, 1, UINT64_MAX, &from)) ||
+        (flags[F_COUNT].present && (rc = parse_u64("count", flags[F_COUNT].value, 1, UINT64_MAX, &count))))
+        return rc;
+    seq_client *c;
+    if ((rc = connect_api(&c, flags[F_API].value)))
+        return rc;
+    rc = seq_client_subscribe(c, ns, ns_count, from);
+    if (rc)
+        rc = failure("subscribe: %s (%s)", seq_strerror(rc), seq_client_last_error(c));
+    else
+        rc = follow(c, count, flags[F_COUNT].present, flags[F_SKIP].present);
+    seq_client_close(c);
+    return rc;
+}
+
+/* ---- status ------------------------------------------------------------------ */
+
+static const char STATUS_HELP[] =
+    "usage: seqctl status --api HOST:PORT [--json]\n"
+    "\n"
+    "Prints the node's last finalized height, current view and its leader, peer\n"
+    "links up, and the mempool's transactions and bytes (--json: one JSON object).\n";
+
+static int cmd_status(int argc, char **argv)
+{
+    enum { F_API, F_JSON, F_N };
+    flag flags[F_N] = { { "api", true }, { "json", false } };
+    int rc = parse_flags(argc, argv, flags, F_N);
+    if (rc < 0) {
+        fputs(STATUS_HELP, stdout);
+        return 0;
+    }
+    if (rc || (rc = require(&flags[F_API])))
+        return rc;
+    seq_client *c;
+    if ((rc = connect_api(&c, flags[F_API].value)))
+        return rc;
+    seq_node_status st;
+    rc = seq_client_status(c, &st, REPLY_TIMEOUT_MS);
+    if (rc) {
+        rc = failure("status: %s (%s)", seq_strerror(rc), seq_client_last_error(c));
+        seq_client_close(c);
+        return rc;
+    }
+    seq_client_close(c);
+    if (flags[F_JSON].present) {
+        json_t *o = json_object();
+        if (!o)
+            return failure("out of memory");
+        json_object_set_new(o, "height", json_u64(st.height));
+        json_object_set_new(o, "view", json_u64(st.view));
+        json_object_set_new(o, "leader", json_integer(st.leader));
+        json_object_set_new(o, "peers", json_integer(st.peers));
+        json_object_set_new(o, "mempool_txs", json_u64(st.mempool_txs));
+        json_object_set_new(o, "mempool_bytes", json_u64(st.mempool_bytes));
+        char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(o);
+        if (!s)
+            return failure("out of memory");
+        puts(s);
+        free(s);
+        return 0;
+    }
+    printf("height         %" PRIu64 "\n", st.height);
+    printf("view           %" PRIu64 "\n", st.view);
+    printf("leader         %u\n", st.leader);
+    printf("peers          %u\n", st.peers);
+    printf("mempool_txs    %" PRIu64 "\n", st.mempool_txs);
+    printf("mempool_bytes  %" PRIu64 "\n", st.mempool_bytes);
+    return 0;
+}
+
+/* ---- testnet ----------------------------------------------------------------- */
+
+static const char TESTNET_HELP[] =
+    "usage: seqctl testnet --validators N --out DIR [--base-port P] [--chain-id C]\n"
+    "                      [--view-timeout-ms T]\n"
+    "\n"
+    "Writes a local network of N validators: DIR/genesis.json and one node home\n"
+    "DIR/node<i>/ (key, seqd.conf, data/) per validator. Node i listens for peers\n"
+    "on 127.0.0.1:P+10*i and for clients on 127.0.0.1:P+10*i+1 (P defaults to\n"
+    "7600); its config names ../genesis.json. The chain id is random unless\n"
+    "given. Refuses a DIR that already holds a genesis.json or a node home.\n"
+    "Start node i with: seqd --home DIR/node<i>\n";
+
+#define TESTNET_PORT_STRIDE 10
+#define TESTNET_PORT_DEFAULT 7600
+
+typedef struct {
+    uint64_t n, base_port, chain_id, view_timeout_ms;
+    bool view_timeout_set;
+    const char *out;
+} testnet_opts;
+
+/* Every path the testnet would write, checked before anything is written. */
+static int testnet_check_free(const testnet_opts *o, char *genesis_path, size_t len)
+{
+    if ((size_t)snprintf(genesis_path, len, "%s/genesis.json", o->out) >= len)
+        return failure("%s: path too long", o->out);
+    struct stat st;
+    if (stat(genesis_path, &st) == 0)
+        return failure("%s already exists; not touching it (pick another --out)", genesis_path);
+    for (uint64_t i = 0; i < o->n; i++) {
+        char p[SEQ_PATH_BYTES];
+        const char *files[2] = { "key", SEQ_CONFIG_FILE };
+        for (int k = 0; k < 2; k++) {
+            snprintf(p, sizeof p, "%s/node%" PRIu64 "/%s", o->out, i, files[k]);
+            if (stat(p, &st) == 0)
+                return failure("%s already exists; not touching it (pick another --out)", p);
+        }
+    }
+    return 0;
+}
+
+static int testnet_node(const testnet_opts *o, uint32_t i, seq_genesis *g)
+{
+    seq_config cfg;
+    seq_config_defaults(&cfg);
+    snprintf(cfg.genesis_file, sizeof cfg.genesis_file, "../genesis.json");
+    unsigned p2p = (unsigned)(o->base_port + TESTNET_PORT_STRIDE * i);
+    snprintf(cfg.p2p_listen, sizeof cfg.p2p_listen, "127.0.0.1:%u", p2p);
+    snprintf(cfg.api_listen, sizeof cfg.api_listen, "127.0.0.1:%u", p2p + 1);
+    if (o->view_timeout_set)
+        cfg.view_timeout_ms = (uint32_t)o->view_timeout_ms;
+    char dir[SEQ_PATH_BYTES], err[512];
+    if ((size_t)snprintf(dir, sizeof dir, "%s/node%u", o->out, i) >= sizeof dir)
+        return failure("%s: path too long", o->out);
+    seq_genesis_validator *v = &g->validators[i];
+    int rc = seq_home_init(dir, &cfg, &v->key, err, sizeof err);
+    if (rc)
+        return failure("%s", err);
+    snprintf(v->name, sizeof v->name, "node%u", i);
+    snprintf(v->address, sizeof v->address, "%s", cfg.p2p_listen);
+    char pk[2 * SEQ_PUBKEY_BYTES + 1];
+    hex_of(pk, v->key.b, SEQ_PUBKEY_BYTES);
+    printf("%u %s pubkey=%.16s p2p=%s api=%s home=%s\n", i, v->name, pk, cfg.p2p_listen, cfg.api_listen, dir);
+    return 0;
+}
+
+static int testnet_write(const testnet_opts *o)
+{
+    char genesis_path[SEQ_PATH_BYTES];
+    int rc = testnet_check_free(o, genesis_path, sizeof genesis_path);
+    if (rc)
+        return rc;
+    if (mkdir(o->out, 0755) != 0 && errno != EEXIST)
+        return failure("%s: %s", o->out, strerror(errno));
+    seq_genesis *g = calloc(1, sizeof *g);
+    if (!g)
+        return failure("out of memory");
+    g->chain_id = o->chain_id;
+    g->genesis_time_ms = (uint64_t)time(NULL) * 1000u;
+    g->n = (uint32_t)o->n;
+    for (uint32_t i = 0; i < g->n && rc == 0; i++)
+        rc = testnet_node(o, i, g);
+    if (rc == 0) {
+        seq_pubkey keys[SEQ_VALIDATORS_MAX];
+        for (uint32_t i = 0; i < g->n; i++)
+            keys[i] = g->validators[i].key;
+        if (seq_validators_init(&g->set, keys, g->n) != 0)
+            rc = failure("generated keys collide (retry)");
+    }
+    if (rc == 0 && (rc = seq_genesis_save(g, genesis_path)) != 0)
+        rc = failure("%s: cannot write: %s", genesis_path, seq_strerror(rc));
+    if (rc == 0)
+        printf("genesis %s chain_id=%" PRIu64 " validators=%u\n", genesis_path, g->chain_id, g->n);
+    free(g);
+    return rc;
+}
+
+static int cmd_testnet(int argc, char **argv)
+{
+    enum { F_VALIDATORS, F_OUT, F_PORT, F_CHAIN, F_VIEW_TIMEOUT, F_N };
+    flag flags[F_N] = { { "validators", true }, { "out", true }, { "base-port", true }, { "chain-id", true },
+                        { "view-timeout-ms", true } };
+    int rc = parse_flags(argc, argv, flags, F_N);
+    if (rc < 0) {
+        fputs(TESTNET_HELP, stdout);
+        return 0;
+    }
+    testnet_opts o = { .base_port = TESTNET_PORT_DEFAULT };
+    if (rc || (rc = require(&flags[F_VALIDATORS])) || (rc = require(&flags[F_OUT])) ||
+        (rc = parse_u64("validators", flags[F_VALIDATORS].value, 1, SEQ_VALIDATORS_MAX, &o.n)))
+        return rc;
+    o.out = flags[F_OUT].value;
+    if (!o.out[0])
+        return usage_error("--out: empty path");
+    uint64_t port_span = TESTNET_PORT_STRIDE * (o.n - 1) + 1;
+    if (flags[F_PORT].present &&
+        (rc = parse_u64("base-port", flags[F_PORT].value, 1, 65535 - port_span, &o.base_port)))
+        return rc;
+    if (o.base_port + port_span > 65535)
+        return usage_error("--base-port: %" PRIu64 " validators need ports up to %" PRIu64, o.n,
+                           o.base_port + port_span);
+    if (flags[F_CHAIN].present && (rc = parse_u64("chain-id", flags[F_CHAIN].value, 1, INT64_MAX, &o.chain_id)))
+        return rc;
+    if (flags[F_VIEW_TIMEOUT].present &&
+        (rc = parse_u64("view-timeout-ms", flags[F_VIEW_TIMEOUT].value, 10, 600000, &o.view_timeout_ms)))
+        return rc;
+    o.view_timeout_set = flags[F_VIEW_TIMEOUT].present;
+    if (seq_crypto_init() != 0)
+        return failure("libsodium failed to initialise");
+    while (o.chain_id == 0) /* random, non-zero, and a JSON integer */
+        o.chain_id = (uint64_t)randombytes_random() << 31 ^ randombytes_random();
+    return testnet_write(&o);
+}
+
+/* ---- bench ------------------------------------------------------------------- */
+
+static const char BENCH_HELP[] =
+    "usage: seqctl bench --api H:P[,H:P...] --rate R --size B --namespaces K --duration S\n"
+    "                    [--warmup S] [--batch N]\n"
+    "\n"
+    "Open-loop load: R transactions per second in total, split evenly over one\n"
+    "sender per node, each sending every 1 ms what is due (up to N per request,\n"
+    "default 1024) without waiting for replies. Payloads are B bytes (>= 24):\n"
+    "intended send time, run nonce, sequence, filler; namespaces 1..K round robin.\n"
+    "A subscriber on the first node follows all K namespaces and measures\n"
+    "send-to-finalized latency and duplicates. The first S seconds of --warmup are\n"
+    "sent but not counted. After --duration, waits up to 5 s for every accepted\n"
+    "transaction to finalize, then prints a report whose last line is\n"
+    "  bench: finalized_tx_per_s=X p50_ms=Y p99_ms=Z offered_tx_per_s=W\n"
+    "Exits 1 when a connection failed or a transaction was finalized twice.\n";
+
+#define BENCH_TARGETS_MAX 64
+#define BENCH_TICK_NS 1000000ull            /* senders wake every 1 ms */
+#define BENCH_REQUESTS_INFLIGHT_MAX 4096u   /* unanswered requests per sender */
+#define BENCH_REQUEST_BYTES_MAX (15u << 20) /* under the node's default 16 MiB API frame */
+#define BENCH_TX_OVERHEAD_BYTES 16          /* protobuf bytes around one tx */
+#define BENCH_DRAIN_NS 5000000000ull        /* wait for stragglers after the run */
+#define BENCH_SEQ_MAX (1ull << 32)          /* bound of the dedup bitmap (512 MiB) */
+#define BENCH_POLL_MS 100u                  /* subscriber's wait for a batch */
+
+typedef enum { REJ_TOOBIG, REJ_FULL, REJ_DUPLICATE, REJ_INVALID, REJ_OTHER, REJ_N } reject_kind;
+static const char *const REJECT_NAMES[REJ_N] = { "too_large", "mempool_full", "duplicate", "invalid", "other" };
+
+typedef struct bench bench;
+
+typedef struct {
+    bench *b;
+    const char *api;
+    uint32_t index;
+    pthread_t thread;
+    double rate;          /* tx/s of this sender */
+    uint64_t planned;     /* txs this sender sends in warmup + duration */
+    int failed;           /* exit code when the sender gave up */
+} bench_sender;
+
+struct bench {
+    /* options */
+    uint64_t rate, size, namespaces, duration_s, warmup_s, batch;
+    uint32_t targets;
+    bench_sender senders[BENCH_TARGETS_MAX];
+    char api_list[4096];    /* --api, split in place */
+    /* run */
+    uint64_t nonce;
+    _Atomic uint64_t t0_ns;      /* start of sending; 0 until the subscription is up */
+    _Atomic uint64_t measure_ns; /* t0 + warmup: txs stamped from here on count */
+    _Atomic uint64_t next_seq;
+    _Atomic uint64_t offered, accepted, rejected;
+    _Atomic uint64_t rejects[REJ_N];
+    _Atomic uint64_t finalized, finalized_bytes, duplicates, foreign;
+    _Atomic bool subscribed, sub_failed, stop;
+    _Atomic uint64_t senders_done;
+    uint64_t seq_cap;        /* bits in seen */
+    uint8_t *seen;           /* dedup bitmap by sequence */
+    seq_hist hist;           /* latency in ns, subscriber thread only until joined */
+};
+
+static void sleep_until_ns(uint64_t t)
+{
+    struct timespec ts = { .tv_sec = (time_t)(t / 1000000000ull), .tv_nsec = (long)(t % 1000000000ull) };
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+static reject_kind reject_kind_of(int status)
+{
+    switch (status) {
+    case SEQ_ETOOBIG: return REJ_TOOBIG;
+    case SEQ_EFULL: return REJ_FULL;
+    case SEQ_EDUPLICATE: return REJ_DUPLICATE;
+    case SEQ_EINVAL: return REJ_INVALID;
+    default: return REJ_OTHER;
+    }
+}
+
+/* Requests sent and not yet answered, oldest first (a ring). */
+typedef struct {
+    uint32_t n[BENCH_REQUESTS_INFLIGHT_MAX];
+    bool counted[BENCH_REQUESTS_INFLIGHT_MAX]; /* sent after warmup */
+    uint32_t head, len;
+} inflight_ring;
+
+static void count_results(bench *b, const seq_submit_result *r, uint32_t n, bool counted)
+{
+    if (!counted)
+        return;
+    for (uint32_t i = 0; i < n; i++) {
+        if (r[i].status == 0) {
+            atomic_fetch_add(&b->accepted, 1);
+        } else {
+            atomic_fetch_add(&b->rejected, 1);
+            atomic_fetch_add(&b->rejects[reject_kind_of(r[i].status)], 1);
+        }
+    }
+}
+
+/* Takes the replies that are there (timeout_ms 0) or waits for one. */
+static int drain_replies(bench_sender *s, seq_client *c, inflight_ring *q, seq_submit_result *res, uint32_t timeout_ms)
+{
+    while (q->len > 0) {
+        uint32_t n = 0;
+        int rc = seq_client_submit_recv(c, res, (uint32_t)s->b->batch, &n, NULL, timeout_ms);
+        if (rc == SEQ_ETIMEOUT)
+            return 0;
+        if (rc) {
+            fprintf(stderr, "bench: node %s: %s (%s)\n", s->api, seq_strerror(rc), seq_client_last_error(c));
+            return rc;
+        }
+        if (n != q->n[q->head]) {
+            fprintf(stderr, "bench: node %s: %u results for %u transactions\n", s->api, n, q->n[q->head]);
+            return SEQ_EPROTOCOL;
+        }
+        count_results(s->b, res, n, q->counted[q->head]);
+        q->head = (q->head + 1) % BENCH_REQUESTS_INFLIGHT_MAX;
+        q->len--;
+        timeout_ms = 0;
+    }
+    return 0;
+}
+
+/* Builds and sends n txs whose intended send times follow the schedule. */
+static int send_due(bench_sender *s, seq_client *c, inflight_ring *q, seq_tx *txs, uint8_t *payloads,
+                    uint64_t first_local, uint32_t n)
+{
+    bench *b = s->b;
+    uint64_t seq0 = atomic_fetch_add(&b->next_seq, n);
+    uint64_t last_send_ns = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        /* The intended time, not the actual one: a sender that falls behind
+         * cannot hide its own delay from the latency figures. */
+        uint64_t send_ns = b->t0_ns + (uint64_t)((double)(first_local + i) * 1e9 / s->rate);
+        uint8_t *p = payloads + (size_t)i * b->size;
+        seq_bench_stamp(p, b->size, send_ns, b->nonce, seq0 + i);
+        txs[i] = (seq_tx){ .ns = (seq0 + i) % b->namespaces + 1, .len = (uint32_t)b->size, .data = p };
+        last_send_ns = send_ns;
+    }
+    bool counted = last_send_ns >= b->measure_ns;
+    int rc = seq_client_submit_send(c, txs, n, NULL);
+    if (rc) {
+        fprintf(stderr, "bench: node %s: %s (%s)\n", s->api, seq_strerror(rc), seq_client_last_error(c));
+        return rc;
+    }
+    if (counted)
+        atomic_fetch_add(&b->offered, n);
+    uint32_t tail = (q->head + q->len) % BENCH_REQUESTS_INFLIGHT_MAX;
+    q->n[tail] = n;
+    q->counted[tail] = counted;
+    q->len++;
+    return 0;
+}
+
+typedef struct {
+    seq_tx *txs;
+    uint8_t *payloads;
+    seq_submit_result *res;
+    inflight_ring *q;
+} sender_bufs;
+
+static int sender_loop(bench_sender *s, seq_client *c, sender_bufs *sb)
+{
+    bench *b = s->b;
+    uint64_t sent = 0, tick = b->t0_ns;
+    while (sent < s->planned) {
+        tick += BENCH_TICK_NS;
+        sleep_until_ns(tick);
+        double elapsed_s = (double)(mono_ns() - b->t0_ns) / 1e9;
+        uint64_t due = (uint64_t)(elapsed_s * s->rate);
+        if (due > s->planned)
+            due = s->planned;
+        while (sent < due) {
+            /* A full ring means the node answers slower than we send: wait for
+             * it rather than grow without bound. */
+            int rc = drain_replies(s, c, sb->q, sb->res, sb->q->len == BENCH_REQUESTS_INFLIGHT_MAX ? REPLY_TIMEOUT_MS : 0);
+            if (rc)
+                return rc;
+            if (sb->q->len == BENCH_REQUESTS_INFLIGHT_MAX) {
+                fprintf(stderr, "bench: node %s: no reply for %u ms\n", s->api, REPLY_TIMEOUT_MS);
+                return SEQ_ETIMEOUT;
+            }
+            uint32_t n = (uint32_t)(due - sent < b->batch ? due - sent : b->batch);
+            if ((rc = send_due(s, c, sb->q, sb->txs, sb->payloads, sent, n)))
+                return rc;
+            sent += n;
+        }
+        int rc = drain_replies(s, c, sb->q, sb->res, 0);
+        if (rc)
+            return rc;
+    }
+    /* The last replies, each within the reply timeout. */
+    while (sb->q->len > 0) {
+        uint32_t before = sb->q->len;
+        int rc = drain_replies(s, c, sb->q, sb->res, REPLY_TIMEOUT_MS);
+        if (rc)
+            return rc;
+        if (sb->q->len == before) {
+            fprintf(stderr, "bench: node %s: %u requests unanswered\n", s->api, before);
+            return SEQ_ETIMEOUT;
+        }
+    }
+    return 0;
+}
+
+static void *sender_main(void *arg)
+{
+    bench_sender *s = arg;
+    bench *b = s->b;
+    seq_client *c = NULL;
+    char err[256];
+    sender_bufs sb = { .txs = calloc(b->batch, sizeof(seq_tx)), .payloads = malloc(b->batch * b->size),
+                       .res = calloc(b->batch, sizeof(seq_submit_result)), .q = calloc(1, sizeof(inflight_ring)) };
+    if (!sb.txs || !sb.payloads || !sb.res || !sb.q) {
+        fprintf(stderr, "bench: out of memory\n");
+        s->failed = EXIT_FAIL;
+    } else if (seq_client_connect(&c, s->api, CONNECT_TIMEOUT_MS, err, sizeof err) != 0) {
+        fprintf(stderr, "bench: %s\n", err);
+        s->failed = EXIT_FAIL;
+    } else if (sender_loop(s, c, &sb) != 0) {
+        s->failed = EXIT_FAIL;
+    }
+    seq_client_close(c);
+    free(sb.txs);
+    free(sb.payloads);
+    free(sb.res);
+    free(sb.q);
+    atomic_fetch_add(&b->senders_done, 1);
+    return NULL;
+}
+
+static double ms_of(uint64_t ns)
+{
+    return (double)ns / 1e6;
+}
+
+/* One finalized transaction seen by the subscriber. */
+static void bench_observe(bench *b, const seq_tx *tx, uint64_t now)
+{
+    uint64_t send_ns, nonce, seq;
+    if (!seq_bench_unstamp(tx->data, tx->len, &send_ns, &nonce, &seq) || nonce != b->nonce || seq >= b->seq_cap) {
+        atomic_fetch_add(&b->foreign, 1);
+        return;
+    }
+    uint8_t bit = (uint8_t)(1u << (seq % 8));
+    if (b->seen[seq / 8] & bit) {
+        atomic_fetch_add(&b->duplicates, 1);
+        return;
+    }
+    b->seen[seq / 8] |= bit;
+    if (send_ns < atomic_load(&b->measure_ns))
+        return; /* warmup */
+    seq_hist_add(&b->hist, now > send_ns ? now - send_ns : 0);
+    atomic_fetch_add(&b->finalized, 1);
+    atomic_fetch_add(&b->finalized_bytes, tx->len);
+}
+
+static void bench_progress(bench *b, uint64_t now)
+{
+    fprintf(stderr, "bench: t=%" PRIu64 "s offered=%" PRIu64 " accepted=%" PRIu64 " finalized=%" PRIu64
+            " p99_ms=%.1f\n",
+            (uint64_t)((now - atomic_load(&b->t0_ns)) / 1000000000u), atomic_load(&b->offered), atomic_load(&b->accepted),
+            atomic_load(&b->finalized), ms_of(seq_hist_quantile(&b->hist, 0.99)));
+}
+
+static int subscriber_loop(bench *b, seq_client *c)
+{
+    uint64_t next_progress = 0;
+    while (!atomic_load(&b->stop)) {
+        seq_batch *batch;
+        int rc = seq_client_next_batch(c, &batch, BENCH_POLL_MS);
+        uint64_t now = mono_ns();
+        if (rc == 0) {
+            for (uint32_t i = 0; i < batch->tx_count; i++)
+                bench_observe(b, &batch->txs[i], now);
+            seq_batch_free(batch);
+        } else if (rc != SEQ_ETIMEOUT) {
+            fprintf(stderr, "bench: subscription: %s (%s)\n", seq_strerror(rc), seq_client_last_error(c));
+            return rc;
+        }
+        uint64_t t0 = atomic_load(&b->t0_ns);
+        if (t0 && now >= t0) {
+            if (next_progress == 0)
+                next_progress = t0 + 1000000000ull;
+            if (now >= next_progress) {
+                bench_progress(b, now);
+                next_progress += 1000000000ull;
+            }
+        }
+    }
+    return 0;
+}
+
+static void *subscriber_main(void *arg)
+{
+    bench *b = arg;
+    seq_client *c = NULL;
+    char err[256];
+    seq_node_status st;
+    seq_ns ns[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
+    for (uint64_t i = 0; i < b->namespaces; i++)
+        ns[i] = i + 1;
+    int rc = seq_client_connect(&c, b->senders[0].api, CONNECT_TIMEOUT_MS, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "bench: %s\n", err);
+    } else if ((rc = seq_client_status(c, &st, REPLY_TIMEOUT_MS)) != 0 ||
+               (rc = seq_client_subscribe(c, ns, (uint32_t)b->namespaces, st.height + 1)) != 0) {
+        fprintf(stderr, "bench: subscribe: %s (%s)\n", seq_strerror(rc), seq_client_last_error(c));
+    }
+    if (rc) {
+        atomic_store(&b->sub_failed, true);
+    } else {
+        atomic_store(&b->subscribed, true);
+        if (subscriber_loop(b, c) != 0)
+            atomic_store(&b->sub_failed, true);
+    }
+    seq_client_close(c);
+    return NULL;
+}
+
+static int bench_parse(bench *b, int argc, char **argv)
+{
+    enum { F_API, F_RATE, F_SIZE, F_NS, F_DURATION, F_WARMUP, F_BATCH, F_N };
+    flag flags[F_N] = { { "api", true }, { "rate", true }, { "size", true }, { "namespaces", true },
+                        { "duration", true }, { "warmup", true }, { "batch", true } };
+    int rc = parse_flags(argc, argv, flags, F_N);
+    if (rc)
+        return rc;
+    for (int i = 0; i < F_N; i++)
+        if (i != F_WARMUP && i != F_BATCH && (rc = require(&flags[i])))
+            return rc;
+    b->batch = 1024;
+    if ((rc = parse_u64("rate", flags[F_RATE].value, 1, 100000000, &b->rate)) ||
+        (rc = parse_u64("size", flags[F_SIZE].value, SEQ_BENCH_STAMP_BYTES, SEQ_TX_PAYLOAD_BYTES_MAX, &b->size)) ||
+        (rc = parse_u64("namespaces", flags[F_NS].value, 1, SEQ_CLIENT_SUBSCRIBE_NS_MAX, &b->namespaces)) ||
+        (rc = parse_u64("duration", flags[F_DURATION].value, 1, 86400, &b->duration_s)) ||
+        (flags[F_WARMUP].present && (rc = parse_u64("warmup", flags[F_WARMUP].value, 0, 86400, &b->warmup_s))) ||
+        (flags[F_BATCH].present && (rc = parse_u64("batch", flags[F_BATCH].value, 1, SEQ_GOSSIP_TXS_MAX, &b->batch))))
+        return rc;
+    /* One request stays under the node's default API frame limit. */
+    uint64_t fit = BENCH_REQUEST_BYTES_MAX / (b->size + BENCH_TX_OVERHEAD_BYTES);
+    if (fit == 0)
+        fit = 1;
+    if (b->batch > fit)
+        b->batch = fit;
+    if (b->rate * (b->duration_s + b->warmup_s) >= BENCH_SEQ_MAX)
+        return usage_error("--rate x (--duration + --warmup) must stay under %llu transactions", BENCH_SEQ_MAX);
+    /* Targets. */
+    if (strlen(flags[F_API].value) >= sizeof b->api_list)
+        return usage_error("--api: list too long");
+    strcpy(b->api_list, flags[F_API].value);
+    char *save = NULL;
+    for (char *tok = strtok_r(b->api_list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (b->targets == BENCH_TARGETS_MAX)
+            return usage_error("--api: more than %d nodes", BENCH_TARGETS_MAX);
+        b->senders[b->targets++] = (bench_sender){ .b = b, .api = tok, .index = b->targets };
+    }
+    if (b->targets == 0)
+        return usage_error("--api: no node given");
+    return 0;
+}
+
+static void bench_report(bench *b, uint64_t lost)
+{
+    double d = (double)b->duration_s;
+    uint64_t offered = atomic_load(&b->offered), finalized = atomic_load(&b->finalized);
+    printf("bench: nodes=%u rate=%" PRIu64 " size=%" PRIu64 " namespaces=%" PRIu64 " duration_s=%" PRIu64
+           " warmup_s=%" PRIu64 " batch=%" PRIu64 "\n",
+           b->targets, b->rate, b->size, b->namespaces, b->duration_s, b->warmup_s, b->batch);
+    printf("bench: offered=%" PRIu64 " accepted=%" PRIu64 " rejected=%" PRIu64, offered, atomic_load(&b->accepted),
+           atomic_load(&b->rejected));
+    for (int k = 0; k < REJ_N; k++)
+        if (atomic_load(&b->rejects[k]))
+            printf(" rejected_%s=%" PRIu64, REJECT_NAMES[k], atomic_load(&b->rejects[k]));
+    printf("\nbench: finalized=%" PRIu64 " not_seen=%" PRIu64 " duplicates=%" PRIu64 " foreign=%" PRIu64 "\n",
+           finalized, lost, atomic_load(&b->duplicates), atomic_load(&b->foreign));
+    printf("bench: offered_tx_per_s=%.0f finalized_tx_per_s=%.0f finalized_mb_per_s=%.2f\n", (double)offered / d,
+           (double)finalized / d, (double)atomic_load(&b->finalized_bytes) / d / 1e6);
+    printf("bench: latency_ms p50=%.1f p90=%.1f p99=%.1f max=%.1f samples=%" PRIu64 "\n",
+           ms_of(seq_hist_quantile(&b->hist, 0.50)), ms_of(seq_hist_quantile(&b->hist, 0.90)),
+           ms_of(seq_hist_quantile(&b->hist, 0.99)), ms_of(b->hist.max), b->hist.n);
+    printf("bench: finalized_tx_per_s=%" PRIu64 " p50_ms=%.1f p99_ms=%.1f offered_tx_per_s=%" PRIu64 "\n",
+           (uint64_t)((double)finalized / d + 0.5), ms_of(seq_hist_quantile(&b->hist, 0.50)),
+           ms_of(seq_hist_quantile(&b->hist, 0.99)), (uint64_t)((double)offered / d + 0.5));
+    fflush(stdout);
+}
+
+/* Waits (bounded) for the subscriber to be subscribed before the clock starts. */
+static int bench_wait_subscribed(bench *b)
+{
+    uint64_t deadline = mono_ns() + (uint64_t)(CONNECT_TIMEOUT_MS + REPLY_TIMEOUT_MS) * 1000000ull;
+    while (!atomic_load(&b->subscribed)) {
+        if (atomic_load(&b->sub_failed) || mono_ns() > deadline)
+            return EXIT_FAIL;
+        sleep_until_ns(mono_ns() + BENCH_TICK_NS);
+    }
+    return 0;
+}
+
+static int bench_run(bench *b)
+{
+    pthread_t sub;
+    if (pthread_create(&sub, NULL, subscriber_main, b) != 0)
+        return failure("cannot start a thread");
+    int rc = bench_wait_subscribed(b);
+    uint32_t started = 0;
+    if (rc == 0) {
+        uint64_t t0 = mono_ns();
+        atomic_store(&b->measure_ns, t0 + b->warmup_s * 1000000000ull);
+        atomic_store(&b->t0_ns, t0);
+        double share = (double)b->rate / b->targets;
+        uint64_t total_s = b->warmup_s + b->duration_s;
+        for (; started < b->targets; started++) {
+            bench_sender *s = &b->senders[started];
+            s->rate = share;
+            s->planned = (uint64_t)(share * (double)total_s);
+            if (pthread_create(&s->thread, NULL, sender_main, s) != 0) {
+                rc = failure("cannot start a thread");
+                break;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < started; i++) {
+        pthread_join(b->senders[i].thread, NULL);
+        if (b->senders[i].failed)
+            rc = EXIT_FAIL;
+    }
+    /* Stragglers: accepted transactions still on their way to finality. */
+    uint64_t end = mono_ns() + BENCH_DRAIN_NS;
+    while (rc == 0 && !atomic_load(&b->sub_failed) && atomic_load(&b->finalized) < atomic_load(&b->accepted) &&
+           mono_ns() < end)
+        sleep_until_ns(mono_ns() + 10 * BENCH_TICK_NS);
+    atomic_store(&b->stop, true);
+    pthread_join(sub, NULL);
+    if (atomic_load(&b->sub_failed))
+        rc = EXIT_FAIL;
+    uint64_t accepted = atomic_load(&b->accepted), finalized = atomic_load(&b->finalized);
+    if (b->t0_ns)
+        bench_report(b, accepted > finalized ? accepted - finalized : 0);
+    if (atomic_load(&b->duplicates) > 0)
+        rc = failure("%" PRIu64 " transactions finalized more than once", atomic_load(&b->duplicates));
+    return rc;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+    bench *b = calloc(1, sizeof *b);
+    if (!b)
+        return failure("out of memory");
+    int rc = bench_parse(b, argc, argv);
+    if (rc < 0) {
+        fputs(BENCH_HELP, stdout);
+        rc = 0;
+        goto out;
+    }
+    if (rc)
+        goto out;
+    if (seq_crypto_init() != 0) {
+        rc = failure("libsodium failed to initialise");
+        goto out;
+    }
+    randombytes_buf(&b->nonce, sizeof b->nonce);
+    b->seq_cap = b->rate * (b->duration_s + b->warmup_s) + 1;
+    b->seen = calloc(b->seq_cap / 8 + 1, 1);
+    if (!b->seen) {
+        rc = failure("out of memory for %" PRIu64 " sequence bits", b->seq_cap);
+        goto out;
+    }
+    seq_hist_init(&b->hist);
+    rc = bench_run(b);
+out:
+    free(b->seen);
+    free(b);
+    return rc;
+}
+
+/* ---- main -------------------------------------------------------------------- */
+
+static const char MAIN_HELP[] =
+    "usage: seqctl <command> [flags]   (seqctl <command> --help for its flags)\n"
+    "\n"
+    "commands:\n"
+    "  submit     submit a transaction (or one per input line)\n"
+    "  subscribe  follow namespaces: one JSON line per finalized batch\n"
+    "  status     a node's height, view, leader, peers and mempool\n"
+    "  testnet    write a local testnet (genesis and node homes)\n"
+    "  bench      open-loop load with latency and throughput report\n"
+    "\n"
+    "exit codes: 0 success, 1 failure, 2 usage error\n";
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} command;
+
+static const command COMMANDS[] = {
+    { "submit", cmd_submit },   { "subscribe", cmd_subscribe }, { "status", cmd_status },
+    { "testnet", cmd_testnet }, { "bench", cmd_bench },
+};
+
+int main(int argc, char **argv)
+{
+    seq_log_set_level(SEQ_LOG_WARN);
+    if (argc < 2) {
+        fputs(MAIN_HELP, stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(MAIN_HELP, stdout);
+        return 0;
+    }
+    static char cmd_name[64];
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++) {
+        if (strcmp(argv[1], COMMANDS[i].name) == 0) {
+            snprintf(cmd_name, sizeof cmd_name, "seqctl %s", COMMANDS[i].name);
+            g_cmd = cmd_name;
+            return COMMANDS[i].run(argc - 2, argv + 2);
+        }
+    }
+    fprintf(stderr, "seqctl: unknown command '%s'\n\n%s", argv[1], MAIN_HELP);
+    return EXIT_USAGE;
+}
