@@ -776,6 +776,13 @@ static void sleep_until_ns(uint64_t t)
         ;
 }
 
+/* Due at or before the end of the warmup (tx k is due at (k + 1) / rate, so a
+ * sender counts exactly rate x duration transactions). */
+static bool in_warmup(bench *b, uint64_t send_ns)
+{
+    return send_ns <= atomic_load(&b->measure_ns);
+}
+
 static reject_kind reject_kind_of(int status)
 {
     switch (status) {
@@ -790,15 +797,15 @@ static reject_kind reject_kind_of(int status)
 /* Requests sent and not yet answered, oldest first (a ring). */
 typedef struct {
     uint32_t n[BENCH_REQUESTS_INFLIGHT_MAX];
-    bool counted[BENCH_REQUESTS_INFLIGHT_MAX]; /* sent after warmup */
+    uint32_t warm[BENCH_REQUESTS_INFLIGHT_MAX]; /* leading txs stamped in the warmup */
     uint32_t head, len;
 } inflight_ring;
 
-static void count_results(bench *b, const seq_submit_result *r, uint32_t n, bool counted)
+/* Counts the verdicts of the txs after the first `warm` (warmup) ones, so
+ * accepted and finalized count exactly the same transactions. */
+static void count_results(bench *b, const seq_submit_result *r, uint32_t n, uint32_t warm)
 {
-    if (!counted)
-        return;
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = warm; i < n; i++) {
         if (r[i].status == 0) {
             atomic_fetch_add(&b->accepted, 1);
         } else {
@@ -824,7 +831,7 @@ static int drain_replies(bench_sender *s, seq_client *c, inflight_ring *q, seq_s
             fprintf(stderr, "bench: node %s: %u results for %u transactions\n", s->api, n, q->n[q->head]);
             return SEQ_EPROTOCOL;
         }
-        count_results(s->b, res, n, q->counted[q->head]);
+        count_results(s->b, res, n, q->warm[q->head]);
         q->head = (q->head + 1) % BENCH_REQUESTS_INFLIGHT_MAX;
         q->len--;
         timeout_ms = 0;
@@ -838,27 +845,26 @@ static int send_due(bench_sender *s, seq_client *c, inflight_ring *q, seq_tx *tx
 {
     bench *b = s->b;
     uint64_t seq0 = atomic_fetch_add(&b->next_seq, n);
-    uint64_t last_send_ns = 0;
+    uint32_t warm = 0;
     for (uint32_t i = 0; i < n; i++) {
         /* The intended time, not the actual one: a sender that falls behind
          * cannot hide its own delay from the latency figures. */
-        uint64_t send_ns = b->t0_ns + (uint64_t)((double)(first_local + i) * 1e9 / s->rate);
+        /* Tx k (0-based) of this sender is due at (k + 1) / rate. */
+        uint64_t send_ns = b->t0_ns + (uint64_t)((double)(first_local + i + 1) * 1e9 / s->rate);
         uint8_t *p = payloads + (size_t)i * b->size;
         seq_bench_stamp(p, b->size, send_ns, b->nonce, seq0 + i);
         txs[i] = (seq_tx){ .ns = (seq0 + i) % b->namespaces + 1, .len = (uint32_t)b->size, .data = p };
-        last_send_ns = send_ns;
+        warm += in_warmup(b, send_ns);
     }
-    bool counted = last_send_ns >= b->measure_ns;
     int rc = seq_client_submit_send(c, txs, n, NULL);
     if (rc) {
         fprintf(stderr, "bench: node %s: %s (%s)\n", s->api, seq_strerror(rc), seq_client_last_error(c));
         return rc;
     }
-    if (counted)
-        atomic_fetch_add(&b->offered, n);
+    atomic_fetch_add(&b->offered, n - warm);
     uint32_t tail = (q->head + q->len) % BENCH_REQUESTS_INFLIGHT_MAX;
     q->n[tail] = n;
-    q->counted[tail] = counted;
+    q->warm[tail] = warm;
     q->len++;
     return 0;
 }
@@ -959,8 +965,8 @@ static void bench_observe(bench *b, const seq_tx *tx, uint64_t now)
         return;
     }
     b->seen[seq / 8] |= bit;
-    if (send_ns < atomic_load(&b->measure_ns))
-        return; /* warmup */
+    if (in_warmup(b, send_ns))
+        return;
     seq_hist_add(&b->hist, now > send_ns ? now - send_ns : 0);
     atomic_fetch_add(&b->finalized, 1);
     atomic_fetch_add(&b->finalized_bytes, tx->len);

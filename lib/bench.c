@@ -87,6 +87,8 @@ uint64_t seq_hist_quantile(const seq_hist *h, double q)
     uint64_t rank = (uint64_t)ceil(q * (double)h->n);
     if (rank == 0)
         rank = 1;
+    if (rank >= h->n)
+        return h->max; /* the top rank is known exactly */
     uint64_t seen = 0;
     for (uint32_t b = 0; b < SEQ_HIST_BUCKETS; b++) {
         seen += h->counts[b];

@@ -35,8 +35,9 @@ typedef struct {
 
 void seq_hist_init(seq_hist *h);
 void seq_hist_add(seq_hist *h, uint64_t v);
-/* Value at quantile q in [0, 1] (q = 0.99 for p99): the midpoint of the
- * bucket holding that rank, never above the largest value added; 0 when empty. */
+/* Value at quantile q in [0, 1] (q = 0.99 for p99): the largest value added
+ * for the top rank, else the midpoint of the bucket holding that rank (never
+ * above the largest value); 0 when empty. */
 uint64_t seq_hist_quantile(const seq_hist *h, double q);
 
 #endif

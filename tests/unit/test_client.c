@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "client.h"
 #include "codec.h"
 #include "errors.h"
@@ -668,6 +669,53 @@ static void test_connect_errors(void **state)
     assert_int_equal(seq_client_connect(&c, "127.0.0.1:1", WAIT_MS, NULL, 0), SEQ_EIO);
 }
 
+/* ---- the bench helpers seqctl uses with the client (lib/bench.c) ------------ */
+
+/* A stamp reads back as written, the filler differs between sequences, and a
+ * payload too short for a stamp is refused. */
+static void test_bench_stamp(void **state)
+{
+    (void)state;
+    uint8_t a[64], b[64];
+    seq_bench_stamp(a, sizeof a, 123456789, 0xFEEDu, 7);
+    seq_bench_stamp(b, sizeof b, 123456789, 0xFEEDu, 8);
+    uint64_t t, nonce, seq;
+    assert_true(seq_bench_unstamp(a, sizeof a, &t, &nonce, &seq));
+    assert_int_equal(t, 123456789);
+    assert_int_equal(nonce, 0xFEEDu);
+    assert_int_equal(seq, 7);
+    assert_memory_not_equal(a + SEQ_BENCH_STAMP_BYTES, b + SEQ_BENCH_STAMP_BYTES, sizeof a - SEQ_BENCH_STAMP_BYTES);
+    assert_false(seq_bench_unstamp(a, SEQ_BENCH_STAMP_BYTES - 1, &t, &nonce, &seq));
+}
+
+/* Quantiles of 1..100000 (ns) are within 1% of the exact ones; small values
+ * are exact; the maximum bounds every answer; an empty histogram says 0. */
+static void test_hist_quantiles(void **state)
+{
+    (void)state;
+    seq_hist *h = malloc(sizeof *h);
+    assert_non_null(h);
+    seq_hist_init(h);
+    assert_int_equal(seq_hist_quantile(h, 0.5), 0);
+    for (uint64_t v = 1; v <= 100000; v++)
+        seq_hist_add(h, v);
+    const double qs[] = { 0.5, 0.9, 0.99, 0.999 };
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        double exact = qs[i] * 100000.0, got = (double)seq_hist_quantile(h, qs[i]);
+        if (got < exact * 0.99 || got > exact * 1.01)
+            fail_msg("q=%.3f: got %.0f, exact %.0f", qs[i], got, exact);
+    }
+    assert_int_equal(seq_hist_quantile(h, 1.0), 100000);
+    assert_int_equal(h->max, 100000);
+    seq_hist_init(h);
+    for (uint64_t v = 0; v < 100; v++)
+        seq_hist_add(h, v);
+    assert_int_equal(seq_hist_quantile(h, 0.5), 49);
+    seq_hist_add(h, UINT64_MAX); /* the largest value has a bucket too */
+    assert_int_equal(seq_hist_quantile(h, 1.0), UINT64_MAX);
+    free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -678,6 +726,8 @@ int main(void)
         cmocka_unit_test(test_subscribe_rejects_malformed),
         cmocka_unit_test(test_subscribe_refused_and_timeout),
         cmocka_unit_test(test_connect_errors),
+        cmocka_unit_test(test_bench_stamp),
+        cmocka_unit_test(test_hist_quantiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
