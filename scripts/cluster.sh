@@ -67,6 +67,10 @@ parse_args() {
         esac
     done
     [ -n "$CMD" ] || { usage >&2; exit 2; }
+    case "$CMD" in
+        up|status|start|stop|kill|down|logs) ;;
+        *) echo "cluster: unknown command $CMD (see --help)" >&2; exit 2 ;;
+    esac
 }
 
 # Value of KEY in [SECTION] of an ini file (spaces around '=' trimmed).
@@ -279,7 +283,6 @@ main() {
         kill) cmd_kill ;;
         down) cmd_down ;;
         logs) cmd_logs ;;
-        *) echo "cluster: unknown command $CMD (see --help)" >&2; exit 2 ;;
     esac
 }
 

@@ -20,6 +20,15 @@ log() { echo "$TEST_NAME: $*"; }
 cleanup() {
     local rc=$?
     bash "$CLUSTER_SH" down --dir "$CDIR" --bin "$BIN" >/dev/null 2>&1
+    # Under a sanitizer build (SEQ_BIN=build/asan) a report in a node's log,
+    # even one written at shutdown, fails the test.
+    local bad
+    bad=$(grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$CDIR"/node*/seqd.log 2>/dev/null)
+    if [ -n "$bad" ]; then
+        echo "$TEST_NAME: FAIL: sanitizer report in $bad:"
+        grep -h -A 12 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' $bad | head -40
+        [ $rc -eq 0 ] && rc=1
+    fi
     if [ $rc -ne 0 ] && [ -d "$CDIR" ]; then
         local f
         for f in "$CDIR"/node*/seqd.log; do
