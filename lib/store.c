@@ -8,26 +8,15 @@
  *   certs  height u64 -> canonical certificate encoding
  *   hashes block hash -> height u64
  *   ns     ns u64 || height u64 || index u32 -> empty
- *   txs    tx id -> height u64 || index u32 (first finalized occurrence); written
- *          behind the blocks (see "deferred tx index" below)
  *   votes  view u64 || kind u8 -> kind u8 || view u64 || hash || signer u32 || sig
- *   state  "tip" -> height u64 || view u64 || hash, "voted_view" -> u64,
- *          "tx_indexed" -> u64 (blocks up to this height are in txs)
- *
- * Deferred tx index: a tx id is a uniform hash, so each id inserted into the
- * txs B-tree dirties its own leaf page; written with every block that is about
- * one 4 KiB page written and synced per transaction, on the path every
- * finalized block waits on. Instead, committed blocks' ids wait in memory
- * (`pending`, consulted by every lookup) and are written in one transaction by
- * seq_store_index_flush (the node calls it about once a second; a commit
- * forces it past SEQ_STORE_INDEX_PENDING_MAX ids), where ids sharing a leaf
- * share its write. After a crash, open indexes the blocks above "tx_indexed".
- * A read-only reader (another process) sees ids only once they are flushed. */
+ *   state  "tip" -> height u64 || view u64 || hash, "voted_view" -> u64
+ * The tx id index lives in its own environment, DIR/txindex, written in the
+ * background (lib/txindex.h says why); open indexes again the blocks above
+ * the height it is complete up to. */
 #include "store.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +26,8 @@
 #include "assert.h"
 #include "codec.h"
 #include "errors.h"
-#include "idset.h"
 #include "log.h"
+#include "txindex.h"
 
 #define STORE_MAGIC "seq-store"
 #define STORE_DBS_MAX 8
@@ -55,11 +44,11 @@
 #define CERT_BYTES_MAX \
     (1 + 8 + SEQ_HASH_BYTES + SEQ_BITMAP_BYTES + 4 + SEQ_VALIDATORS_MAX * SEQ_SIG_BYTES)
 
-enum { DB_META, DB_BLOCKS, DB_CERTS, DB_HASHES, DB_NS, DB_TXS, DB_VOTES, DB_STATE, DB_COUNT };
+enum { DB_META, DB_BLOCKS, DB_CERTS, DB_HASHES, DB_NS, DB_VOTES, DB_STATE, DB_COUNT };
 _Static_assert(DB_COUNT <= STORE_DBS_MAX, "raise STORE_DBS_MAX");
 
 static const char *const db_names[DB_COUNT] = {
-    "meta", "blocks", "certs", "hashes", "ns", "txs", "votes", "state",
+    "meta", "blocks", "certs", "hashes", "ns", "votes", "state",
 };
 
 #define KEY_MAGIC "magic"
@@ -67,9 +56,7 @@ static const char *const db_names[DB_COUNT] = {
 #define KEY_CHAIN_ID "chain_id"
 #define KEY_TIP "tip"
 #define KEY_VOTED_VIEW "voted_view"
-#define KEY_TX_INDEXED "tx_indexed"
-#define LOC_INDEX_BITS 17 /* a tx location packed in a pointer: height << 17 | index */
-_Static_assert(SEQ_BLOCK_TXS_MAX <= (1u << LOC_INDEX_BITS), "index fits its bits");
+
 
 struct seq_store {
     MDB_env *env;
@@ -77,10 +64,7 @@ struct seq_store {
     uint64_t chain_id;
     bool read_only;
     char dir[STORE_DIR_BYTES_MAX];
-    /* ids of committed blocks above tx_indexed -> packed location; readers on
-     * other threads consult it too, hence the lock */
-    pthread_mutex_t pending_lock;
-    seq_idset pending;
+    seq_txindex *txindex;
 };
 
 /* ---- errors ----------------------------------------------------------------- */
@@ -360,11 +344,9 @@ static int dbs_attach(seq_store *s)
 
 static int block_load(const seq_store *s, MDB_txn *txn, uint64_t height, seq_block **out);
 static int tip_read(const seq_store *s, MDB_txn *txn, seq_store_tip *tip);
-static int pending_add(seq_store *s, const seq_block *b);
 
-/* After a crash, blocks above "tx_indexed" have no ids in txs: index them
- * now, in transactions of at most SEQ_STORE_INDEX_PENDING_MAX ids. A store
- * without the key (written before the index was deferred) is fully indexed. */
+/* Blocks committed after the tx index's last durable batch (a crash) are
+ * indexed again, waiting for it. */
 static int index_catch_up(seq_store *s)
 {
     MDB_txn *txn;
@@ -372,34 +354,19 @@ static int index_catch_up(seq_store *s)
     if (err)
         return err;
     seq_store_tip tip;
-    uint64_t indexed = 0;
     err = tip_read(s, txn, &tip);
-    if (!err) {
-        err = get_u64(s, txn, DB_STATE, KEY_TX_INDEXED, &indexed);
-        if (err == SEQ_ENOTFOUND) {
-            indexed = tip.height;
-            err = 0;
-        }
-    }
-    for (uint64_t h = indexed + 1; !err && h <= tip.height; h++) {
+    uint64_t from = seq_txindex_height(s->txindex) + 1;
+    for (uint64_t h = from; !err && h <= tip.height; h++) {
         seq_block *b = NULL;
         if ((err = block_load(s, txn, h, &b)) == 0)
-            err = pending_add(s, b);
+            err = seq_txindex_add(s->txindex, b);
         seq_block_free(b);
-        if (!err && seq_idset_count(&s->pending) >= SEQ_STORE_INDEX_PENDING_MAX) {
-            mdb_txn_abort(txn);
-            txn = NULL;
-            err = seq_store_index_flush(s);
-            if (!err)
-                err = read_begin(s, &txn);
-        }
     }
-    if (txn)
-        mdb_txn_abort(txn);
-    if (!err && tip.height > indexed)
-        SEQ_INFO("store_index_catch_up", "dir=%s from=%llu to=%llu", s->dir, (unsigned long long)indexed + 1,
+    mdb_txn_abort(txn);
+    if (!err && tip.height >= from)
+        SEQ_INFO("store_index_catch_up", "dir=%s from=%llu to=%llu", s->dir, (unsigned long long)from,
                  (unsigned long long)tip.height);
-    return err ? err : seq_store_index_flush(s);
+    return err ? err : seq_txindex_sync(s->txindex);
 }
 
 int seq_store_open(seq_store **out, const char *dir, const seq_store_opts *opts)
@@ -421,10 +388,12 @@ int seq_store_open(seq_store **out, const char *dir, const seq_store_opts *opts)
     err = dbs_attach(s);
     if (err)
         goto err_after_env;
-    pthread_mutex_init(&s->pending_lock, NULL);
+    err = seq_txindex_open(&s->txindex, s->dir, opts->map_bytes ? opts->map_bytes : SEQ_STORE_MAP_BYTES_DEFAULT,
+                           s->read_only);
+    if (err)
+        goto err_after_env;
     if (!s->read_only && (err = index_catch_up(s)) != 0) {
-        pthread_mutex_destroy(&s->pending_lock);
-        seq_idset_free(&s->pending);
+        seq_txindex_close(s->txindex);
         goto err_after_env;
     }
     *out = s;
@@ -441,11 +410,7 @@ void seq_store_close(seq_store *s)
 {
     if (!s)
         return;
-    int err = seq_store_index_flush(s);
-    if (err)
-        SEQ_WARN("store_index_flush", "dir=%s err=%s (indexed again at the next open)", s->dir, seq_strerror(err));
-    seq_idset_free(&s->pending);
-    pthread_mutex_destroy(&s->pending_lock);
+    seq_txindex_close(s->txindex); /* writes what is pending */
     mdb_env_close(s->env);
     free(s);
 }
@@ -578,77 +543,6 @@ static int tx_indexes_put(const seq_store *s, MDB_txn *txn, const seq_block *b)
     return 0;
 }
 
-/* ---- deferred tx index ------------------------------------------------------------ */
-
-static void *loc_pack(uint64_t height, uint32_t index)
-{
-    return (void *)(uintptr_t)((height << LOC_INDEX_BITS) | index);
-}
-
-static void loc_unpack(void *v, uint64_t *height, uint32_t *index)
-{
-    uintptr_t x = (uintptr_t)v;
-    *height = x >> LOC_INDEX_BITS;
-    *index = (uint32_t)(x & ((1u << LOC_INDEX_BITS) - 1));
-}
-
-static bool pending_find(seq_store *s, const seq_hash *id, uint64_t *height, uint32_t *index)
-{
-    void *v;
-    pthread_mutex_lock(&s->pending_lock);
-    bool found = seq_idset_get(&s->pending, id, &v);
-    pthread_mutex_unlock(&s->pending_lock);
-    if (found)
-        loc_unpack(v, height, index);
-    return found;
-}
-
-/* Adds a committed block's ids; the first location of an id is kept. */
-static int pending_add(seq_store *s, const seq_block *b)
-{
-    pthread_mutex_lock(&s->pending_lock);
-    int err = seq_idset_reserve(&s->pending, seq_idset_count(&s->pending) + b->tx_count);
-    for (uint32_t i = 0; !err && i < b->tx_count; i++) {
-        int rc = seq_idset_put(&s->pending, &b->txs[i].id, loc_pack(b->h.height, i));
-        SEQ_ASSERT(rc == 0 || rc == SEQ_EEXISTS);
-    }
-    pthread_mutex_unlock(&s->pending_lock);
-    return err;
-}
-
-static int index_put(const seq_store *s, MDB_txn *txn, const seq_hash *id, uint64_t height, uint32_t index)
-{
-    uint8_t loc[TX_LOC_BYTES];
-    seq_put_u64be(loc, height);
-    seq_put_u32be(loc + 8, index);
-    MDB_val v = {.mv_size = sizeof loc, .mv_data = loc};
-    int err = db_put(s, txn, DB_TXS, id->b, SEQ_HASH_BYTES, &v, MDB_NOOVERWRITE);
-    return err == SEQ_EEXISTS ? 0 : err;
-}
-
-/* The pending ids into the txs database, in one transaction. */
-static int pending_write(seq_store *s, MDB_txn *txn)
-{
-    const seq_idset *p = &s->pending;
-    int err = 0;
-    for (uint32_t i = 0; !err && i < p->cap; i++) {
-        if (seq_hash_is_zero(&p->slots[i].id))
-            continue;
-        uint64_t height;
-        uint32_t index;
-        loc_unpack(p->slots[i].value, &height, &index);
-        err = index_put(s, txn, &p->slots[i].id, height, index);
-    }
-    if (!err && p->zero_present) {
-        uint64_t height;
-        uint32_t index;
-        seq_hash zero = {{0}};
-        loc_unpack(p->zero_value, &height, &index);
-        err = index_put(s, txn, &zero, height, index);
-    }
-    return err;
-}
-
 static int final_put(const seq_store *s, MDB_txn *txn, seq_store_tip *tip, const seq_store_final *f)
 {
     const seq_block *b = f->block;
@@ -705,36 +599,15 @@ static int items_check(const seq_store_final *items, size_t n)
 
 int seq_store_index_flush(seq_store *s)
 {
-    if (!s)
-        return SEQ_EINVAL;
-    if (s->read_only || seq_idset_count(&s->pending) == 0)
-        return 0;
-    MDB_txn *txn;
-    int err = write_begin(s, &txn);
-    if (err)
-        return err;
-    seq_store_tip tip;
-    err = tip_read(s, txn, &tip);
-    if (!err)
-        err = pending_write(s, txn); /* only this thread adds to pending */
-    if (!err)
-        err = put_u64(s, txn, DB_STATE, KEY_TX_INDEXED, tip.height);
-    err = write_end(s, txn, err);
-    if (err)
-        return err;
-    pthread_mutex_lock(&s->pending_lock);
-    seq_idset_free(&s->pending);
-    pthread_mutex_unlock(&s->pending_lock);
-    return 0;
+    return s ? seq_txindex_flush(s->txindex) : SEQ_EINVAL;
 }
 
-size_t seq_store_index_pending(seq_store *s)
+int seq_store_index_sync(seq_store *s)
 {
-    pthread_mutex_lock(&s->pending_lock);
-    size_t n = seq_idset_count(&s->pending);
-    pthread_mutex_unlock(&s->pending_lock);
-    return n;
+    return s ? seq_txindex_sync(s->txindex) : SEQ_EINVAL;
 }
+
+size_t seq_store_index_pending(seq_store *s) { return seq_txindex_unwritten(s->txindex); }
 
 int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_t n)
 {
@@ -760,9 +633,7 @@ int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_
     if ((err = write_end(s, txn, err)) != 0)
         return err;
     for (size_t i = 0; !err && i < n; i++)
-        err = pending_add(s, items[i].block);
-    if (err || seq_idset_count(&s->pending) >= SEQ_STORE_INDEX_PENDING_MAX)
-        err = seq_store_index_flush(s); /* also where memory for pending ran out */
+        err = seq_txindex_add(s->txindex, items[i].block);
     return err;
 }
 
@@ -834,57 +705,27 @@ int seq_store_height_of(seq_store *s, const seq_hash *block_hash, uint64_t *heig
 
 /* ---- tx reads ---------------------------------------------------------------------- */
 
-static int tx_loc_get(const seq_store *s, MDB_txn *txn, const seq_hash *id, uint64_t *height,
-                      uint32_t *index)
-{
-    MDB_val v;
-    int err = db_get(s, txn, DB_TXS, id->b, SEQ_HASH_BYTES, &v);
-    if (err)
-        return err;
-    if (v.mv_size != TX_LOC_BYTES)
-        return store_corrupt(s->dir, "tx index value");
-    *height = seq_get_u64be(v.mv_data);
-    *index = seq_get_u32be((const uint8_t *)v.mv_data + 8);
-    return 0;
-}
 
 int seq_store_tx_find(seq_store *s, const seq_hash *id, uint64_t *height, uint32_t *index)
 {
     if (!s || !id || !height || !index)
         return SEQ_EINVAL;
-    if (pending_find(s, id, height, index))
-        return 0;
-    MDB_txn *txn;
-    int err = read_begin(s, &txn);
-    if (err)
-        return err;
-    err = tx_loc_get(s, txn, id, height, index);
-    mdb_txn_abort(txn);
-    return err;
+    return seq_txindex_find(s->txindex, id, height, index);
 }
 
 int seq_store_txs_finalized(seq_store *s, const seq_hash *ids, size_t n, bool *found)
 {
     if (!s || (n > 0 && (!ids || !found)))
         return SEQ_EINVAL;
-    MDB_txn *txn;
-    int err = read_begin(s, &txn);
-    if (err)
-        return err;
-    for (size_t i = 0; !err && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         uint64_t height;
         uint32_t index;
-        if (pending_find(s, &ids[i], &height, &index)) {
-            found[i] = true;
-            continue;
-        }
-        err = tx_loc_get(s, txn, &ids[i], &height, &index);
+        int err = seq_txindex_find(s->txindex, &ids[i], &height, &index);
+        if (err && err != SEQ_ENOTFOUND)
+            return err;
         found[i] = err == 0;
-        if (err == SEQ_ENOTFOUND)
-            err = 0;
     }
-    mdb_txn_abort(txn);
-    return err;
+    return 0;
 }
 
 /* Walks the ns index from (ns, from_height, 0); decodes each block once and

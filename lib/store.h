@@ -10,7 +10,7 @@
 
 #include "types.h"
 
-#define SEQ_STORE_VERSION 1
+#define SEQ_STORE_VERSION 2 /* 2: the tx id index moved to DIR/txindex */
 #define SEQ_STORE_MAP_BYTES_DEFAULT (1ull << 30)
 #define SEQ_STORE_READERS_MAX 126
 
@@ -71,12 +71,14 @@ typedef struct {
 int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_t n) SEQ_MUST_CHECK;
 
 /* Transaction ids of committed blocks reach the tx index (seq_store_tx_find,
- * seq_store_txs_finalized) at once through memory, and the database in
- * batches: seq_store_index_flush writes them in one transaction (call it
- * about once a second); a commit does it by itself beyond this many ids.
- * Close flushes too; a store reopened after a crash indexes what was lost. */
-#define SEQ_STORE_INDEX_PENDING_MAX 262144u
+ * seq_store_txs_finalized) at once through memory, and LMDB in batches
+ * written by a background thread (lib/txindex.h). index_flush hands the ids
+ * gathered so far to it without waiting (call it about once a second) and
+ * returns its last error; index_sync waits until they are durable. Close
+ * syncs; a store reopened after a crash indexes what was lost. A read-only
+ * reader (another process) finds an id once it is written. */
 int seq_store_index_flush(seq_store *s) SEQ_MUST_CHECK;
+int seq_store_index_sync(seq_store *s) SEQ_MUST_CHECK;
 size_t seq_store_index_pending(seq_store *s);
 
 /* Block at height; *out owned by the caller. SEQ_ENOTFOUND when absent.

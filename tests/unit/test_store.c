@@ -635,7 +635,7 @@ static void test_read_only_rules(void **state)
 
     store_open_ok(fx, TEST_MAP_BYTES);
     assert_int_equal(commit_range(fx->s, fx->c, 1, 1), 0);
-    assert_int_equal(seq_store_index_flush(fx->s), 0); /* a reader sees ids once flushed */
+    assert_int_equal(seq_store_index_sync(fx->s), 0); /* a reader sees ids once written */
     assert_int_equal(seq_store_open(&r, fx->dir, &ro), 0);
     assert_tip(r, fx->c, 1);
     assert_height_stored(r, fx->c, 1);
@@ -660,7 +660,7 @@ static void test_tx_index_deferred_and_recovered(void **state)
     assert_true(fx->c->blocks[1]->tx_count > 0);
     assert_int_equal(seq_store_index_pending(fx->s), fx->c->blocks[1]->tx_count);
     assert_height_stored(fx->s, fx->c, 1);
-    assert_int_equal(seq_store_index_flush(fx->s), 0);
+    assert_int_equal(seq_store_index_sync(fx->s), 0);
     assert_int_equal(seq_store_index_pending(fx->s), 0);
     assert_height_stored(fx->s, fx->c, 1);
     seq_store_close(fx->s);
