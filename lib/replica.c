@@ -3,9 +3,9 @@
  * sent (etcd's Ready rule), finalized blocks are committed in one write
  * transaction per step, then removed from the mempool.
  *
- * Happy path of one event: seq_consensus_step -> actions; PERSIST_VOTE writes
- * through to LMDB; SEND/BROADCAST go to io->send; DELIVER blocks are gathered
- * and committed together; BUILD and VERIFY are answered with follow-up
+ * Happy path of one event: seq_consensus_step -> actions; first the step's
+ * own votes and DELIVER blocks are written in one LMDB transaction, then
+ * SEND/BROADCAST go to io->send in order; BUILD and VERIFY are answered with follow-up
  * events (PAYLOAD, VERIFIED) after the list is done, since the action
  * pointers only live until the next step. */
 #include "replica.h"
@@ -43,6 +43,7 @@ struct seq_replica {
     seq_actions *actions;
     seq_tx *batch;          /* block_txs_max, for the builder */
     seq_store_final *finals; /* SEQ_ACTIONS_MAX, for one commit */
+    seq_vote *step_votes;     /* SEQ_ACTIONS_MAX, own votes of one step */
     seq_hash *final_ids;
     size_t final_ids_cap;
     followup followups[FOLLOWUPS_MAX]; /* ring */
@@ -194,38 +195,49 @@ static int already_stored(seq_replica *r, uint32_t n)
     return (int)skip;
 }
 
-static int commit_finals(seq_replica *r, uint32_t n)
+/* Phase one of a step: every durable write it asks for (own votes, finalized
+ * blocks) in one store transaction, so one sync serves them all. Nothing of
+ * the step has been sent yet, so "persist before send" holds for the whole
+ * list, and a failed write leaves the step silent. */
+static int persist_step(seq_replica *r)
 {
-    if (n == 0)
-        return 0;
-    int skip = already_stored(r, n);
+    uint32_t nv = 0, nf = 0;
+    for (uint32_t i = 0; i < r->actions->count; i++) {
+        const seq_action *a = &r->actions->items[i];
+        if (a->kind == SEQ_ACT_PERSIST_VOTE) {
+            r->step_votes[nv++] = a->u.vote;
+        } else if (a->kind == SEQ_ACT_DELIVER) {
+            r->finals[nf].block = a->u.deliver.block;
+            r->finals[nf].cert = a->u.deliver.cert;
+            nf++;
+        }
+    }
+    int skip = nf ? already_stored(r, nf) : 0;
     if (skip < 0)
         return skip;
-    if ((uint32_t)skip == n)
+    uint32_t fresh = nf - (uint32_t)skip;
+    if (nv == 0 && fresh == 0)
         return 0;
-    int rc = seq_store_commit_finalized(r->cfg.store, r->finals + skip, n - (uint32_t)skip);
+    int rc = seq_store_write(r->cfg.store, r->step_votes, nv, r->finals + skip, fresh);
     if (rc != 0)
-        return fail(r, rc, "commit finalized blocks");
-    for (uint32_t i = (uint32_t)skip; i < n; i++)
+        return fail(r, rc, nv ? "persist own vote" : "commit finalized blocks");
+    for (uint32_t i = 0; i < nv && r->io.signed_vote; i++)
+        r->io.signed_vote(r->io.ctx, &r->step_votes[i]);
+    for (uint32_t i = (uint32_t)skip; i < nf; i++)
         if ((rc = forget_finalized(r, r->finals[i].block, r->finals[i].cert)) != 0)
             return rc;
     return 0;
 }
 
+/* Phase two: the rest of the list, in order. */
 static int run_actions(seq_replica *r)
 {
-    uint32_t finals = 0;
+    int rc = persist_step(r);
+    if (rc != 0)
+        return rc;
     for (uint32_t i = 0; i < r->actions->count; i++) {
         const seq_action *a = &r->actions->items[i];
         switch (a->kind) {
-        case SEQ_ACT_PERSIST_VOTE: {
-            int rc = seq_store_vote_put(r->cfg.store, &a->u.vote);
-            if (rc != 0)
-                return fail(r, rc, "persist own vote");
-            if (r->io.signed_vote)
-                r->io.signed_vote(r->io.ctx, &a->u.vote);
-            break;
-        }
         case SEQ_ACT_BROADCAST:
             r->io.send(r->io.ctx, SEQ_TO_ALL, a->u.send.msg);
             break;
@@ -239,20 +251,16 @@ static int run_actions(seq_replica *r)
             followup_add(r, SEQ_EV_PAYLOAD, a->u.build.view, a->u.build.parent);
             break;
         case SEQ_ACT_VERIFY:
-            /* judged after this list's commit, against the updated store */
+            /* judged after this step's commit, against the updated store */
             followup_add(r, SEQ_EV_VERIFIED, a->u.block->h.view, &a->u.block->hash);
             break;
+        case SEQ_ACT_PERSIST_VOTE: /* done in persist_step */
         case SEQ_ACT_DELIVER:
-            SEQ_ASSERT(finals < SEQ_ACTIONS_MAX);
-            r->finals[finals].block = a->u.deliver.block;
-            r->finals[finals].cert = a->u.deliver.cert;
-            finals++;
+        case SEQ_ACT_EQUIVOCATION: /* logged and kept by the consensus */
             break;
-        case SEQ_ACT_EQUIVOCATION:
-            break; /* logged and kept by the consensus */
         }
     }
-    return commit_finals(r, finals);
+    return 0;
 }
 
 static int step_once(seq_replica *r, const seq_event *ev)
@@ -522,11 +530,12 @@ int seq_replica_new(seq_replica **out, const seq_replica_config *cfg, const seq_
     r->actions = malloc(sizeof *r->actions);
     r->batch = malloc(cfg->block_txs_max * sizeof *r->batch);
     r->finals = malloc(SEQ_ACTIONS_MAX * sizeof *r->finals);
+    r->step_votes = malloc(SEQ_ACTIONS_MAX * sizeof *r->step_votes);
     r->gossip = malloc(SEQ_GOSSIP_PENDING_MAX * sizeof *r->gossip);
     seq_vote *votes = malloc(SEQ_RESTORE_VOTES_MAX * sizeof *votes);
     r->block_req_view = calloc(cfg->consensus.validators->n, sizeof *r->block_req_view);
     r->block_req_count = calloc(cfg->consensus.validators->n, sizeof *r->block_req_count);
-    if (!r->actions || !r->batch || !r->finals || !r->gossip || !votes || !r->block_req_view ||
+    if (!r->actions || !r->batch || !r->finals || !r->step_votes || !r->gossip || !votes || !r->block_req_view ||
         !r->block_req_count)
         goto err_after_alloc;
     if ((rc = seq_mempool_new(&r->mempool, &cfg->mempool)) != 0)
@@ -605,6 +614,7 @@ void seq_replica_free(seq_replica *r)
     free(r->actions);
     free(r->batch);
     free(r->finals);
+    free(r->step_votes);
     free(r->final_ids);
     free(r->gossip);
     free(r->gossip_buf);

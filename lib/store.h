@@ -70,6 +70,11 @@ typedef struct {
  * no-op; SEQ_EREADONLY on a read-only store. Items are only read. */
 int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_t n) SEQ_MUST_CHECK;
 
+/* Own votes (as seq_store_vote_put) and finalized blocks (as
+ * seq_store_commit_finalized) in ONE write transaction: one sync for all the
+ * durable writes a consensus step asks for. Votes first; any error aborts all. */
+int seq_store_write(seq_store *s, const seq_vote *votes, size_t nv, const seq_store_final *items, size_t n) SEQ_MUST_CHECK;
+
 /* Transaction ids of committed blocks reach the tx index (seq_store_tx_find,
  * seq_store_txs_finalized) at once through memory, and LMDB in batches
  * written by a background thread (lib/txindex.h). index_flush hands the ids
