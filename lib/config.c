@@ -106,8 +106,9 @@ static const setting settings[] = {
         "Payload bytes of one transaction, at most (at most block_bytes_max)."),
     NUM("mempool", "namespaces_max", T_U32, mempool_namespaces_max, 1, SEQ_MEMPOOL_NAMESPACES_LIMIT_MAX, 65536,
         "Namespaces with pending transactions, at most."),
-    NUM("mempool", "recent_max", T_U32, mempool_recent_max, 1, SEQ_MEMPOOL_RECENT_LIMIT_MAX, 1000000,
-        "Finalized transaction ids remembered to refuse resubmissions (about 140 bytes each)."),
+    NUM("mempool", "recent_max", T_U32, mempool_recent_max, 1, SEQ_MEMPOOL_RECENT_LIMIT_MAX, 100000,
+        "Finalized transaction ids the mempool remembers (about 140 bytes each, allocated at start);\n"
+        "older ones are refused through the store's tx index, so this only saves lookups."),
     NUM("mempool", "gossip_flush_ms", T_U32, gossip_flush_ms, 1, 1000, 2,
         "Milliseconds new transactions wait to be gossiped to peers in one batch."),
 

@@ -43,7 +43,7 @@ typedef struct {
     uint64_t mempool_bytes_max;        /* default 1 GiB */
     uint32_t tx_bytes_max;             /* default 64 KiB */
     uint32_t mempool_namespaces_max;   /* default 65536 */
-    uint32_t mempool_recent_max;       /* default 1000000 */
+    uint32_t mempool_recent_max;       /* default 100000 */
     uint32_t gossip_flush_ms;          /* default 2 */
     /* [sync] */
     uint32_t sync_range_blocks;        /* blocks per range request, default 64 */

@@ -331,6 +331,22 @@ int seq_mempool_add(seq_mempool *mp, seq_ns ns, const uint8_t *payload, uint32_t
     seq_tx_compute_id(&tx);
     if (id)
         *id = tx.id;
+    return seq_mempool_add_tx(mp, &tx);
+}
+
+int seq_mempool_add_tx(seq_mempool *mp, const seq_tx *in)
+{
+    static const uint8_t empty[1];
+    SEQ_ASSERT(mp && in);
+    if (in->len > mp->limits.tx_bytes_max)
+        return SEQ_ETOOBIG;
+    if (!in->data && in->len)
+        return SEQ_EINVAL;
+    seq_tx tx = *in;
+    if (!tx.data)
+        tx.data = empty;
+    seq_ns ns = tx.ns;
+    uint32_t len = tx.len;
     if (seq_idset_get(&mp->pending, &tx.id, NULL) || seq_idset_get(&mp->recent.ids, &tx.id, NULL))
         return SEQ_EDUPLICATE;
     SEQ_ASSERT(mp->bytes <= mp->limits.bytes_max);

@@ -41,6 +41,10 @@ void seq_mempool_free(seq_mempool *mp);
  * Checked in that order; *id (may be NULL) is also set on the last three.
  * SEQ_EINVAL for a NULL payload with len > 0, SEQ_ENOMEM. */
 int seq_mempool_add(seq_mempool *mp, seq_ns ns, const uint8_t *payload, uint32_t len, seq_hash *id);
+/* The same for a transaction whose id is already computed (a decoded gossip
+ * frame hashed it): saves hashing the payload again. tx->id must be the id of
+ * ns, len and data (seq_tx_compute_id). */
+int seq_mempool_add_tx(seq_mempool *mp, const seq_tx *tx);
 
 /* Predicate: true to leave this pending tx out of the batch (it stays queued),
  * e.g. because a notarized, not yet finalized ancestor already carries it. */

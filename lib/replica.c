@@ -377,18 +377,31 @@ static void serve_block(seq_replica *r, uint32_t to, const seq_hash *hash)
     seq_block_free(stored);
 }
 
+/* Gossiped transactions not yet pending nor finalized go into the mempool;
+ * the finalized check is one store lookup for the whole batch. */
 static void accept_gossip(seq_replica *r, const seq_msg *m)
 {
-    for (uint32_t i = 0; i < m->u.txs.count; i++) {
-        const seq_tx *tx = &m->u.txs.txs[i];
-        seq_hash id;
-        bool finalized = false;
-        if (seq_mempool_contains(r->mempool, &tx->id))
-            continue;
-        if (seq_store_txs_finalized(r->cfg.store, &tx->id, 1, &finalized) == 0 && finalized)
-            continue;
-        (void)seq_mempool_add(r->mempool, tx->ns, tx->data, tx->len, &id);
+    uint32_t n = m->u.txs.count;
+    if (n == 0)
+        return;
+    seq_hash *ids = malloc(n * sizeof *ids);
+    bool *finalized = calloc(n, sizeof *finalized);
+    uint32_t fresh = 0;
+    for (uint32_t i = 0; ids && finalized && i < n; i++)
+        if (!seq_mempool_contains(r->mempool, &m->u.txs.txs[i].id))
+            ids[fresh++] = m->u.txs.txs[i].id;
+    if (ids && finalized && fresh > 0 && seq_store_txs_finalized(r->cfg.store, ids, fresh, finalized) == 0) {
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < n && k < fresh; i++) {
+            const seq_tx *tx = &m->u.txs.txs[i];
+            if (!seq_hash_eq(&tx->id, &ids[k]))
+                continue; /* pending already: skipped above */
+            if (!finalized[k++])
+                (void)seq_mempool_add_tx(r->mempool, tx); /* ids computed by seq_msg_decode */
+        }
     }
+    free(ids);
+    free(finalized);
 }
 
 int seq_replica_receive(seq_replica *r, uint64_t now_ms, uint32_t from, const seq_msg *m)

@@ -754,15 +754,7 @@ int seq_store_txs_finalized(seq_store *s, const seq_hash *ids, size_t n, bool *f
 {
     if (!s || (n > 0 && (!ids || !found)))
         return SEQ_EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t height;
-        uint32_t index;
-        int err = seq_txindex_find(s->txindex, &ids[i], &height, &index);
-        if (err && err != SEQ_ENOTFOUND)
-            return err;
-        found[i] = err == 0;
-    }
-    return 0;
+    return n ? seq_txindex_find_many(s->txindex, ids, n, found) : 0;
 }
 
 /* Walks the ns index from (ns, from_height, 0); decodes each block once and

@@ -208,34 +208,71 @@ uint64_t seq_txindex_height(seq_txindex *x)
     return h;
 }
 
+static int db_find(seq_txindex *x, MDB_txn *txn, const seq_hash *id, uint64_t *height, uint32_t *index)
+{
+    MDB_val k = {.mv_size = SEQ_HASH_BYTES, .mv_data = (void *)id->b}, v;
+    int rc = mdb_get(txn, x->txs, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return SEQ_ENOTFOUND;
+    if (rc)
+        return mdb_err(x->dir, "get", rc);
+    if (v.mv_size != LOC_BYTES)
+        return SEQ_ECORRUPT;
+    *height = seq_get_u64be(v.mv_data);
+    *index = seq_get_u32be((const uint8_t *)v.mv_data + 8);
+    return 0;
+}
+
 int seq_txindex_find(seq_txindex *x, const seq_hash *id, uint64_t *height, uint32_t *index)
 {
+    bool found = false;
+    int err = seq_txindex_find_many(x, id, 1, &found);
+    if (err || !found)
+        return err ? err : SEQ_ENOTFOUND;
     void *loc = NULL;
     pthread_mutex_lock(&x->lock);
-    bool found = seq_idset_get(&x->pending, id, &loc) || seq_idset_get(&x->writing, id, &loc);
+    bool in_memory = seq_idset_get(&x->pending, id, &loc) || seq_idset_get(&x->writing, id, &loc);
     pthread_mutex_unlock(&x->lock);
-    if (found) {
+    if (in_memory) {
         loc_unpack(loc, height, index);
         return 0;
     }
-    if (!x->present)
-        return SEQ_ENOTFOUND;
     MDB_txn *txn;
     int rc = mdb_txn_begin(x->env, NULL, MDB_RDONLY, &txn);
     if (rc)
         return mdb_err(x->dir, "read_begin", rc);
-    MDB_val k = {.mv_size = SEQ_HASH_BYTES, .mv_data = (void *)id->b}, v;
-    rc = mdb_get(txn, x->txs, &k, &v);
+    err = db_find(x, txn, id, height, index);
+    mdb_txn_abort(txn);
+    return err;
+}
+
+/* Memory first under one lock, then one read transaction for the rest: the
+ * per-id cost is a hash probe and a B-tree search, not a transaction. */
+int seq_txindex_find_many(seq_txindex *x, const seq_hash *ids, size_t n, bool *found)
+{
+    size_t left = 0;
+    pthread_mutex_lock(&x->lock);
+    for (size_t i = 0; i < n; i++) {
+        found[i] = seq_idset_get(&x->pending, &ids[i], NULL) || seq_idset_get(&x->writing, &ids[i], NULL);
+        left += !found[i];
+    }
+    pthread_mutex_unlock(&x->lock);
+    if (left == 0 || !x->present)
+        return 0;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(x->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return mdb_err(x->dir, "read_begin", rc);
     int err = 0;
-    if (rc == MDB_NOTFOUND)
-        err = SEQ_ENOTFOUND;
-    else if (rc)
-        err = mdb_err(x->dir, "get", rc);
-    else if (v.mv_size != LOC_BYTES)
-        err = SEQ_ECORRUPT;
-    else {
-        *height = seq_get_u64be(v.mv_data);
-        *index = seq_get_u32be((const uint8_t *)v.mv_data + 8);
+    for (size_t i = 0; !err && i < n; i++) {
+        if (found[i])
+            continue;
+        uint64_t height;
+        uint32_t index;
+        err = db_find(x, txn, &ids[i], &height, &index);
+        found[i] = err == 0;
+        if (err == SEQ_ENOTFOUND)
+            err = 0;
     }
     mdb_txn_abort(txn);
     return err;

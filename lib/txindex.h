@@ -48,4 +48,7 @@ size_t seq_txindex_unwritten(seq_txindex *x);
 /* SEQ_ENOTFOUND, or 0 with the location. Any thread. */
 int seq_txindex_find(seq_txindex *x, const seq_hash *id, uint64_t *height, uint32_t *index) SEQ_MUST_CHECK;
 
+/* found[i]: whether ids[i] is indexed (any thread). */
+int seq_txindex_find_many(seq_txindex *x, const seq_hash *ids, size_t n, bool *found) SEQ_MUST_CHECK;
+
 #endif
