@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -16,21 +18,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
+#include "addr.h"
 #include "bench.h"
 #include "client.h"
 #include "config.h"
 #include "errors.h"
 #include "genesis.h"
+#include "handshake.h"
 #include "home.h"
 #include "log.h"
 #include "msg.h"
+#include "seq.pb-c.h"
 #include "types.h"
+#include "wire.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -707,6 +714,317 @@ static int cmd_testnet(int argc, char **argv)
     return testnet_write(&o);
 }
 
+/* ---- peer-check -------------------------------------------------------------- */
+
+static const char PEER_CHECK_HELP[] =
+    "usage: seqctl peer-check --p2p HOST:PORT --genesis FILE [--key FILE] [--timeout-ms T]\n"
+    "\n"
+    "Is this node reachable, and is my key in its network's genesis? Dials the\n"
+    "node's peer port and runs the dialer's half of the peer handshake with the\n"
+    "identity key in FILE (default: a fresh random key, i.e. an outsider), against\n"
+    "the chain id and validators of the genesis FILE. Prints one line:\n"
+    "  peer-check: accepted peer=<index> name=<name>    exit 0: the node answered\n"
+    "      our Hello with its signed half, which it does only for a key in its\n"
+    "      genesis, and proved it holds that validator's key\n"
+    "  peer-check: refused reason=\"<text>\"              exit 1: the node closed\n"
+    "      the connection, or its half of the handshake failed our checks\n"
+    "  peer-check: error <text>                         exit 1: unreachable,\n"
+    "      timed out, or an unreadable genesis or key file\n"
+    "T (default 5000 ms) bounds the whole check. With a validator's real key the\n"
+    "node briefly holds a second link to that validator and may swap it for the\n"
+    "live one (duplicate-link rule); the validator then reconnects by itself.\n";
+
+#define PEER_CHECK_TIMEOUT_MS_DEFAULT 5000u
+#define PEER_CHECK_TIMEOUT_MS_MAX 600000u
+#define PEER_CHECK_READ_BYTES 4096u /* one recv; keeps the framer's buffer small */
+
+typedef enum { IO_OK = 0, IO_CLOSED, IO_TIMEOUT, IO_FAILED, IO_TOOBIG } io_rc;
+
+typedef struct {
+    int fd;
+    uint64_t deadline_ns;
+    uint32_t timeout_ms;
+    seq_framer framer;
+    const seq_genesis *g;
+    const seq_keypair *key;
+    int self;       /* our key's index in the genesis, or -1 for an outsider */
+    seq_hs *hs;
+    int saved_errno; /* for IO_FAILED */
+} peer_check;
+
+/* One verdict line on stdout; returns the exit code. */
+static int pc_refused(const char *reason)
+{
+    printf("peer-check: refused reason=\"%s\"\n", reason);
+    return EXIT_FAIL;
+}
+
+static int pc_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int pc_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("peer-check: error ", stdout);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    return EXIT_FAIL;
+}
+
+/* Waits until fd is ready for events or the deadline passes. */
+static io_rc pc_wait(peer_check *pc, short events)
+{
+    for (;;) {
+        uint64_t now = mono_ns();
+        if (now >= pc->deadline_ns)
+            return IO_TIMEOUT;
+        uint64_t ms = (pc->deadline_ns - now + 999999u) / 1000000u;
+        struct pollfd p = { .fd = pc->fd, .events = events };
+        int rc = poll(&p, 1, (int)ms);
+        if (rc > 0)
+            return IO_OK;
+        if (rc < 0 && errno != EINTR) {
+            pc->saved_errno = errno;
+            return IO_FAILED;
+        }
+    }
+}
+
+/* Non-blocking connect, so the deadline holds; the socket stays non-blocking
+ * and every later wait is a poll. */
+static io_rc pc_connect(peer_check *pc, const char *hostport)
+{
+    struct sockaddr_storage sa;
+    if (seq_addr_resolve(hostport, &sa) != 0) {
+        pc->saved_errno = EINVAL;
+        return IO_FAILED;
+    }
+    socklen_t sa_len = sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    pc->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (pc->fd < 0 || (connect(pc->fd, (struct sockaddr *)&sa, sa_len) != 0 && errno != EINPROGRESS)) {
+        pc->saved_errno = errno;
+        return IO_FAILED;
+    }
+    io_rc rc = pc_wait(pc, POLLOUT);
+    if (rc != IO_OK)
+        return rc;
+    int err = 0;
+    socklen_t err_len = sizeof err;
+    if (getsockopt(pc->fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0 || err != 0) {
+        pc->saved_errno = err ? err : errno;
+        return IO_FAILED;
+    }
+    return IO_OK;
+}
+
+static io_rc pc_write_all(peer_check *pc, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(pc->fd, p, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+            return IO_CLOSED;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            pc->saved_errno = errno;
+            return IO_FAILED;
+        }
+        io_rc rc = pc_wait(pc, POLLOUT);
+        if (rc != IO_OK)
+            return rc;
+    }
+    return IO_OK;
+}
+
+/* Sends, framed, every handshake frame seq_hs has queued. */
+static io_rc pc_send_hs(peer_check *pc)
+{
+    const uint8_t *f;
+    size_t len;
+    while (seq_hs_pop(pc->hs, &f, &len)) {
+        SEQ_ASSERT(len <= SEQ_HS_FRAME_BYTES_MAX);
+        uint8_t out[SEQ_FRAME_HEADER_BYTES + SEQ_HS_FRAME_BYTES_MAX];
+        seq_frame_header(out, (uint32_t)len);
+        memcpy(out + SEQ_FRAME_HEADER_BYTES, f, len);
+        io_rc rc = pc_write_all(pc, out, SEQ_FRAME_HEADER_BYTES + len);
+        if (rc != IO_OK)
+            return rc;
+    }
+    return IO_OK;
+}
+
+/* The node's next whole frame (borrowed until the next call). A partial frame
+ * longer than any handshake frame is refused, as lib/net.c does, so at most
+ * one read plus one handshake frame is ever buffered. */
+static io_rc pc_next_frame(peer_check *pc, const uint8_t **f, size_t *len)
+{
+    uint8_t buf[PEER_CHECK_READ_BYTES];
+    for (;;) {
+        if (seq_framer_next(&pc->framer, f, len))
+            return IO_OK;
+        if (pc->framer.len - pc->framer.off > SEQ_FRAME_HEADER_BYTES + SEQ_HS_FRAME_BYTES_MAX)
+            return IO_TOOBIG;
+        io_rc rc = pc_wait(pc, POLLIN);
+        if (rc != IO_OK)
+            return rc;
+        ssize_t n = recv(pc->fd, buf, sizeof buf, 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return IO_CLOSED;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            continue;
+        if (n < 0) {
+            pc->saved_errno = errno;
+            return IO_FAILED;
+        }
+        if (seq_framer_feed(&pc->framer, buf, (size_t)n) != 0)
+            return IO_TOOBIG;
+    }
+}
+
+/* Which validator the node's Hello claims to be, or -1 (unknown or
+ * malformed: the handshake itself then says why). */
+static int pc_hello_index(const peer_check *pc, const uint8_t *f, size_t len)
+{
+    Seq__Hello *h = seq__hello__unpack(NULL, len, f);
+    if (!h)
+        return -1;
+    int idx = -1;
+    if (h->identity_pubkey.len == SEQ_PUBKEY_BYTES) {
+        seq_pubkey id;
+        memcpy(id.b, h->identity_pubkey.data, SEQ_PUBKEY_BYTES);
+        idx = seq_genesis_find(pc->g, &id);
+    }
+    seq__hello__free_unpacked(h, NULL);
+    return idx;
+}
+
+/* seq_hs needs a validator index for us: ours, or for an outsider any index
+ * but the node's, so its own-key check does not trip on our stand-in. */
+static uint32_t pc_self_index(const peer_check *pc, int node_index)
+{
+    if (pc->self >= 0)
+        return (uint32_t)pc->self;
+    return node_index == 0 && pc->g->n > 1 ? 1u : 0u;
+}
+
+/* Maps an I/O failure to the verdict line and exit code. */
+static int pc_io_verdict(const peer_check *pc, io_rc rc, const char *when)
+{
+    char reason[256];
+    switch (rc) {
+    case IO_CLOSED:
+        snprintf(reason, sizeof reason, "node closed the connection %s%s", when,
+                 pc->self < 0 ? " (our key is not in the genesis)" : "");
+        return pc_refused(reason);
+    case IO_TOOBIG:
+        return pc_refused("node sent a frame too large for the handshake");
+    case IO_TIMEOUT:
+        return pc_error("timeout after %u ms %s", pc->timeout_ms, when);
+    case IO_FAILED:
+        return pc_error("%s %s", strerror(pc->saved_errno), when);
+    case IO_OK:
+        break;
+    }
+    SEQ_UNREACHABLE();
+    return EXIT_FAIL;
+}
+
+/* Happy path: the node sends its Hello on accept; we answer with ours, check
+ * its Hello, send HelloAuth and our stream header, then read its HelloAuth
+ * (which it sends only once our Hello passed its checks) and its header. */
+static int pc_handshake(peer_check *pc)
+{
+    const uint8_t *f;
+    size_t len;
+    io_rc io = pc_next_frame(pc, &f, &len);
+    if (io != IO_OK)
+        return pc_io_verdict(pc, io, "before its Hello");
+    uint32_t self = pc_self_index(pc, pc_hello_index(pc, f, len));
+    if (seq_hs_new(&pc->hs, SEQ_HS_DIALER, pc->g->chain_id, pc->key, &pc->g->set, self) != 0)
+        return pc_error("out of memory");
+    if ((io = pc_send_hs(pc)) != IO_OK)
+        return pc_io_verdict(pc, io, "before our Hello went out");
+    while (!seq_hs_established(pc->hs)) {
+        if (seq_hs_feed(pc->hs, f, len) != 0) {
+            char reason[160];
+            snprintf(reason, sizeof reason, "node failed our check: %s", seq_hs_fail_str(seq_hs_failure(pc->hs)));
+            return pc_refused(reason);
+        }
+        if ((io = pc_send_hs(pc)) != IO_OK)
+            return pc_io_verdict(pc, io, "after our Hello");
+        if (seq_hs_established(pc->hs))
+            break;
+        if ((io = pc_next_frame(pc, &f, &len)) != IO_OK)
+            return pc_io_verdict(pc, io, "after our Hello");
+    }
+    uint32_t peer = seq_hs_peer(pc->hs);
+    SEQ_ASSERT(peer < pc->g->n);
+    printf("peer-check: accepted peer=%u name=%s\n", peer, pc->g->validators[peer].name);
+    return 0;
+}
+
+/* Loads the genesis and the key (or makes an outsider's), then checks. */
+static int pc_run(peer_check *pc, const char *p2p, const char *genesis_path, const char *key_path)
+{
+    seq_genesis *g = calloc(1, sizeof *g);
+    if (!g)
+        return pc_error("out of memory");
+    char err[512];
+    seq_keypair *key = NULL;
+    int rc;
+    if (seq_genesis_load(g, genesis_path, err, sizeof err) != 0) {
+        rc = pc_error("%s", err);
+    } else if (key_path && (rc = seq_keyfile_load(&key, key_path)) != 0) {
+        rc = pc_error("%s: %s", key_path, seq_strerror(rc));
+    } else if (!key_path && seq_keypair_generate(&key) != 0) {
+        rc = pc_error("cannot generate a key");
+    } else {
+        pc->g = g;
+        pc->key = key;
+        pc->self = seq_genesis_find(g, &key->pk);
+        io_rc io = pc_connect(pc, p2p);
+        rc = io == IO_OK ? pc_handshake(pc) : pc_io_verdict(pc, io, "connecting to the node");
+    }
+    if (pc->fd >= 0)
+        close(pc->fd);
+    seq_hs_free(pc->hs);
+    seq_keypair_free(key);
+    free(g);
+    return rc;
+}
+
+static int cmd_peer_check(int argc, char **argv)
+{
+    enum { F_P2P, F_GENESIS, F_KEY, F_TIMEOUT, F_N };
+    flag flags[F_N] = { { "p2p", true }, { "genesis", true }, { "key", true }, { "timeout-ms", true } };
+    int rc = parse_flags(argc, argv, flags, F_N);
+    if (rc < 0) {
+        fputs(PEER_CHECK_HELP, stdout);
+        return 0;
+    }
+    uint64_t timeout_ms = PEER_CHECK_TIMEOUT_MS_DEFAULT;
+    if (rc || (rc = require(&flags[F_P2P])) || (rc = require(&flags[F_GENESIS])))
+        return rc;
+    if (flags[F_TIMEOUT].present &&
+        (rc = parse_u64("timeout-ms", flags[F_TIMEOUT].value, 1, PEER_CHECK_TIMEOUT_MS_MAX, &timeout_ms)))
+        return rc;
+    struct sockaddr_storage sa;
+    if (seq_addr_resolve(flags[F_P2P].value, &sa) != 0)
+        return usage_error("--p2p: '%s' is not HOST:PORT (an IP address or localhost)", flags[F_P2P].value);
+    if (seq_crypto_init() != 0)
+        return pc_error("libsodium failed to initialise");
+    peer_check pc = { .fd = -1, .timeout_ms = (uint32_t)timeout_ms };
+    pc.deadline_ns = mono_ns() + timeout_ms * 1000000u;
+    /* Any frame the node may send; pc_next_frame bounds what is buffered. */
+    seq_framer_init(&pc.framer, SEQ_FRAME_BYTES_MAX_DEFAULT + SEQ_HS_SEAL_BYTES);
+    rc = pc_run(&pc, flags[F_P2P].value, flags[F_GENESIS].value, flags[F_KEY].present ? flags[F_KEY].value : NULL);
+    seq_framer_free(&pc.framer);
+    return rc;
+}
+
 /* ---- bench ------------------------------------------------------------------- */
 
 static const char BENCH_HELP[] =
@@ -1212,6 +1530,7 @@ static const char MAIN_HELP[] =
     "  status     a node's height, view, leader, peers and mempool\n"
     "  testnet    write a local testnet (genesis and node homes)\n"
     "  bench      open-loop load with latency and throughput report\n"
+    "  peer-check dial a node's peer port: is it reachable, is a key in its genesis\n"
     "\n"
     "exit codes: 0 success, 1 failure, 2 usage error\n";
 
@@ -1222,7 +1541,7 @@ typedef struct {
 
 static const command COMMANDS[] = {
     { "submit", cmd_submit },   { "subscribe", cmd_subscribe }, { "status", cmd_status },
-    { "testnet", cmd_testnet }, { "bench", cmd_bench },
+    { "testnet", cmd_testnet }, { "bench", cmd_bench }, { "peer-check", cmd_peer_check },
 };
 
 int main(int argc, char **argv)
