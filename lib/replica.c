@@ -100,6 +100,41 @@ static void followup_add(seq_replica *r, seq_event_kind kind, uint64_t view, con
 
 /* The leader's payload: fair batch from the mempool, minus what the parent
  * chain already carries (no re-proposal of notarized, unfinalized txs). */
+/* Drops from the batch (and the mempool) transactions already finalized:
+ * gossip is admitted against the mempool's memory of recent finalized ids
+ * only, so an old one replayed past that window is caught here, in one store
+ * lookup per proposal instead of one per gossiped transaction on every node. */
+static uint32_t drop_finalized(seq_replica *r, uint32_t n)
+{
+    if (n == 0)
+        return 0;
+    if (n > r->final_ids_cap) {
+        seq_hash *grown = realloc(r->final_ids, n * sizeof *grown);
+        if (!grown)
+            return 0;
+        r->final_ids = grown;
+        r->final_ids_cap = n;
+    }
+    bool *found = calloc(n, sizeof *found);
+    for (uint32_t i = 0; found && i < n; i++)
+        r->final_ids[i] = r->batch[i].id;
+    if (!found || seq_store_txs_finalized(r->cfg.store, r->final_ids, n, found) != 0) {
+        free(found);
+        return 0; /* propose nothing rather than something unchecked */
+    }
+    uint32_t kept = 0, gone = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (found[i])
+            r->final_ids[gone++] = r->batch[i].id;
+        else
+            r->batch[kept++] = r->batch[i];
+    }
+    if (gone)
+        seq_mempool_remove_finalized(r->mempool, r->final_ids, gone);
+    free(found);
+    return kept;
+}
+
 static uint32_t build_payload(seq_replica *r, const seq_hash *parent)
 {
     seq_idset ids;
@@ -110,7 +145,7 @@ static uint32_t build_payload(seq_replica *r, const seq_hash *parent)
                           &n) != 0)
         n = 0;
     seq_idset_free(&ids);
-    return n;
+    return drop_finalized(r, n);
 }
 
 /* A proposal's transactions are acceptable when within our limits, none is
@@ -377,31 +412,13 @@ static void serve_block(seq_replica *r, uint32_t to, const seq_hash *hash)
     seq_block_free(stored);
 }
 
-/* Gossiped transactions not yet pending nor finalized go into the mempool;
- * the finalized check is one store lookup for the whole batch. */
+/* Gossiped transactions go into the mempool, which refuses ids pending or
+ * recently finalized; an older finalized one is dropped when a proposal is
+ * built (drop_finalized), and a peer's proposal with one is refused (VERIFY). */
 static void accept_gossip(seq_replica *r, const seq_msg *m)
 {
-    uint32_t n = m->u.txs.count;
-    if (n == 0)
-        return;
-    seq_hash *ids = malloc(n * sizeof *ids);
-    bool *finalized = calloc(n, sizeof *finalized);
-    uint32_t fresh = 0;
-    for (uint32_t i = 0; ids && finalized && i < n; i++)
-        if (!seq_mempool_contains(r->mempool, &m->u.txs.txs[i].id))
-            ids[fresh++] = m->u.txs.txs[i].id;
-    if (ids && finalized && fresh > 0 && seq_store_txs_finalized(r->cfg.store, ids, fresh, finalized) == 0) {
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < n && k < fresh; i++) {
-            const seq_tx *tx = &m->u.txs.txs[i];
-            if (!seq_hash_eq(&tx->id, &ids[k]))
-                continue; /* pending already: skipped above */
-            if (!finalized[k++])
-                (void)seq_mempool_add_tx(r->mempool, tx); /* ids computed by seq_msg_decode */
-        }
-    }
-    free(ids);
-    free(finalized);
+    for (uint32_t i = 0; i < m->u.txs.count; i++)
+        (void)seq_mempool_add_tx(r->mempool, &m->u.txs.txs[i]); /* ids computed by seq_msg_decode */
 }
 
 int seq_replica_receive(seq_replica *r, uint64_t now_ms, uint32_t from, const seq_msg *m)
