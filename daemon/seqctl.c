@@ -723,9 +723,10 @@ static const char PEER_CHECK_HELP[] =
     "node's peer port and runs the dialer's half of the peer handshake with the\n"
     "identity key in FILE (default: a fresh random key, i.e. an outsider), against\n"
     "the chain id and validators of the genesis FILE. Prints one line:\n"
-    "  peer-check: accepted peer=<index> name=<name>    exit 0: the node answered\n"
+    "  peer-check: accepted peer=<index> name=<name>    exit 0: the node took us\n"
+    "      as its peer <index> (our key's validator in the genesis): it answered\n"
     "      our Hello with its signed half, which it does only for a key in its\n"
-    "      genesis, and proved it holds that validator's key\n"
+    "      genesis, and proved it holds its own genesis key\n"
     "  peer-check: refused reason=\"<text>\"              exit 1: the node closed\n"
     "      the connection, or its half of the handshake failed our checks\n"
     "  peer-check: error <text>                         exit 1: unreachable,\n"
@@ -960,9 +961,12 @@ static int pc_handshake(peer_check *pc)
         if ((io = pc_next_frame(pc, &f, &len)) != IO_OK)
             return pc_io_verdict(pc, io, "after our Hello");
     }
-    uint32_t peer = seq_hs_peer(pc->hs);
-    SEQ_ASSERT(peer < pc->g->n);
-    printf("peer-check: accepted peer=%u name=%s\n", peer, pc->g->validators[peer].name);
+    /* The verdict names us as the node now knows us: its peer <index>. */
+    SEQ_ASSERT(seq_hs_peer(pc->hs) < pc->g->n);
+    if (pc->self < 0) /* a node that accepts a key our genesis lacks has another genesis */
+        printf("peer-check: accepted peer=? name=? (our key is not in --genesis: the node's genesis differs)\n");
+    else
+        printf("peer-check: accepted peer=%d name=%s\n", pc->self, pc->g->validators[pc->self].name);
     return 0;
 }
 
