@@ -7,7 +7,8 @@
  *   blocks height u64 -> canonical block encoding
  *   certs  height u64 -> canonical certificate encoding
  *   hashes block hash -> height u64
- *   ns     ns u64 || height u64 || index u32 -> empty
+ *   ns     ns u64 || height u64 -> first index u32 || count u32 (the block's
+ *          transactions are sorted by namespace: one entry per namespace run)
  *   votes  view u64 || kind u8 -> kind u8 || view u64 || hash || signer u32 || sig
  *   state  "tip" -> height u64 || view u64 || hash, "voted_view" -> u64
  * The tx id index lives in its own environment, DIR/txindex, written in the
@@ -36,7 +37,8 @@
 #define STORE_DATA_FILE "data.mdb"
 
 #define HEIGHT_BYTES 8
-#define NS_KEY_BYTES (8 + 8 + 4)
+#define NS_KEY_BYTES (8 + 8)
+#define NS_RUN_BYTES (4 + 4)
 #define TX_LOC_BYTES (8 + 4)
 #define VOTE_KEY_BYTES (8 + 1)
 #define VOTE_BYTES (1 + 8 + SEQ_HASH_BYTES + 4 + SEQ_SIG_BYTES)
@@ -460,11 +462,10 @@ int seq_store_tip_get(seq_store *s, seq_store_tip *out)
 
 /* ---- commit -------------------------------------------------------------------- */
 
-static void ns_key(uint8_t key[NS_KEY_BYTES], seq_ns ns, uint64_t height, uint32_t index)
+static void ns_key(uint8_t key[NS_KEY_BYTES], seq_ns ns, uint64_t height)
 {
     seq_put_u64be(key, ns);
     seq_put_u64be(key + 8, height);
-    seq_put_u32be(key + 16, index);
 }
 
 /* Storage invariants only: heights continue the tip and each block links to
@@ -529,14 +530,20 @@ static int hash_put(const seq_store *s, MDB_txn *txn, const seq_block *b)
 
 /* A tx id finalized twice (a leader may re-include one) keeps its first
  * location: the commit of a finalized block must not fail over it. */
+/* One namespace-index entry per run of a namespace in the block: a write per
+ * namespace per block, not per transaction. */
 static int tx_indexes_put(const seq_store *s, MDB_txn *txn, const seq_block *b)
 {
-    for (uint32_t i = 0; i < b->tx_count; i++) {
-        const seq_tx *tx = &b->txs[i];
-        uint8_t key[NS_KEY_BYTES];
-        ns_key(key, tx->ns, b->h.height, i);
-        MDB_val empty = {.mv_size = 0, .mv_data = NULL};
-        int err = db_put(s, txn, DB_NS, key, sizeof key, &empty, 0);
+    for (uint32_t first = 0, end; first < b->tx_count; first = end) {
+        seq_ns ns = b->txs[first].ns;
+        for (end = first + 1; end < b->tx_count && b->txs[end].ns == ns;)
+            end++;
+        uint8_t key[NS_KEY_BYTES], run[NS_RUN_BYTES];
+        ns_key(key, ns, b->h.height);
+        seq_put_u32be(run, first);
+        seq_put_u32be(run + 4, end - first);
+        MDB_val v = {.mv_size = sizeof run, .mv_data = run};
+        int err = db_put(s, txn, DB_NS, key, sizeof key, &v, 0);
         if (err)
             return err;
     }
@@ -763,43 +770,35 @@ static int ns_walk(const seq_store *s, MDB_txn *txn, MDB_cursor *c, seq_ns ns, u
                    size_t limit, seq_store_ns_cb cb, void *ctx)
 {
     uint8_t start[NS_KEY_BYTES];
-    ns_key(start, ns, from_height, 0);
+    ns_key(start, ns, from_height);
     MDB_val k = {.mv_size = sizeof start, .mv_data = start}, v;
-    seq_block *blk = NULL;
     size_t yielded = 0;
     int err = 0;
     int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    while (rc == 0 && (limit == 0 || yielded < limit)) {
-        if (k.mv_size != NS_KEY_BYTES) {
-            err = store_corrupt(s->dir, "ns index key");
-            break;
-        }
+    while (rc == 0 && !err && (limit == 0 || yielded < limit)) {
+        if (k.mv_size != NS_KEY_BYTES || v.mv_size != NS_RUN_BYTES)
+            return store_corrupt(s->dir, "ns index entry");
         if (seq_get_u64be(k.mv_data) != ns)
             break;
         uint64_t height = seq_get_u64be((const uint8_t *)k.mv_data + 8);
-        uint32_t index = seq_get_u32be((const uint8_t *)k.mv_data + 16);
-        if (!blk || blk->h.height != height) {
-            seq_block_free(blk);
-            blk = NULL;
-            err = block_load(s, txn, height, &blk);
-            if (err) {
-                err = err == SEQ_ENOTFOUND ? store_corrupt(s->dir, "ns index names a missing block") : err;
-                break;
-            }
-        }
-        if (index >= blk->tx_count || blk->txs[index].ns != ns) {
-            err = store_corrupt(s->dir, "ns index names a wrong tx");
-            break;
-        }
-        yielded++;
-        err = cb(ctx, height, index, &blk->txs[index]);
+        uint32_t first = seq_get_u32be(v.mv_data), count = seq_get_u32be((const uint8_t *)v.mv_data + 4);
+        seq_block *blk = NULL;
+        err = block_load(s, txn, height, &blk);
         if (err)
-            break;
-        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+            return err == SEQ_ENOTFOUND ? store_corrupt(s->dir, "ns index names a missing block") : err;
+        if (count == 0 || first > blk->tx_count || count > blk->tx_count - first || blk->txs[first].ns != ns ||
+            blk->txs[first + count - 1].ns != ns)
+            err = store_corrupt(s->dir, "ns index names wrong txs");
+        for (uint32_t i = first; !err && i < first + count && (limit == 0 || yielded < limit); i++) {
+            yielded++;
+            err = cb(ctx, height, i, &blk->txs[i]);
+        }
+        seq_block_free(blk);
+        if (!err)
+            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
     }
     if (!err && rc && rc != MDB_NOTFOUND)
         err = store_fail(s->dir, "ns_walk", rc);
-    seq_block_free(blk);
     return err;
 }
 
