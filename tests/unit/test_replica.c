@@ -20,6 +20,7 @@
 #include "log.h"
 #include "replica.h"
 #include "store.h"
+#include "sync.h"
 #include "types.h"
 
 #define DIR_BYTES_MAX 64
@@ -32,7 +33,7 @@
 #define TINY_MAP_BYTES (256u << 10)
 #define SENDS_MAX 4096
 #define DELIVERED_MAX 1024
-#define TEST_BLOCKS_MAX 8
+#define TEST_BLOCKS_MAX 16
 #define NS 5
 #define SMALL_PAYLOAD_BYTES 16
 /* Filling the tiny map: blocks of FILL_TXS big transactions, views spaced by
@@ -43,8 +44,11 @@
 #define FILL_BLOCKS_MAX 256
 #define FILL_VIEW_STEP (KEYS_N * 4096)
 #define FILL_TS_BASE 100ull /* below T0: blocks are not timed ahead of the node's clock */
+#define SYNC_K 4 /* blocks of the synced chain; leader of view SYNC_K + 1 is validator 1, not us */
+#define EMPTY_DELAY_MS 200
 
 _Static_assert(FILL_VIEW_STEP % KEYS_N == 0, "validator 1 must lead the view after the tip");
+_Static_assert((SYNC_K + 1) % KEYS_N == 1, "validator 1 must lead the view after the synced tip");
 
 static seq_keypair *keys[KEYS_N];
 static const seq_hash zero_hash;
@@ -71,12 +75,15 @@ typedef struct {
     uint64_t deadline;
     uint32_t timers_set;
     uint64_t delivered[DELIVERED_MAX]; /* heights, in delivery order */
+    seq_hash delivered_hash[DELIVERED_MAX];
+    uint32_t delivered_txs[DELIVERED_MAX];
     uint32_t delivered_count;
     uint32_t fatal_count;
     int fatal_err;
     seq_vote *votes_buf; /* SEQ_RESTORE_VOTES_MAX, for store checks */
     seq_block *blocks[TEST_BLOCKS_MAX];
     uint32_t block_count;
+    uint64_t empty_block_delay_ms; /* for replica_open */
 } fixture;
 
 /* ---- fixture ------------------------------------------------------------------ */
@@ -185,6 +192,8 @@ static void io_delivered(void *ctx, const seq_block *b, const seq_cert *cert)
     fixture *fx = ctx;
     assert_true(fx->delivered_count < DELIVERED_MAX);
     assert_int_equal(cert->kind, SEQ_VOTE_FINALIZE);
+    fx->delivered_hash[fx->delivered_count] = b->hash;
+    fx->delivered_txs[fx->delivered_count] = b->tx_count;
     fx->delivered[fx->delivered_count++] = b->h.height;
 }
 
@@ -225,6 +234,7 @@ static void replica_open(fixture *fx)
         .block_txs_max = 64,
         .block_bytes_max = 1u << 20,
         .store = fx->store,
+        .empty_block_delay_ms = fx->empty_block_delay_ms,
     };
     seq_replica_io io = {.ctx = fx, .send = io_send, .set_timer = io_set_timer, .delivered = io_delivered,
                          .fatal = io_fatal};
@@ -287,13 +297,18 @@ static int receive_proposal(fixture *fx, seq_block *b)
     return seq_replica_receive(fx->r, T0, b->h.leader, &m);
 }
 
-static void receive_vote(fixture *fx, uint8_t kind, uint64_t view, const seq_hash *hash, uint32_t signer)
+static int receive_vote_rc(fixture *fx, uint8_t kind, uint64_t view, const seq_hash *hash, uint32_t signer)
 {
     seq_msg m;
     memset(&m, 0, sizeof m);
     m.kind = SEQ_MSG_VOTE;
     m.u.vote = vote_make(kind, view, hash, signer);
-    assert_int_equal(seq_replica_receive(fx->r, T0, signer, &m), 0);
+    return seq_replica_receive(fx->r, T0, signer, &m);
+}
+
+static void receive_vote(fixture *fx, uint8_t kind, uint64_t view, const seq_hash *hash, uint32_t signer)
+{
+    assert_int_equal(receive_vote_rc(fx, kind, view, hash, signer), 0);
 }
 
 /* Own votes the node sent (VOTE or PROPOSE) with this kind and view, from index `from` on. */
@@ -318,6 +333,105 @@ static const sent *own_vote_find(const fixture *fx, uint8_t kind, uint64_t view)
             return s;
     }
     return NULL;
+}
+
+
+/* ---- a finalized chain, as range sync fetches it ------------------------------------------ */
+
+static seq_block *block_keep(fixture *fx, seq_block *b)
+{
+    assert_true(fx->block_count < TEST_BLOCKS_MAX);
+    fx->blocks[fx->block_count++] = b;
+    return b;
+}
+
+/* The one transaction of chain block `height` (variant `tag`), so that a test
+ * can submit it first and see it leave the mempool. */
+static seq_tx chain_tx(uint64_t height, uint8_t tag, uint8_t payload[SMALL_PAYLOAD_BYTES])
+{
+    memset(payload, 0, SMALL_PAYLOAD_BYTES);
+    int len = snprintf((char *)payload, SMALL_PAYLOAD_BYTES, "chain%c h=%llu", tag, (unsigned long long)height);
+    return (seq_tx){.ns = NS, .len = (uint32_t)len, .data = payload};
+}
+
+/* A block of view = height (consecutive views need no nullifications), child
+ * of parent (NULL: the genesis), led by the view's leader, with the one
+ * transaction chain_tx(height, tag). */
+static seq_block *chain_block(fixture *fx, uint64_t height, const seq_block *parent, uint8_t tag, uint64_t ts)
+{
+    uint8_t payload[SMALL_PAYLOAD_BYTES];
+    seq_tx tx = chain_tx(height, tag, payload);
+    seq_header h = {.chain_id = CHAIN_ID, .height = height, .view = height,
+                    .parent = parent ? parent->hash : zero_hash, .parent_view = parent ? parent->h.view : 0,
+                    .leader = seq_leader_of(&fx->vs, height), .timestamp_ms = ts};
+    seq_block *b = NULL;
+    assert_int_equal(seq_block_build(&b, &h, &tx, 1), 0);
+    return block_keep(fx, b);
+}
+
+/* A real finalization of b: finalize votes of validators 1..3, a quorum of 4. */
+static seq_cert finalization_of(const fixture *fx, const seq_block *b)
+{
+    seq_vote votes[KEYS_N - 1];
+    for (uint32_t i = 0; i < KEYS_N - 1; i++)
+        votes[i] = vote_make(SEQ_VOTE_FINALIZE, b->h.view, &b->hash, i + 1);
+    seq_cert c;
+    assert_int_equal(seq_cert_build(&c, &fx->vs, votes, KEYS_N - 1), 0);
+    return c;
+}
+
+typedef struct {
+    seq_block *blocks[SYNC_K]; /* blocks[i] is height i + 1 */
+    seq_cert certs[SYNC_K];
+    seq_store_final items[SYNC_K];
+} synced_chain;
+
+/* Heights 1..SYNC_K with their certificates, timed before T0, and passed by
+ * seq_sync_check as the node checks a fetched range before committing it. */
+static void synced_chain_make(fixture *fx, synced_chain *c)
+{
+    const seq_block *parent = NULL;
+    for (uint32_t i = 0; i < SYNC_K; i++) {
+        c->blocks[i] = chain_block(fx, i + 1, parent, 's', FILL_TS_BASE + i);
+        c->certs[i] = finalization_of(fx, c->blocks[i]);
+        c->items[i] = (seq_store_final){c->blocks[i], &c->certs[i]};
+        parent = c->blocks[i];
+    }
+    uint32_t accepted = 0;
+    assert_int_equal(seq_sync_check(&fx->vs, CHAIN_ID, 0, &zero_hash, c->blocks, c->certs, SYNC_K, &accepted), 0);
+    assert_int_equal(accepted, SYNC_K);
+}
+
+/* Submits the transaction of chain block `height` (variant tag); its id. */
+static seq_hash submit_chain_tx(fixture *fx, uint64_t height, uint8_t tag)
+{
+    uint8_t payload[SMALL_PAYLOAD_BYTES];
+    seq_tx tx = chain_tx(height, tag, payload);
+    seq_hash id;
+    assert_int_equal(seq_replica_submit(fx->r, tx.ns, tx.data, tx.len, &id), 0);
+    return id;
+}
+
+static void assert_tip(fixture *fx, uint64_t height, const seq_hash *hash)
+{
+    seq_store_tip tip;
+    assert_int_equal(seq_store_tip_get(fx->store, &tip), 0);
+    assert_int_equal(tip.height, height);
+    assert_memory_equal(tip.hash.b, hash->b, SEQ_HASH_BYTES);
+}
+
+/* Leader proposal, our notarize vote, notarize and finalize votes of 1..3:
+ * the consensus finalizes b (we vote for it, and it gathers a quorum). */
+static void finalize_by_peers(fixture *fx, seq_block *b)
+{
+    assert_int_equal(receive_proposal(fx, b), 0);
+    assert_non_null(own_vote_find(fx, SEQ_VOTE_NOTARIZE, b->h.view));
+    for (uint32_t signer = 1; signer < KEYS_N; signer++)
+        if (signer != b->h.leader)
+            receive_vote(fx, SEQ_VOTE_NOTARIZE, b->h.view, &b->hash, signer);
+    assert_non_null(own_vote_find(fx, SEQ_VOTE_FINALIZE, b->h.view));
+    for (uint32_t signer = 1; signer < KEYS_N; signer++)
+        receive_vote(fx, SEQ_VOTE_FINALIZE, b->h.view, &b->hash, signer);
 }
 
 /* ---- tests ------------------------------------------------------------------------------- */
@@ -545,6 +659,263 @@ static void test_block_req_served_from_store(void **state)
     assert_int_equal(fx->send_count, mark + 1);
 }
 
+/* Range sync of heights 1..SYNC_K into a node at height 0: the store tip moves
+ * to SYNC_K, each block is delivered once in height order, its pending
+ * transaction leaves the mempool (others stay), and the consensus resumes at
+ * the new tip: it votes for and finalizes the next proposal, and ignores the
+ * synced blocks' own messages replayed. */
+static void test_commit_synced_moves_tip_and_restarts_consensus(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    synced_chain c;
+    synced_chain_make(fx, &c);
+    seq_hash in_block1 = submit_chain_tx(fx, 1, 's');
+    seq_hash in_block3 = submit_chain_tx(fx, 3, 's');
+    seq_hash stays = submit_chain_tx(fx, SYNC_K + 1, 'x');
+    uint32_t sends_before = fx->send_count;
+
+    assert_int_equal(seq_replica_commit_synced(fx->r, T0, c.items, SYNC_K), 0);
+    assert_tip(fx, SYNC_K, &c.blocks[SYNC_K - 1]->hash);
+    assert_int_equal(fx->delivered_count, SYNC_K);
+    for (uint32_t i = 0; i < SYNC_K; i++) {
+        assert_int_equal(fx->delivered[i], i + 1);
+        assert_memory_equal(fx->delivered_hash[i].b, c.blocks[i]->hash.b, SEQ_HASH_BYTES);
+    }
+    assert_false(seq_replica_contains(fx->r, &in_block1));
+    assert_false(seq_replica_contains(fx->r, &in_block3));
+    assert_true(seq_replica_contains(fx->r, &stays));
+    uint8_t payload[SMALL_PAYLOAD_BYTES];
+    seq_tx synced_tx = chain_tx(2, 's', payload);
+    assert_int_equal(seq_replica_submit(fx->r, synced_tx.ns, synced_tx.data, synced_tx.len, NULL), SEQ_EDUPLICATE);
+    seq_replica_status st;
+    seq_replica_status_get(fx->r, &st);
+    assert_int_equal(st.mempool_txs, 1);
+    assert_int_equal(st.finalized_txs, SYNC_K);
+    assert_int_equal(st.consensus.final_height, SYNC_K);
+    assert_int_equal(st.consensus.final_view, SYNC_K);
+    assert_memory_equal(st.consensus.final_hash.b, c.blocks[SYNC_K - 1]->hash.b, SEQ_HASH_BYTES);
+    assert_int_equal(st.consensus.view, SYNC_K + 1);
+    assert_int_equal(own_votes_sent(fx, sends_before, SEQ_VOTE_NOTARIZE, SYNC_K + 1), 0);
+
+    /* The synced blocks' proposal and votes, replayed: below the tip, dropped. */
+    assert_int_equal(receive_proposal(fx, c.blocks[0]), 0);
+    for (uint32_t signer = 1; signer < KEYS_N; signer++)
+        receive_vote(fx, SEQ_VOTE_FINALIZE, 1, &c.blocks[0]->hash, signer);
+    assert_int_equal(fx->delivered_count, SYNC_K);
+    assert_int_equal(own_votes_sent(fx, sends_before, SEQ_VOTE_NOTARIZE, 1), 0);
+
+    seq_block *next = chain_block(fx, SYNC_K + 1, c.blocks[SYNC_K - 1], 'x', T0);
+    finalize_by_peers(fx, next);
+    const sent *nz = own_vote_find(fx, SEQ_VOTE_NOTARIZE, SYNC_K + 1);
+    assert_memory_equal(nz->vote.hash.b, next->hash.b, SEQ_HASH_BYTES);
+    assert_int_equal(fx->delivered_count, SYNC_K + 1);
+    assert_int_equal(fx->delivered[SYNC_K], SYNC_K + 1);
+    assert_tip(fx, SYNC_K + 1, &next->hash);
+    assert_false(seq_replica_contains(fx->r, &stays));
+    assert_int_equal(fx->own_votes_not_durable, 0);
+    assert_int_equal(fx->fatal_count, 0);
+}
+
+/* A synced range that does not continue the store's tip (a repeat, a gap, a
+ * broken parent link) is refused with the store's error and changes nothing:
+ * tip, deliveries, mempool, consensus, sends. The next good range commits. */
+static void test_commit_synced_refuses_range_off_the_tip(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    synced_chain c;
+    synced_chain_make(fx, &c);
+    assert_int_equal(seq_replica_commit_synced(fx->r, T0, c.items, 2), 0);
+    seq_hash pending3 = submit_chain_tx(fx, 3, 's');
+    seq_hash pending4 = submit_chain_tx(fx, 4, 's');
+    seq_block *forged = chain_block(fx, 3, c.blocks[0], 's', T0); /* height 3, parent height 1 */
+    seq_cert forged_cert = finalization_of(fx, forged);
+    seq_store_final forged_item = {forged, &forged_cert};
+    seq_replica_status before;
+    seq_replica_status_get(fx->r, &before);
+    uint32_t sends_before = fx->send_count;
+    uint32_t timers_before = fx->timers_set;
+
+    const struct {
+        const seq_store_final *items;
+        uint32_t n;
+        int err;
+    } refused[] = {
+        {c.items, 2, SEQ_EORDER},     /* heights 1..2 again */
+        {c.items + 1, 2, SEQ_EORDER}, /* 2..3: starts below the tip */
+        {c.items + 3, 1, SEQ_EORDER}, /* 4: skips 3 */
+        {&forged_item, 1, SEQ_EMISMATCH},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_equal(seq_replica_commit_synced(fx->r, T0 + 1, refused[i].items, refused[i].n), refused[i].err);
+        assert_tip(fx, 2, &c.blocks[1]->hash);
+        assert_int_equal(fx->delivered_count, 2);
+        assert_true(seq_replica_contains(fx->r, &pending3));
+        assert_true(seq_replica_contains(fx->r, &pending4));
+        seq_replica_status st;
+        seq_replica_status_get(fx->r, &st);
+        assert_int_equal(st.mempool_txs, 2);
+        assert_int_equal(st.finalized_txs, before.finalized_txs);
+        assert_int_equal(st.consensus.view, before.consensus.view);
+        assert_int_equal(st.consensus.final_height, 2);
+        assert_int_equal(fx->send_count, sends_before);
+        assert_int_equal(fx->timers_set, timers_before);
+        assert_int_equal(fx->fatal_count, 0);
+    }
+
+    assert_int_equal(seq_replica_commit_synced(fx->r, T0 + 1, c.items + 2, 2), 0);
+    assert_tip(fx, SYNC_K, &c.blocks[SYNC_K - 1]->hash);
+    assert_int_equal(fx->delivered_count, SYNC_K);
+    assert_false(seq_replica_contains(fx->r, &pending3));
+    assert_false(seq_replica_contains(fx->r, &pending4));
+}
+
+/* Blocks the store already holds when the consensus finalizes them (written
+ * behind its back while it had voted on them) are skipped: no error, no
+ * delivery, the tip unchanged; the next height is delivered once.
+ * seq_replica_commit_synced cannot produce this state (it restarts the
+ * consensus past what it stored), so the test writes the store itself. */
+static void test_finalized_block_already_stored_is_skipped(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    seq_block *b1 = chain_block(fx, 1, NULL, 'a', T0);
+    seq_block *b2 = chain_block(fx, 2, b1, 'a', T0);
+    assert_int_equal(receive_proposal(fx, b1), 0);
+    for (uint32_t signer = 2; signer < KEYS_N; signer++)
+        receive_vote(fx, SEQ_VOTE_NOTARIZE, 1, &b1->hash, signer);
+    assert_int_equal(receive_proposal(fx, b2), 0);
+    assert_non_null(own_vote_find(fx, SEQ_VOTE_NOTARIZE, 2));
+    assert_int_equal(fx->delivered_count, 0);
+
+    seq_cert cert2 = finalization_of(fx, b2);
+    seq_store_final stored[2] = {{b1, &cert2}, {b2, &cert2}};
+    assert_int_equal(seq_store_commit_finalized(fx->store, stored, 2), 0);
+
+    for (uint32_t signer = 1; signer < KEYS_N; signer++)
+        if (signer != 2)
+            receive_vote(fx, SEQ_VOTE_NOTARIZE, 2, &b2->hash, signer);
+    for (uint32_t signer = 1; signer < KEYS_N; signer++)
+        receive_vote(fx, SEQ_VOTE_FINALIZE, 2, &b2->hash, signer);
+    seq_replica_status st;
+    seq_replica_status_get(fx->r, &st);
+    assert_int_equal(st.consensus.final_height, 2);
+    assert_int_equal(fx->delivered_count, 0);
+    assert_int_equal(fx->fatal_count, 0);
+    assert_tip(fx, 2, &b2->hash);
+
+    seq_block *b3 = chain_block(fx, 3, b2, 'a', T0);
+    finalize_by_peers(fx, b3);
+    assert_int_equal(fx->delivered_count, 1);
+    assert_int_equal(fx->delivered[0], 3);
+    assert_tip(fx, 3, &b3->hash);
+    assert_int_equal(fx->fatal_count, 0);
+    assert_int_equal(fx->own_votes_not_durable, 0);
+}
+
+/* The consensus finalizing another block at a height the store holds is two
+ * finalized blocks at one height: fatal with SEQ_EMISMATCH, the store keeps
+ * its block, nothing is sent from that step on, later calls refuse. */
+static void test_finalized_block_conflicting_with_store_is_fatal(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    seq_block *ours = chain_block(fx, 1, NULL, 'a', T0);
+    seq_block *stored = chain_block(fx, 1, NULL, 'b', T0);
+    assert_int_equal(receive_proposal(fx, ours), 0);
+    seq_cert cert = finalization_of(fx, stored);
+    seq_store_final item = {stored, &cert};
+    assert_int_equal(seq_store_commit_finalized(fx->store, &item, 1), 0);
+    for (uint32_t signer = 2; signer < KEYS_N; signer++)
+        receive_vote(fx, SEQ_VOTE_NOTARIZE, 1, &ours->hash, signer);
+    assert_non_null(own_vote_find(fx, SEQ_VOTE_FINALIZE, 1));
+    receive_vote(fx, SEQ_VOTE_FINALIZE, 1, &ours->hash, 1);
+    assert_int_equal(fx->fatal_count, 0);
+
+    uint32_t sends_before = fx->send_count;
+    assert_int_equal(receive_vote_rc(fx, SEQ_VOTE_FINALIZE, 1, &ours->hash, 2), SEQ_EMISMATCH);
+    assert_int_equal(fx->fatal_count, 1);
+    assert_int_equal(fx->fatal_err, SEQ_EMISMATCH);
+    assert_int_equal(fx->send_count, sends_before);
+    assert_int_equal(fx->delivered_count, 0);
+    assert_tip(fx, 1, &stored->hash);
+
+    assert_int_equal(receive_vote_rc(fx, SEQ_VOTE_FINALIZE, 1, &ours->hash, 3), SEQ_EIO);
+    assert_int_equal(seq_replica_timeout(fx->r, T0 + TIMEOUT_MS), SEQ_EIO);
+    assert_int_equal(seq_replica_submit(fx->r, NS, (const uint8_t *)"late", 4, NULL), SEQ_EIO);
+    assert_int_equal(seq_replica_commit_synced(fx->r, T0, &item, 1), SEQ_EIO);
+    assert_int_equal(fx->send_count, sends_before);
+    assert_int_equal(fx->fatal_count, 1);
+}
+
+/* One validator with an empty-block delay: an empty mempool holds the
+ * proposal; a transaction arriving within the delay is proposed on the next
+ * tick; then with none, the empty block waits the full delay. */
+static void test_empty_block_delay_waits_for_a_tx(void **state)
+{
+    fixture *fx = *state;
+    fx->empty_block_delay_ms = EMPTY_DELAY_MS;
+    node_open(fx, 1, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    assert_int_equal(fx->delivered_count, 0);
+    assert_int_equal(seq_replica_tick(fx->r, T0 + EMPTY_DELAY_MS / 2), 0);
+    assert_int_equal(fx->delivered_count, 0);
+
+    seq_hash id;
+    assert_int_equal(seq_replica_submit(fx->r, NS, (const uint8_t *)"now", 3, &id), 0);
+    uint64_t tx_at = T0 + EMPTY_DELAY_MS / 2 + 1;
+    assert_int_equal(seq_replica_tick(fx->r, tx_at), 0);
+    assert_int_equal(fx->delivered_count, 1);
+    assert_int_equal(fx->delivered_txs[0], 1);
+    uint64_t height = 0;
+    uint32_t index = 9;
+    assert_int_equal(seq_store_tx_find(fx->store, &id, &height, &index), 0);
+    assert_int_equal(height, 1);
+    assert_false(seq_replica_contains(fx->r, &id));
+
+    assert_int_equal(seq_replica_tick(fx->r, tx_at + EMPTY_DELAY_MS - 1), 0);
+    assert_int_equal(fx->delivered_count, 1);
+    assert_int_equal(seq_replica_tick(fx->r, tx_at + EMPTY_DELAY_MS), 0);
+    assert_int_equal(fx->delivered_count, 2);
+    assert_int_equal(fx->delivered[1], 2);
+    assert_int_equal(fx->delivered_txs[1], 0);
+}
+
+/* With the delay and no transaction at all, the first block is empty and
+ * comes exactly when the delay is over. */
+static void test_empty_block_delay_expires(void **state)
+{
+    fixture *fx = *state;
+    fx->empty_block_delay_ms = EMPTY_DELAY_MS;
+    node_open(fx, 1, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    assert_int_equal(seq_replica_tick(fx->r, T0 + EMPTY_DELAY_MS - 1), 0);
+    assert_int_equal(fx->delivered_count, 0);
+    assert_int_equal(seq_replica_tick(fx->r, T0 + EMPTY_DELAY_MS), 0);
+    assert_int_equal(fx->delivered_count, 1);
+    assert_int_equal(fx->delivered[0], 1);
+    assert_int_equal(fx->delivered_txs[0], 0);
+    seq_store_tip tip;
+    assert_int_equal(seq_store_tip_get(fx->store, &tip), 0);
+    assert_int_equal(tip.height, 1);
+}
+
+/* Without the delay a single validator finalizes an empty block at start. */
+static void test_no_empty_block_delay_proposes_at_once(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, 1, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    assert_true(fx->delivered_count >= 1);
+    assert_int_equal(fx->delivered[0], 1);
+    assert_int_equal(fx->delivered_txs[0], 0);
+}
+
 int main(void)
 {
     seq_log_set_level(SEQ_LOG_OFF); /* the fatal test logs by design; the asserts say it all */
@@ -555,6 +926,13 @@ int main(void)
         T(test_store_failure_is_fatal_and_silent),
         T(test_restart_does_not_revote),
         T(test_block_req_served_from_store),
+        T(test_commit_synced_moves_tip_and_restarts_consensus),
+        T(test_commit_synced_refuses_range_off_the_tip),
+        T(test_finalized_block_already_stored_is_skipped),
+        T(test_finalized_block_conflicting_with_store_is_fatal),
+        T(test_empty_block_delay_waits_for_a_tx),
+        T(test_empty_block_delay_expires),
+        T(test_no_empty_block_delay_proposes_at_once),
     };
 #undef T
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
