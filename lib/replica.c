@@ -4,8 +4,9 @@
  * transaction per step, then removed from the mempool.
  *
  * Happy path of one event: seq_consensus_step -> actions; first the step's
- * own votes and DELIVER blocks are written in one LMDB transaction, then
- * SEND/BROADCAST go to io->send in order; BUILD and VERIFY are answered with follow-up
+ * own votes are written in one LMDB transaction, then SEND/BROADCAST go to
+ * io->send in order, then DELIVER blocks are committed together; BUILD and
+ * VERIFY are answered with follow-up
  * events (PAYLOAD, VERIFIED) after the list is done, since the action
  * pointers only live until the next step. */
 #include "replica.h"
@@ -230,44 +231,58 @@ static int already_stored(seq_replica *r, uint32_t n)
     return (int)skip;
 }
 
-/* Phase one of a step: every durable write it asks for (own votes, finalized
- * blocks) in one store transaction, so one sync serves them all. Nothing of
- * the step has been sent yet, so "persist before send" holds for the whole
- * list, and a failed write leaves the step silent. */
-static int persist_step(seq_replica *r)
+/* Phase one of a step: its own votes, all in one store transaction, before
+ * anything of the step is sent (persist before send for the whole list; a
+ * failed write leaves the step silent). */
+static int persist_votes(seq_replica *r)
 {
-    uint32_t nv = 0, nf = 0;
+    uint32_t nv = 0;
+    for (uint32_t i = 0; i < r->actions->count; i++)
+        if (r->actions->items[i].kind == SEQ_ACT_PERSIST_VOTE)
+            r->step_votes[nv++] = r->actions->items[i].u.vote;
+    if (nv == 0)
+        return 0;
+    int rc = seq_store_write(r->cfg.store, r->step_votes, nv, NULL, 0);
+    if (rc != 0)
+        return fail(r, rc, "persist own vote");
+    for (uint32_t i = 0; i < nv && r->io.signed_vote; i++)
+        r->io.signed_vote(r->io.ctx, &r->step_votes[i]);
+    return 0;
+}
+
+/* Phase three: the finalized blocks of the step, after its messages are out
+ * (peers need our votes more than we need the block on disk first). */
+static int commit_finals(seq_replica *r)
+{
+    uint32_t nf = 0;
     for (uint32_t i = 0; i < r->actions->count; i++) {
         const seq_action *a = &r->actions->items[i];
-        if (a->kind == SEQ_ACT_PERSIST_VOTE) {
-            r->step_votes[nv++] = a->u.vote;
-        } else if (a->kind == SEQ_ACT_DELIVER) {
+        if (a->kind == SEQ_ACT_DELIVER) {
             r->finals[nf].block = a->u.deliver.block;
             r->finals[nf].cert = a->u.deliver.cert;
             nf++;
         }
     }
-    int skip = nf ? already_stored(r, nf) : 0;
+    if (nf == 0)
+        return 0;
+    int skip = already_stored(r, nf);
     if (skip < 0)
         return skip;
-    uint32_t fresh = nf - (uint32_t)skip;
-    if (nv == 0 && fresh == 0)
+    if ((uint32_t)skip == nf)
         return 0;
-    int rc = seq_store_write(r->cfg.store, r->step_votes, nv, r->finals + skip, fresh);
+    int rc = seq_store_commit_finalized(r->cfg.store, r->finals + skip, nf - (uint32_t)skip);
     if (rc != 0)
-        return fail(r, rc, nv ? "persist own vote" : "commit finalized blocks");
-    for (uint32_t i = 0; i < nv && r->io.signed_vote; i++)
-        r->io.signed_vote(r->io.ctx, &r->step_votes[i]);
+        return fail(r, rc, "commit finalized blocks");
     for (uint32_t i = (uint32_t)skip; i < nf; i++)
         if ((rc = forget_finalized(r, r->finals[i].block, r->finals[i].cert)) != 0)
             return rc;
     return 0;
 }
 
-/* Phase two: the rest of the list, in order. */
+/* Phase two: the rest of the list, in order; then phase three. */
 static int run_actions(seq_replica *r)
 {
-    int rc = persist_step(r);
+    int rc = persist_votes(r);
     if (rc != 0)
         return rc;
     for (uint32_t i = 0; i < r->actions->count; i++) {
@@ -289,13 +304,13 @@ static int run_actions(seq_replica *r)
             /* judged after this step's commit, against the updated store */
             followup_add(r, SEQ_EV_VERIFIED, a->u.block->h.view, &a->u.block->hash);
             break;
-        case SEQ_ACT_PERSIST_VOTE: /* done in persist_step */
-        case SEQ_ACT_DELIVER:
+        case SEQ_ACT_PERSIST_VOTE: /* done in persist_votes */
+        case SEQ_ACT_DELIVER:      /* done in commit_finals */
         case SEQ_ACT_EQUIVOCATION: /* logged and kept by the consensus */
             break;
         }
     }
-    return 0;
+    return commit_finals(r);
 }
 
 static int step_once(seq_replica *r, const seq_event *ev)
