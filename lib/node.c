@@ -335,6 +335,11 @@ static void on_peer(void *ctx, uint32_t peer, bool up)
     seq_node *n = ctx;
     SEQ_INFO(up ? "peer_up" : "peer_down", "peer=%u name=%s", peer, n->genesis->validators[peer].name);
     seq_sync_peer(&n->sync, peer, up);
+    if (up && !n->stopping) {
+        int rc = seq_replica_peer_up(n->replica, peer);
+        if (rc != 0)
+            SEQ_WARN("peer_votes_resend", "peer=%u err=%s", peer, seq_strerror(rc));
+    }
 }
 
 /* ---- API hooks ------------------------------------------------------------------ */

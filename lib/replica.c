@@ -45,6 +45,7 @@ struct seq_replica {
     seq_tx *batch;          /* block_txs_max, for the builder */
     seq_store_final *finals; /* SEQ_ACTIONS_MAX, for one commit */
     seq_vote *step_votes;     /* SEQ_ACTIONS_MAX, own votes of one step */
+    const seq_block **step_keep; /* SEQ_ACTIONS_MAX, blocks those votes notarize */
     seq_hash *final_ids;
     size_t final_ids_cap;
     followup followups[FOLLOWUPS_MAX]; /* ring */
@@ -236,13 +237,22 @@ static int already_stored(seq_replica *r, uint32_t n)
  * failed write leaves the step silent). */
 static int persist_votes(seq_replica *r)
 {
-    uint32_t nv = 0;
-    for (uint32_t i = 0; i < r->actions->count; i++)
-        if (r->actions->items[i].kind == SEQ_ACT_PERSIST_VOTE)
-            r->step_votes[nv++] = r->actions->items[i].u.vote;
+    uint32_t nv = 0, nk = 0;
+    for (uint32_t i = 0; i < r->actions->count; i++) {
+        const seq_action *a = &r->actions->items[i];
+        if (a->kind != SEQ_ACT_PERSIST_VOTE)
+            continue;
+        r->step_votes[nv++] = a->u.vote;
+        /* the block we vote to notarize is kept until finalized (store.h) */
+        const seq_block *b = a->u.vote.kind == SEQ_VOTE_NOTARIZE
+                                 ? seq_consensus_block_find(r->consensus, &a->u.vote.hash)
+                                 : NULL;
+        if (b)
+            r->step_keep[nk++] = b;
+    }
     if (nv == 0)
         return 0;
-    int rc = seq_store_write(r->cfg.store, r->step_votes, nv, NULL, 0);
+    int rc = seq_store_write_votes(r->cfg.store, r->step_votes, nv, r->step_keep, nk);
     if (rc != 0)
         return fail(r, rc, "persist own vote");
     for (uint32_t i = 0; i < nv && r->io.signed_vote; i++)
@@ -420,6 +430,8 @@ static void serve_block(seq_replica *r, uint32_t to, const seq_hash *hash)
     if (!held && seq_store_height_of(r->cfg.store, hash, &height) == 0 &&
         seq_store_block_get(r->cfg.store, height, &stored) == 0)
         held = stored;
+    if (!held && seq_store_kept_get(r->cfg.store, hash, &stored) == 0)
+        held = stored; /* notarized, not finalized: kept across restarts */
     if (held) {
         seq_msg m = {.kind = SEQ_MSG_BLOCK, .u.block.block = (seq_block *)held};
         r->io.send(r->io.ctx, to, &m);
@@ -517,6 +529,25 @@ void seq_replica_gossip_flush(seq_replica *r)
     r->gossip_len = 0;
 }
 
+int seq_replica_peer_up(seq_replica *r, uint32_t peer)
+{
+    if (r->failed)
+        return SEQ_EIO;
+    if (peer >= r->cfg.consensus.validators->n || peer == r->cfg.consensus.self)
+        return SEQ_EINVAL;
+    seq_vote *votes = malloc(SEQ_RESTORE_VOTES_MAX * sizeof *votes);
+    if (!votes)
+        return SEQ_ENOMEM;
+    size_t n = 0;
+    int rc = seq_store_votes_load(r->cfg.store, votes, SEQ_RESTORE_VOTES_MAX, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        seq_msg m = {.kind = SEQ_MSG_VOTE, .u.vote = votes[i]};
+        r->io.send(r->io.ctx, peer, &m);
+    }
+    free(votes);
+    return rc;
+}
+
 bool seq_replica_contains(const seq_replica *r, const seq_hash *id)
 {
     return seq_mempool_contains(r->mempool, id);
@@ -576,11 +607,12 @@ int seq_replica_new(seq_replica **out, const seq_replica_config *cfg, const seq_
     r->batch = malloc(cfg->block_txs_max * sizeof *r->batch);
     r->finals = malloc(SEQ_ACTIONS_MAX * sizeof *r->finals);
     r->step_votes = malloc(SEQ_ACTIONS_MAX * sizeof *r->step_votes);
+    r->step_keep = malloc(SEQ_ACTIONS_MAX * sizeof *r->step_keep);
     r->gossip = malloc(SEQ_GOSSIP_PENDING_MAX * sizeof *r->gossip);
     seq_vote *votes = malloc(SEQ_RESTORE_VOTES_MAX * sizeof *votes);
     r->block_req_view = calloc(cfg->consensus.validators->n, sizeof *r->block_req_view);
     r->block_req_count = calloc(cfg->consensus.validators->n, sizeof *r->block_req_count);
-    if (!r->actions || !r->batch || !r->finals || !r->step_votes || !r->gossip || !votes || !r->block_req_view ||
+    if (!r->actions || !r->batch || !r->finals || !r->step_votes || !r->step_keep || !r->gossip || !votes || !r->block_req_view ||
         !r->block_req_count)
         goto err_after_alloc;
     if ((rc = seq_mempool_new(&r->mempool, &cfg->mempool)) != 0)
@@ -660,6 +692,7 @@ void seq_replica_free(seq_replica *r)
     free(r->batch);
     free(r->finals);
     free(r->step_votes);
+    free(r->step_keep);
     free(r->final_ids);
     free(r->gossip);
     free(r->gossip_buf);

@@ -86,6 +86,14 @@ void seq_replica_gossip_flush(seq_replica *r);
  * is returned; the replica keeps running. */
 int seq_replica_commit_synced(seq_replica *r, uint64_t now_ms, const seq_store_final *items, uint32_t n) SEQ_MUST_CHECK;
 
+/* A link to peer came up: sends it our own votes above the finalized view
+ * (durable ones, from the store). Certificates live only in memory; after
+ * every validator restarted, a view whose votes were all cast but whose
+ * certificate nobody kept would stay undecided for good (neither
+ * certifiable nor nullifiable by those who voted finalize). Peers re-form its
+ * certificates from these votes. At most SEQ_RESTORE_VOTES_MAX votes. */
+int seq_replica_peer_up(seq_replica *r, uint32_t peer) SEQ_MUST_CHECK;
+
 /* Whether transaction id waits in the mempool. */
 bool seq_replica_contains(const seq_replica *r, const seq_hash *id);
 

@@ -11,6 +11,8 @@
  *          transactions are sorted by namespace: one entry per namespace run)
  *   votes  view u64 || kind u8 -> kind u8 || view u64 || hash || signer u32 || sig
  *   state  "tip" -> height u64 || view u64 || hash, "voted_view" -> u64
+ *   kept   block hash -> height u64 || canonical block: blocks we voted to
+ *          notarize, not yet finalized (see seq_store_write_votes)
  * The tx id index lives in its own environment, DIR/txindex, written in the
  * background (lib/txindex.h says why); open indexes again the blocks above
  * the height it is complete up to. */
@@ -46,11 +48,11 @@
 #define CERT_BYTES_MAX \
     (1 + 8 + SEQ_HASH_BYTES + SEQ_BITMAP_BYTES + 4 + SEQ_VALIDATORS_MAX * SEQ_SIG_BYTES)
 
-enum { DB_META, DB_BLOCKS, DB_CERTS, DB_HASHES, DB_NS, DB_VOTES, DB_STATE, DB_COUNT };
+enum { DB_META, DB_BLOCKS, DB_CERTS, DB_HASHES, DB_NS, DB_VOTES, DB_STATE, DB_KEPT, DB_COUNT };
 _Static_assert(DB_COUNT <= STORE_DBS_MAX, "raise STORE_DBS_MAX");
 
 static const char *const db_names[DB_COUNT] = {
-    "meta", "blocks", "certs", "hashes", "ns", "votes", "state",
+    "meta", "blocks", "certs", "hashes", "ns", "votes", "state", "kept",
 };
 
 #define KEY_MAGIC "magic"
@@ -623,6 +625,7 @@ size_t seq_store_index_pending(seq_store *s) { return seq_txindex_unwritten(s->t
  * forget the last blocks, which range sync fetches again. One device flush
  * less per finalized block. */
 static int vote_insert(const seq_store *s, MDB_txn *txn, const seq_vote *own);
+static int kept_prune(const seq_store *s, MDB_txn *txn, uint64_t tip_height);
 static int voted_view_raise(const seq_store *s, MDB_txn *txn, uint64_t view);
 static bool vote_kind_valid(uint8_t kind);
 
@@ -635,6 +638,104 @@ static int commit_txn(seq_store *s, MDB_txn *txn, int err, bool has_votes)
     if (relaxed)
         mdb_env_set_flags(s->env, MDB_NOMETASYNC, 0);
     return err;
+}
+
+/* ---- kept blocks ------------------------------------------------------------------ */
+
+static int kept_put(const seq_store *s, MDB_txn *txn, const seq_block *b)
+{
+    MDB_val v = {.mv_size = HEIGHT_BYTES + seq_block_encoded_size(b)};
+    int err = db_put(s, txn, DB_KEPT, b->hash.b, SEQ_HASH_BYTES, &v, MDB_NOOVERWRITE | MDB_RESERVE);
+    if (err == SEQ_EEXISTS)
+        return 0; /* kept already (a second vote on it, or a retry) */
+    if (err)
+        return err;
+    seq_put_u64be(v.mv_data, b->h.height);
+    seq_block_encode(b, (uint8_t *)v.mv_data + HEIGHT_BYTES);
+    return 0;
+}
+
+/* Kept blocks at or below the finalized height are settled (finalized, or
+ * beside the finalized chain for good): dropped. Also keeps at most
+ * SEQ_STORE_KEPT_MAX (the lowest go first): a chain that notarizes without
+ * finalizing for that long is far beyond what peers can still ask for. */
+static int kept_prune(const seq_store *s, MDB_txn *txn, uint64_t tip_height)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[DB_KEPT], &c);
+    if (rc)
+        return store_fail(s->dir, "kept_cursor", rc);
+    MDB_val k, v;
+    uint64_t lowest_kept = UINT64_MAX;
+    size_t kept = 0;
+    int err = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (v.mv_size < HEIGHT_BYTES) {
+            err = store_corrupt(s->dir, "kept block");
+            break;
+        }
+        uint64_t h = seq_get_u64be(v.mv_data);
+        if (h <= tip_height) {
+            if ((rc = mdb_cursor_del(c, 0)) != 0)
+                break;
+            continue;
+        }
+        kept++;
+        if (h < lowest_kept)
+            lowest_kept = h;
+    }
+    mdb_cursor_close(c);
+    if (!err && rc && rc != MDB_NOTFOUND)
+        return store_fail(s->dir, "kept_prune", rc);
+    if (!err && kept > SEQ_STORE_KEPT_MAX)
+        err = kept_prune(s, txn, lowest_kept); /* drops the lowest height, then checks again */
+    return err;
+}
+
+int seq_store_kept_get(seq_store *s, const seq_hash *hash, seq_block **out)
+{
+    if (!s || !hash || !out)
+        return SEQ_EINVAL;
+    MDB_txn *txn;
+    int err = read_begin(s, &txn);
+    if (err)
+        return err;
+    MDB_val v;
+    err = db_get(s, txn, DB_KEPT, hash->b, SEQ_HASH_BYTES, &v);
+    if (!err && v.mv_size < HEIGHT_BYTES)
+        err = store_corrupt(s->dir, "kept block");
+    if (!err) {
+        err = seq_block_decode(out, (const uint8_t *)v.mv_data + HEIGHT_BYTES, v.mv_size - HEIGHT_BYTES);
+        if (err && err != SEQ_ENOMEM)
+            err = store_corrupt(s->dir, "kept block does not decode");
+    }
+    mdb_txn_abort(txn);
+    return err;
+}
+
+int seq_store_write_votes(seq_store *s, const seq_vote *votes, size_t nv, const seq_block *const *keep, size_t nk)
+{
+    if (!s || (nv > 0 && !votes) || (nk > 0 && !keep))
+        return SEQ_EINVAL;
+    for (size_t i = 0; i < nv; i++)
+        if (!vote_kind_valid(votes[i].kind))
+            return SEQ_EINVAL;
+    if (s->read_only)
+        return SEQ_EREADONLY;
+    if (nv == 0 && nk == 0)
+        return 0;
+    MDB_txn *txn;
+    int err = write_begin(s, &txn);
+    if (err)
+        return err;
+    for (size_t i = 0; !err && i < nv; i++) {
+        err = vote_insert(s, txn, &votes[i]);
+        if (!err)
+            err = voted_view_raise(s, txn, votes[i].view);
+    }
+    for (size_t i = 0; !err && i < nk; i++)
+        err = kept_put(s, txn, keep[i]);
+    return commit_txn(s, txn, err, true);
 }
 
 int seq_store_write(seq_store *s, const seq_vote *votes, size_t nv, const seq_store_final *items, size_t n)
@@ -668,6 +769,8 @@ int seq_store_write(seq_store *s, const seq_vote *votes, size_t nv, const seq_st
             err = tip_write(s, txn, &tip);
         if (!err)
             err = votes_prune(s, txn, tip.view);
+        if (!err)
+            err = kept_prune(s, txn, tip.height);
     }
     if ((err = commit_txn(s, txn, err, nv > 0)) != 0)
         return err;

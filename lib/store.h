@@ -70,6 +70,19 @@ typedef struct {
  * no-op; SEQ_EREADONLY on a read-only store. Items are only read. */
 int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_t n) SEQ_MUST_CHECK;
 
+/* Own votes, and the blocks our notarize votes among them name, in one fully
+ * synced transaction. A notarized block lives only in the validators' memory
+ * until it is finalized: if every validator restarted then, nobody could
+ * serve it and the chain could never build on it again. So each validator
+ * keeps the blocks it voted to notarize until a commit finalizes past their
+ * height (at most SEQ_STORE_KEPT_MAX, lowest dropped first), and serves them
+ * to peers (seq_store_kept_get). */
+#define SEQ_STORE_KEPT_MAX 512
+int seq_store_write_votes(seq_store *s, const seq_vote *votes, size_t nv, const seq_block *const *keep,
+                          size_t nk) SEQ_MUST_CHECK;
+/* A kept block by hash; *out owned by the caller. SEQ_ENOTFOUND when absent. */
+int seq_store_kept_get(seq_store *s, const seq_hash *hash, seq_block **out) SEQ_MUST_CHECK;
+
 /* Own votes (as seq_store_vote_put) and finalized blocks (as
  * seq_store_commit_finalized) in ONE write transaction: one sync for all the
  * durable writes a consensus step asks for. Votes first; any error aborts all. */
