@@ -498,17 +498,6 @@ static int cross_check(load_ctx *x)
     return 0;
 }
 
-static void err_set(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void err_set(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (!err || err_len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 int seq_config_load(seq_config *out, const char *path, char *err, size_t err_len)
 {
@@ -519,7 +508,7 @@ int seq_config_load(seq_config *out, const char *path, char *err, size_t err_len
     FILE *f = fopen(path, "r");
     if (!f) {
         int e = errno;
-        err_set(err, err_len, "%s: %s", path, e == ENOENT ? "no such config file" : strerror(e));
+        seq_err_set(err, err_len, "%s: %s", path, e == ENOENT ? "no such config file" : strerror(e));
         return e == ENOENT ? SEQ_ENOTFOUND : SEQ_EIO;
     }
     load_ctx x = {.c = out, .path = path, .f = f, .err = err, .err_len = err_len};
@@ -528,7 +517,7 @@ int seq_config_load(seq_config *out, const char *path, char *err, size_t err_len
     fclose(f);
 
     if (read_error) {
-        err_set(err, err_len, "%s: read error", path);
+        seq_err_set(err, err_len, "%s: read error", path);
         return SEQ_EIO;
     }
     /* libinih returns the first bad line: a syntax error before our own
@@ -538,7 +527,7 @@ int seq_config_load(seq_config *out, const char *path, char *err, size_t err_len
         fail(&x, (unsigned)parsed, "syntax error (want [section], name = value, or a # comment)");
     }
     if (parsed < 0 && !x.failed) {
-        err_set(err, err_len, "%s: out of memory while parsing", path);
+        seq_err_set(err, err_len, "%s: out of memory while parsing", path);
         return SEQ_ENOMEM;
     }
     if (!x.failed)

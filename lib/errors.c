@@ -1,6 +1,9 @@
 /* The message and name of every error code, generated from SEQ_ERRNO_MAP. */
 #include "errors.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *seq_strerror(int err)
 {
     switch (err) {
@@ -29,4 +32,14 @@ const char *seq_errname(int err)
     default:
         return "EUNKNOWN";
     }
+}
+
+void seq_err_set(char *err, size_t err_len, const char *fmt, ...)
+{
+    if (!err || err_len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
 }

@@ -2,6 +2,8 @@
 #ifndef SEQ_ERRORS_H
 #define SEQ_ERRORS_H
 
+#include <stddef.h>
+
 /* X(name, message). Append only: the numeric values are part of the API. */
 #define SEQ_ERRNO_MAP(X)                                                     \
     X(NOMEM, "out of memory")                                                \
@@ -48,6 +50,9 @@ typedef enum {
 
 /* Static string for any code from the table (or "unknown error"). */
 const char *seq_strerror(int err);
+/* Writes a message into a caller's error buffer (err may be NULL or
+ * err_len 0: nothing is written). For functions that explain a refusal. */
+void seq_err_set(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* "ENOMEM"-style name of the code, for logs. */
 const char *seq_errname(int err);
 

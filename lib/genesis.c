@@ -19,17 +19,6 @@
 #define GENESIS_FILE_BYTES_MAX (1u << 20)
 #define HOST_BYTES 64
 
-static void err_set(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void err_set(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (!err || err_len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 /* Every key of obj must be one of allowed (NULL-terminated). */
 static const char *unknown_key(json_t *obj, const char *const *allowed)
@@ -179,7 +168,7 @@ static int genesis_open(const load_ctx *x, FILE **out)
     if (!f) {
         int e = errno;
         if (e == ENOENT) {
-            err_set(x->err, x->err_len, "%s: no such genesis file", x->path);
+            seq_err_set(x->err, x->err_len, "%s: no such genesis file", x->path);
             return SEQ_ENOTFOUND;
         }
         return bad(x, "cannot open: %s", strerror(e));
@@ -208,7 +197,7 @@ int seq_genesis_load(seq_genesis *out, const char *path, char *err, size_t err_l
     json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
     fclose(f);
     if (!root) {
-        err_set(err, err_len, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+        seq_err_set(err, err_len, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
         return SEQ_EGENESIS;
     }
     rc = genesis_parse(&x, root, out);

@@ -17,17 +17,6 @@
 #define HOME_KEY_FILE "key"
 #define HOME_DATA_DIR "data"
 
-static void err_set(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void err_set(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (!err || err_len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 /* mkdir -p with mode 0700 for every directory it creates. */
 static int mkdir_parents(const char *dir)
@@ -90,41 +79,41 @@ int seq_home_init(const char *dir, const seq_config *c, seq_pubkey *pk_out, char
     char key_path[SEQ_PATH_BYTES], conf_path[SEQ_PATH_BYTES], data_path[SEQ_PATH_BYTES];
     if (join(key_path, sizeof key_path, dir, HOME_KEY_FILE) || join(conf_path, sizeof conf_path, dir, SEQ_CONFIG_FILE) ||
         join(data_path, sizeof data_path, dir, HOME_DATA_DIR)) {
-        err_set(err, err_len, "%s: path too long", dir);
+        seq_err_set(err, err_len, "%s: path too long", dir);
         return SEQ_ETOOBIG;
     }
     if (exists(key_path) || exists(conf_path)) {
-        err_set(err, err_len, "%s: already a node home (holds %s or %s); not touching it", dir, HOME_KEY_FILE,
+        seq_err_set(err, err_len, "%s: already a node home (holds %s or %s); not touching it", dir, HOME_KEY_FILE,
                 SEQ_CONFIG_FILE);
         return SEQ_EEXISTS;
     }
     int rc = mkdir_parents(dir);
     if (rc) {
-        err_set(err, err_len, "%s: cannot create directory: %s", dir, strerror(errno));
+        seq_err_set(err, err_len, "%s: cannot create directory: %s", dir, strerror(errno));
         return rc;
     }
 
     seq_keypair *kp;
     rc = seq_keypair_generate(&kp);
     if (rc) {
-        err_set(err, err_len, "cannot generate a key: %s", seq_strerror(rc));
+        seq_err_set(err, err_len, "cannot generate a key: %s", seq_strerror(rc));
         return rc;
     }
     rc = seq_keyfile_save(kp, key_path);
     seq_pubkey pk = kp->pk;
     seq_keypair_free(kp);
     if (rc) {
-        err_set(err, err_len, "%s: cannot write key: %s", key_path, seq_strerror(rc));
+        seq_err_set(err, err_len, "%s: cannot write key: %s", key_path, seq_strerror(rc));
         return rc;
     }
     rc = config_create(conf_path, c);
     if (rc) {
-        err_set(err, err_len, "%s: cannot write config: %s", conf_path, seq_strerror(rc));
+        seq_err_set(err, err_len, "%s: cannot write config: %s", conf_path, seq_strerror(rc));
         goto err_after_key;
     }
     struct stat st;
     if ((mkdir(data_path, 0700) != 0 && errno != EEXIST) || stat(data_path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        err_set(err, err_len, "%s: cannot create directory: %s", data_path, strerror(errno));
+        seq_err_set(err, err_len, "%s: cannot create directory: %s", data_path, strerror(errno));
         rc = SEQ_EIO;
         goto err_after_config;
     }
