@@ -35,8 +35,8 @@ typedef struct {
     uint32_t api_send_queue_bytes_max; /* per client, default 64 MiB */
     /* [consensus] */
     uint32_t view_timeout_ms;          /* default 1000 */
-    uint32_t block_txs_max;            /* default 20000 */
-    uint32_t block_bytes_max;          /* default 8 MiB */
+    uint32_t block_txs_max;            /* default 4000 */
+    uint32_t block_bytes_max;          /* default 4 MiB */
     uint32_t empty_block_delay_ms;     /* default 200 */
     /* [mempool] */
     uint32_t mempool_txs_max;          /* default 1000000 */
