@@ -28,7 +28,7 @@
 #define SYNC_PROBE_MS 500     /* how often we ask peers for their height */
 #define SYNC_LAG_BLOCKS 8     /* this far behind a peer, fetch ranges at once */
 #define SYNC_REQUESTS_PER_TICK_MAX 64 /* served per peer per sync tick */
-#define INDEX_FLUSH_MS 1000   /* tx ids of finalized blocks reach the LMDB index this often */
+#define INDEX_FLUSH_MS 3000   /* tx ids of finalized blocks reach the LMDB index this often */
 
 struct seq_node {
     uv_loop_t *loop;
