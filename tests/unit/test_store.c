@@ -776,6 +776,214 @@ static void test_read_only_reader_in_other_process(void **state)
     assert_int_equal(WEXITSTATUS(status), CHILD_OK);
 }
 
+/* ---- kept blocks ------------------------------------------------------------------- */
+
+#define KEPT_OVER (SEQ_STORE_KEPT_MAX + 8) /* blocks kept in the cap tests */
+
+/* The kept block under b's hash equals b: hash, header and every tx id. */
+static void assert_kept(seq_store *s, const seq_block *b)
+{
+    seq_block *got = NULL;
+    assert_int_equal(seq_store_kept_get(s, &b->hash, &got), 0);
+    assert_non_null(got);
+    assert_true(seq_hash_eq(&got->hash, &b->hash));
+    assert_int_equal(got->h.height, b->h.height);
+    assert_int_equal(got->h.view, b->h.view);
+    assert_int_equal(got->tx_count, b->tx_count);
+    for (uint32_t i = 0; i < b->tx_count; i++) {
+        assert_true(seq_hash_eq(&got->txs[i].id, &b->txs[i].id));
+        assert_int_equal(got->txs[i].len, b->txs[i].len);
+        assert_memory_equal(got->txs[i].data, b->txs[i].data, b->txs[i].len);
+    }
+    seq_block_free(got);
+}
+
+static void assert_not_kept(seq_store *s, const seq_hash *hash)
+{
+    seq_block *got = NULL;
+    assert_int_equal(seq_store_kept_get(s, hash, &got), SEQ_ENOTFOUND);
+    assert_null(got);
+}
+
+/* Keeps the one block b together with a notarize vote for it. */
+static int keep_with_vote(seq_store *s, const seq_block *b, uint8_t fill)
+{
+    seq_vote v = vote_make(SEQ_VOTE_NOTARIZE, b->h.view, fill);
+    v.hash = b->hash;
+    const seq_block *keep[1] = {b};
+    return seq_store_write_votes(s, &v, 1, keep, 1);
+}
+
+/* An empty block at height (view = height): the cheapest block to keep. */
+static seq_block *tiny_block(uint64_t height)
+{
+    seq_hash parent;
+    memset(parent.b, (int)(height & 0xff), SEQ_HASH_BYTES);
+    seq_header tmpl = {.chain_id = CHAIN_ID, .height = height, .view = height, .parent = parent,
+                       .parent_view = height - 1, .timestamp_ms = 1700000000000ull + height};
+    seq_block *b = NULL;
+    assert_int_equal(seq_block_build(&b, &tmpl, NULL, 0), 0);
+    return b;
+}
+
+typedef struct {
+    seq_block *b[KEPT_OVER + 1]; /* [h] is height h; [0] unused */
+} tiny_set;
+
+static tiny_set *tiny_set_make(void)
+{
+    tiny_set *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    for (uint64_t h = 1; h <= KEPT_OVER; h++)
+        t->b[h] = tiny_block(h);
+    return t;
+}
+
+static void tiny_set_free(tiny_set *t)
+{
+    for (uint64_t h = 1; h <= KEPT_OVER; h++)
+        seq_block_free(t->b[h]);
+    free(t);
+}
+
+/* Keeps heights 1..KEPT_OVER, each with its own write_votes call (a node
+ * votes one view at a time). */
+static void tiny_set_keep_all(seq_store *s, const tiny_set *t)
+{
+    for (uint64_t h = 1; h <= KEPT_OVER; h++)
+        assert_int_equal(keep_with_vote(s, t->b[h], (uint8_t)h), 0);
+}
+
+/* The kept set is exactly heights from..KEPT_OVER. */
+static void assert_tiny_kept_from(seq_store *s, const char *dir, const tiny_set *t, uint64_t from)
+{
+    assert_int_equal(raw_lmdb_entries(dir, "kept"), KEPT_OVER - from + 1);
+    for (uint64_t h = 1; h <= KEPT_OVER; h++) {
+        if (h < from)
+            assert_not_kept(s, &t->b[h]->hash);
+        else
+            assert_kept(s, t->b[h]);
+    }
+}
+
+/* Votes and kept blocks land in one transaction: both visible after, a retry
+ * is a no-op, an unknown hash is SEQ_ENOTFOUND, and a vote conflicting with a
+ * stored one fails the whole call: its kept block is not stored either. */
+static void test_write_votes_keeps_blocks_atomically(void **state)
+{
+    fixture *fx = *state;
+    fx->c = chain_make(3, 2, SMALL_PAYLOAD_BYTES);
+    store_open_ok(fx, TEST_MAP_BYTES);
+    const seq_block *b1 = fx->c->blocks[1], *b2 = fx->c->blocks[2], *b3 = fx->c->blocks[3];
+    assert_not_kept(fx->s, &b1->hash);
+
+    seq_vote nz = vote_make(SEQ_VOTE_NOTARIZE, b1->h.view, 1);
+    nz.hash = b1->hash;
+    seq_vote nul = vote_make(SEQ_VOTE_NULLIFY, b1->h.view + 1, 2);
+    const seq_vote votes[2] = {nz, nul};
+    const seq_block *keep[1] = {b1};
+    assert_int_equal(seq_store_write_votes(fx->s, votes, 2, keep, 1), 0);
+    assert_kept(fx->s, b1);
+    seq_vote got[4];
+    size_t n = 0;
+    assert_int_equal(seq_store_votes_load(fx->s, got, 4, &n), 0);
+    assert_int_equal(n, 2);
+    assert_vote_equal(&got[0], &nz);
+    assert_vote_equal(&got[1], &nul);
+    assert_int_equal(seq_store_write_votes(fx->s, votes, 2, keep, 1), 0); /* a retry */
+    assert_int_equal(raw_lmdb_entries(fx->dir, "kept"), 1);
+    assert_not_kept(fx->s, &b2->hash);
+
+    /* Another notarize in b1's view (our own equivocation) with b2 to keep. */
+    seq_vote twin = vote_make(SEQ_VOTE_NOTARIZE, b1->h.view, 9);
+    twin.hash = b2->hash;
+    seq_vote fresh = vote_make(SEQ_VOTE_NOTARIZE, b3->h.view, 3);
+    fresh.hash = b3->hash;
+    const seq_vote bad[2] = {fresh, twin};
+    const seq_block *keep_bad[2] = {b3, b2};
+    assert_int_equal(seq_store_write_votes(fx->s, bad, 2, keep_bad, 2), SEQ_EEXISTS);
+    assert_not_kept(fx->s, &b2->hash);
+    assert_not_kept(fx->s, &b3->hash);
+    assert_int_equal(seq_store_votes_load(fx->s, got, 4, &n), 0);
+    assert_int_equal(n, 2); /* fresh, first in the batch, was rolled back too */
+    assert_int_equal(raw_lmdb_entries(fx->dir, "kept"), 1);
+
+    seq_vote bad_kind = vote_make(0, 20, 1);
+    assert_int_equal(seq_store_write_votes(fx->s, &bad_kind, 1, keep_bad, 1), SEQ_EINVAL);
+    assert_not_kept(fx->s, &b3->hash);
+    assert_int_equal(seq_store_write_votes(fx->s, NULL, 0, NULL, 0), 0);
+}
+
+/* A commit drops the kept blocks at or below the height it reaches and keeps
+ * those above; what is kept survives close and reopen. */
+static void test_kept_pruned_by_commit_and_survive_reopen(void **state)
+{
+    fixture *fx = *state;
+    fx->c = chain_make(4, 1, SMALL_PAYLOAD_BYTES);
+    store_open_ok(fx, TEST_MAP_BYTES);
+    for (uint32_t h = 2; h <= 4; h++)
+        assert_int_equal(keep_with_vote(fx->s, fx->c->blocks[h], (uint8_t)h), 0);
+    store_reopen(fx, TEST_MAP_BYTES);
+    for (uint32_t h = 2; h <= 4; h++)
+        assert_kept(fx->s, fx->c->blocks[h]);
+
+    assert_int_equal(commit_range(fx->s, fx->c, 1, 1), 0);
+    for (uint32_t h = 2; h <= 4; h++)
+        assert_kept(fx->s, fx->c->blocks[h]); /* all above height 1 */
+    assert_int_equal(commit_range(fx->s, fx->c, 2, 3), 0);
+    assert_not_kept(fx->s, &fx->c->blocks[2]->hash);
+    assert_not_kept(fx->s, &fx->c->blocks[3]->hash);
+    assert_kept(fx->s, fx->c->blocks[4]);
+    assert_int_equal(raw_lmdb_entries(fx->dir, "kept"), 1); /* pruned on disk, not just hidden */
+    store_reopen(fx, TEST_MAP_BYTES);
+    assert_kept(fx->s, fx->c->blocks[4]);
+    assert_not_kept(fx->s, &fx->c->blocks[3]->hash);
+}
+
+/* A chain that notarizes without finalizing: the store keeps at most
+ * SEQ_STORE_KEPT_MAX blocks, the lowest heights dropped first, with no
+ * commit in between (the case the cap exists for). */
+static void test_kept_capped_without_commit(void **state)
+{
+    fixture *fx = *state;
+    store_open_ok(fx, TEST_MAP_BYTES);
+    tiny_set *t = tiny_set_make();
+    tiny_set_keep_all(fx->s, t);
+    assert_tiny_kept_from(fx->s, fx->dir, t, KEPT_OVER - SEQ_STORE_KEPT_MAX + 1);
+    tiny_set_free(t);
+}
+
+/* The cap also holds once a commit below every kept height has run. */
+static void test_kept_capped_after_commit(void **state)
+{
+    fixture *fx = *state;
+    fx->c = chain_make(1, 1, SMALL_PAYLOAD_BYTES);
+    store_open_ok(fx, TEST_MAP_BYTES);
+    tiny_set *t = tiny_set_make();
+    /* height 1 of the chain goes final, the tiny block 1 (another hash) with it */
+    tiny_set_keep_all(fx->s, t);
+    assert_int_equal(commit_range(fx->s, fx->c, 1, 1), 0);
+    assert_tiny_kept_from(fx->s, fx->dir, t, KEPT_OVER - SEQ_STORE_KEPT_MAX + 1);
+    tiny_set_free(t);
+}
+
+/* A read-only store refuses write_votes and changes nothing. */
+static void test_read_only_refuses_write_votes(void **state)
+{
+    fixture *fx = *state;
+    fx->c = chain_make(2, 1, SMALL_PAYLOAD_BYTES);
+    store_open_ok(fx, TEST_MAP_BYTES);
+    assert_int_equal(keep_with_vote(fx->s, fx->c->blocks[1], 1), 0);
+    seq_store_opts ro = opts_make(CHAIN_ID, 0, true);
+    seq_store *r = NULL;
+    assert_int_equal(seq_store_open(&r, fx->dir, &ro), 0);
+    assert_int_equal(keep_with_vote(r, fx->c->blocks[2], 2), SEQ_EREADONLY);
+    assert_kept(r, fx->c->blocks[1]); /* a reader still reads kept blocks */
+    assert_not_kept(r, &fx->c->blocks[2]->hash);
+    seq_store_close(r);
+    assert_not_kept(fx->s, &fx->c->blocks[2]->hash);
+}
+
 int main(void)
 {
     seq_log_set_level(SEQ_LOG_OFF); /* expected failures would log; the asserts say it all */
@@ -791,6 +999,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_only_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_index_deferred_and_recovered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_reader_in_other_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_votes_keeps_blocks_atomically, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kept_pruned_by_commit_and_survive_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kept_capped_without_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kept_capped_after_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_refuses_write_votes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
