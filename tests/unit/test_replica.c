@@ -916,6 +916,97 @@ static void test_no_empty_block_delay_proposes_at_once(void **state)
     assert_int_equal(fx->delivered_txs[0], 0);
 }
 
+/* ---- kept blocks and the vote resend ------------------------------------------------------ */
+
+/* Our notarize vote for a proposal keeps its block in the store. */
+static void test_notarize_vote_keeps_block(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    seq_block *b = block_view1(fx, 'k');
+    seq_block *got = NULL;
+    assert_int_equal(seq_store_kept_get(fx->store, &b->hash, &got), SEQ_ENOTFOUND);
+    assert_int_equal(receive_proposal(fx, b), 0);
+    assert_non_null(own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1));
+    assert_int_equal(seq_store_kept_get(fx->store, &b->hash, &got), 0);
+    assert_memory_equal(got->hash.b, b->hash.b, SEQ_HASH_BYTES);
+    assert_int_equal(got->h.height, 1);
+    assert_int_equal(got->tx_count, b->tx_count);
+    seq_block_free(got);
+}
+
+/* A notarized block is served to a peer after a restart of the replica on the
+ * same store: the consensus forgot it, the store kept it. */
+static void test_block_req_served_from_kept_after_restart(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    seq_block *b = block_view1(fx, 'r');
+    assert_int_equal(receive_proposal(fx, b), 0);
+    receive_vote(fx, SEQ_VOTE_NOTARIZE, 1, &b->hash, 2); /* notarized, not finalized */
+    assert_int_equal(fx->delivered_count, 0);
+
+    seq_replica_free(fx->r);
+    fx->r = NULL;
+    replica_open(fx);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    seq_replica_status st;
+    seq_replica_status_get(fx->r, &st);
+    assert_int_equal(st.consensus.blocks_held, 0); /* so only the store can answer */
+    seq_store_tip tip;
+    assert_int_equal(seq_store_tip_get(fx->store, &tip), 0);
+    assert_int_equal(tip.height, 0);
+
+    seq_msg req = {.kind = SEQ_MSG_BLOCK_REQ, .u.block_req.hash = b->hash};
+    uint32_t mark = fx->send_count;
+    assert_int_equal(seq_replica_receive(fx->r, T0, 3, &req), 0);
+    assert_int_equal(fx->send_count, mark + 1);
+    assert_int_equal(fx->sends[mark].to, 3);
+    assert_int_equal(fx->sends[mark].kind, SEQ_MSG_BLOCK);
+    assert_memory_equal(fx->sends[mark].hash.b, b->hash.b, SEQ_HASH_BYTES);
+}
+
+/* peer_up sends that peer exactly the store's own votes above the finalized
+ * view, in the store's order, and nothing to anyone else; self and unknown
+ * peers are SEQ_EINVAL and send nothing. */
+static void test_peer_up_resends_own_votes(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    seq_block *b1 = block_view1(fx, 'p');
+    assert_int_equal(receive_proposal(fx, b1), 0);
+    for (uint32_t signer = 1; signer <= 3; signer++)
+        receive_vote(fx, SEQ_VOTE_FINALIZE, 1, &b1->hash, signer);
+    assert_int_equal(fx->delivered_count, 1); /* view 1 final: its votes are pruned */
+    seq_block *b2 = chain_block(fx, 2, b1, 'p', T0);
+    assert_int_equal(receive_proposal(fx, b2), 0);
+    receive_vote(fx, SEQ_VOTE_NOTARIZE, 2, &b2->hash, 3 == b2->h.leader ? 1 : 3);
+    assert_non_null(own_vote_find(fx, SEQ_VOTE_FINALIZE, 2));
+
+    size_t n = 0;
+    assert_int_equal(seq_store_votes_load(fx->store, fx->votes_buf, SEQ_RESTORE_VOTES_MAX, &n), 0);
+    assert_int_equal(n, 2); /* notarize and finalize of view 2 */
+    uint32_t mark = fx->send_count;
+    assert_int_equal(seq_replica_peer_up(fx->r, 2), 0);
+    assert_int_equal(fx->send_count, mark + n);
+    for (size_t i = 0; i < n; i++) {
+        const sent *s = &fx->sends[mark + i];
+        assert_int_equal(s->to, 2);
+        assert_int_equal(s->kind, SEQ_MSG_VOTE);
+        assert_true(vote_same(&s->vote, &fx->votes_buf[i]));
+        assert_int_equal(s->vote.view, 2);
+    }
+
+    mark = fx->send_count;
+    assert_int_equal(seq_replica_peer_up(fx->r, 0), SEQ_EINVAL);
+    assert_int_equal(seq_replica_peer_up(fx->r, KEYS_N), SEQ_EINVAL);
+    assert_int_equal(seq_replica_peer_up(fx->r, UINT32_MAX), SEQ_EINVAL);
+    assert_int_equal(fx->send_count, mark);
+}
+
 int main(void)
 {
     seq_log_set_level(SEQ_LOG_OFF); /* the fatal test logs by design; the asserts say it all */
@@ -933,6 +1024,9 @@ int main(void)
         T(test_empty_block_delay_waits_for_a_tx),
         T(test_empty_block_delay_expires),
         T(test_no_empty_block_delay_proposes_at_once),
+        T(test_notarize_vote_keeps_block),
+        T(test_block_req_served_from_kept_after_restart),
+        T(test_peer_up_resends_own_votes),
     };
 #undef T
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
