@@ -160,6 +160,7 @@ typedef struct {
     uint64_t outage_from, outage_to;
     uint64_t partition_from, partition_to;
     uint32_t crashes;
+    bool crash_all;
 } faults;
 
 typedef struct sim {
@@ -514,7 +515,18 @@ static int node_boot(sim *s, node *nd)
         nd->final_view = tip.view;
     }
     nd->up = true;
-    return seq_replica_start(nd->replica, s->now);
+    rc = seq_replica_start(nd->replica, s->now);
+    /* Its links come up: both ends send their durable votes (seqd does this
+     * on every link up; after a restart of every node it is what re-forms the
+     * certificates that died with their memory). */
+    for (uint32_t p = 0; rc == 0 && p < s->n; p++) {
+        node *peer = &s->nodes[p];
+        if (p == nd->idx || !peer->up)
+            continue;
+        if (seq_replica_peer_up(nd->replica, p) != 0 || seq_replica_peer_up(peer->replica, nd->idx) != 0)
+            rc = SEQ_ESTORE;
+    }
+    return rc;
 }
 
 static void node_crash(node *nd)
@@ -564,6 +576,21 @@ static void faults_pick(sim *s)
     s->f.crashes = rng_chance(&s->r, 0.4) ? 1 + (uint32_t)rng_below(&s->r, 2) : 0;
     if (s->plant_amnesia)
         s->f.crashes = 4;
+    /* Now and then every honest node crashes at once (an operator restarting
+     * the whole network): whatever lived only in memory is gone everywhere. */
+    /* Not after a long slow period: a whole-network crash then loses the
+     * nullification certificates of more views than the consensus window
+     * holds, and nothing rebuilds them yet (docs/design.md, known limits). */
+    s->f.crash_all = !s->plant_amnesia && !s->f.outage && rng_chance(&s->r, 1.0 / 10);
+    if (s->f.crash_all) {
+        uint64_t at = rng_below(&s->r, phase);
+        for (uint32_t i = 0; i < s->n; i++)
+            if (!s->nodes[i].byz) {
+                schedule(s, (event){.time = at, .kind = EV_CRASH, .node = i});
+                schedule(s, (event){.time = at + 1 + rng_below(&s->r, VIEW_TIMEOUT_MS), .kind = EV_RESTART,
+                                    .node = i});
+            }
+    }
     /* Crash and restart honest nodes in the fault phase; all are back by the heal. */
     for (uint32_t c = 0; c < s->f.crashes; c++) {
         uint32_t victim = (uint32_t)rng_below(&s->r, s->n);
@@ -815,9 +842,9 @@ static seed_result run_seed(sim *s, uint64_t seed)
     }
     if (s->verbose)
         printf("seed=%" PRIu64 " events=%" PRIu64 " finalized_min=%" PRIu64 " txs_submitted=%u txs_finalized=%u"
-               " drop=%.2f partition=%d crashes=%u outage=%d\n",
+               " drop=%.2f partition=%d crashes=%u crash_all=%d outage=%d\n",
                seed, res.events, res.finalized_min, seq_idset_count(&s->submitted), seq_idset_count(&s->finalized),
-               s->f.drop_p, s->f.partition, s->f.crashes, s->f.outage);
+               s->f.drop_p, s->f.partition, s->f.crashes, s->f.crash_all, s->f.outage);
     seed_teardown(s);
     return res;
 }
