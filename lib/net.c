@@ -821,6 +821,14 @@ void seq_net_broadcast(seq_net *n, const uint8_t *data, size_t len)
         }
 }
 
+void seq_net_drop(seq_net *n, uint32_t v, const char *why)
+{
+    if (v >= n->cfg.validators->n || v == n->cfg.self || !n->peers[v].link)
+        return;
+    SEQ_WARN("net_peer_dropped", "peer=%u reason=\"%s\"", v, why);
+    conn_close(n->peers[v].link); /* redialed with backoff, like any lost link */
+}
+
 uint32_t seq_net_peers_up(const seq_net *n)
 {
     return n->up;

@@ -70,6 +70,10 @@ int seq_net_send(seq_net *n, uint32_t peer, const uint8_t *data, size_t len) SEQ
 /* Queues the same frame to every peer whose link is up. */
 void seq_net_broadcast(seq_net *n, const uint8_t *data, size_t len);
 
+/* Closes the link to peer (it sent data the node found invalid); logged.
+ * Like any lost link it is redialed with backoff. */
+void seq_net_drop(seq_net *n, uint32_t peer, const char *why);
+
 /* Authenticated links up now. */
 uint32_t seq_net_peers_up(const seq_net *n);
 bool seq_net_peer_up(const seq_net *n, uint32_t peer);

@@ -232,7 +232,9 @@ static void sync_apply(seq_node *n)
         if (rc != 0) {
             SEQ_WARN("sync_invalid", "peer=%u from=%llu err=%s", slot->peer, (unsigned long long)slot->from,
                      seq_strerror(rc));
-            seq_sync_peer(&n->sync, slot->peer, false); /* ask others; its link stays (it may be honest but stale) */
+            seq_sync_peer(&n->sync, slot->peer, false); /* ask the others */
+            if (rc != SEQ_EORDER) /* a stale answer is not the peer's fault */
+                seq_net_drop(n->net, slot->peer, "sent invalid sync data");
         } else if (accepted > 0) {
             seq_store_final *items = malloc(accepted * sizeof *items);
             if (items) {

@@ -503,6 +503,33 @@ static void test_restart_reconnects(void **state)
     close_all(fx, NODES_N);
 }
 
+static bool node0_lost_2(fixture *fx, void *arg)
+{
+    (void)arg;
+    return fx->nodes[0].down_events[2] >= 1;
+}
+
+/* seq_net_drop closes one peer's link (the node found its data invalid):
+ * the link goes down, is redialed like any lost link, and frames flow again;
+ * dropping a peer with no link, ourselves or an index out of range is a no-op. */
+static void test_drop_peer(void **state)
+{
+    fixture *fx = *state;
+    start_all(fx);
+    exchange(fx, 3, 50);
+    seq_net_drop(fx->nodes[0].net, 0, "self");
+    seq_net_drop(fx->nodes[0].net, 99, "out of range");
+    assert_int_equal(fx->nodes[0].down_events[1] + fx->nodes[0].down_events[2], 0);
+    seq_net_drop(fx->nodes[0].net, 2, "test");
+    assert_true(wait_for(fx, node0_lost_2, NULL));
+    assert_int_equal(fx->nodes[0].down_events[1], 0);
+    assert_true(wait_for(fx, all_up, NULL));
+    for (uint32_t i = 0; i < NODES_N; i++)
+        memset(fx->nodes[i].next_seq, 0, sizeof fx->nodes[i].next_seq);
+    exchange(fx, 3, 50);
+    close_all(fx, NODES_N);
+}
+
 /* Bad listen addresses: a malformed one, and a port that is taken. */
 static void test_bad_listen(void **state)
 {
@@ -539,6 +566,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_garbage_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_reconnects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_listen, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
