@@ -9,6 +9,7 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler
   libcmocka-dev
   libinih-dev libjansson-dev
+  python3
 )
 
 missing=()
