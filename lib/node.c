@@ -381,6 +381,12 @@ static int load_identity(seq_node *n, const char *config_path, char *err, size_t
     int rc = seq_config_path(path, sizeof path, config_path, n->cfg.genesis_file);
     if (rc == 0)
         rc = seq_genesis_load(n->genesis, path, err, err_len);
+    if (rc == SEQ_ENOTFOUND) {
+        size_t used = strlen(err);
+        snprintf(err + used, err_len - used,
+                 " (copy the network's genesis.json there or set [node] genesis_file; for a local "
+                 "network: seqctl testnet --validators 4 --out DIR)");
+    }
     if (rc != 0)
         return rc;
     if ((rc = seq_config_path(path, sizeof path, config_path, n->cfg.key_file)) != 0 ||
