@@ -746,51 +746,36 @@ int seq_store_write_votes(seq_store *s, const seq_vote *votes, size_t nv, const 
     return commit_txn(s, txn, err, true);
 }
 
-int seq_store_write(seq_store *s, const seq_vote *votes, size_t nv, const seq_store_final *items, size_t n)
+int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_t n)
 {
-    if (!s || (n > 0 && !items) || (nv > 0 && !votes))
+    if (!s || (n > 0 && !items))
         return SEQ_EINVAL;
-    for (size_t i = 0; i < nv; i++)
-        if (!vote_kind_valid(votes[i].kind))
-            return SEQ_EINVAL;
     if (s->read_only)
         return SEQ_EREADONLY;
     int err = items_check(items, n);
-    if (err || (n == 0 && nv == 0))
+    if (err || n == 0)
         return err;
     MDB_txn *txn;
     err = write_begin(s, &txn);
     if (err)
         return err;
-    for (size_t i = 0; !err && i < nv; i++) {
-        err = vote_insert(s, txn, &votes[i]);
-        if (!err)
-            err = voted_view_raise(s, txn, votes[i].view);
-    }
-    if (n > 0) {
-        seq_store_tip tip;
-        if (!err)
-            err = tip_read(s, txn, &tip);
-        for (size_t i = 0; !err && i < n; i++)
-            err = final_put(s, txn, &tip, &items[i]);
-        if (!err)
-            err = tip_write(s, txn, &tip);
-        if (!err)
-            err = votes_prune(s, txn, tip.view);
-        if (!err)
-            err = kept_prune(s, txn, tip.height);
-    }
-    if ((err = commit_txn(s, txn, err, nv > 0)) != 0)
+    seq_store_tip tip;
+    err = tip_read(s, txn, &tip);
+    for (size_t i = 0; !err && i < n; i++)
+        err = final_put(s, txn, &tip, &items[i]);
+    if (!err)
+        err = tip_write(s, txn, &tip);
+    if (!err)
+        err = votes_prune(s, txn, tip.view);
+    if (!err)
+        err = kept_prune(s, txn, tip.height);
+    if ((err = commit_txn(s, txn, err, false)) != 0)
         return err;
     for (size_t i = 0; !err && i < n; i++)
         err = seq_txindex_add(s->txindex, items[i].block);
     return err;
 }
 
-int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_t n)
-{
-    return seq_store_write(s, NULL, 0, items, n);
-}
 
 /* ---- block reads ------------------------------------------------------------------ */
 
@@ -999,7 +984,7 @@ int seq_store_vote_put(seq_store *s, const seq_vote *own)
 {
     if (!s || !own)
         return SEQ_EINVAL;
-    return seq_store_write(s, own, 1, NULL, 0);
+    return seq_store_write_votes(s, own, 1, NULL, 0);
 }
 
 /* The newest cap votes above the tip, walking back from the last key, then

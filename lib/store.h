@@ -83,15 +83,10 @@ int seq_store_write_votes(seq_store *s, const seq_vote *votes, size_t nv, const 
 /* A kept block by hash; *out owned by the caller. SEQ_ENOTFOUND when absent. */
 int seq_store_kept_get(seq_store *s, const seq_hash *hash, seq_block **out) SEQ_MUST_CHECK;
 
-/* Own votes (as seq_store_vote_put) and finalized blocks (as
- * seq_store_commit_finalized) in ONE write transaction: one sync for all the
- * durable writes a consensus step asks for. Votes first; any error aborts all. */
-int seq_store_write(seq_store *s, const seq_vote *votes, size_t nv, const seq_store_final *items, size_t n) SEQ_MUST_CHECK;
-
 /* Transaction ids of committed blocks reach the tx index (seq_store_tx_find,
  * seq_store_txs_finalized) at once through memory, and LMDB in batches
  * written by a background thread (lib/txindex.h). index_flush hands the ids
- * gathered so far to it without waiting (call it about once a second) and
+ * gathered so far to it without waiting (call it every few seconds) and
  * returns its last error; index_sync waits until they are durable. Close
  * syncs; a store reopened after a crash indexes what was lost. A read-only
  * reader (another process) finds an id once it is written. */
