@@ -667,11 +667,3 @@ int seq_client_next_batch(seq_client *c, seq_batch **out, uint32_t timeout_ms)
     free_response(r);
     return rc;
 }
-
-void seq_batch_free(seq_batch *b)
-{
-    if (!b)
-        return;
-    free(b->arena_);
-    free(b);
-}

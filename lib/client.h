@@ -15,6 +15,7 @@
 
 #include "assert.h"
 #include "types.h"
+#include "verify.h"
 
 #define SEQ_CLIENT_FRAME_BYTES_MAX (64u << 20) /* largest reply accepted */
 #define SEQ_CLIENT_SUBSCRIBE_NS_MAX 256        /* namespaces in one subscription */
@@ -66,23 +67,11 @@ int seq_client_status(seq_client *c, seq_node_status *out, uint32_t timeout_ms) 
  * the connection carries only batches. */
 int seq_client_subscribe(seq_client *c, const seq_ns *ns, uint32_t ns_count, uint64_t from_height) SEQ_MUST_CHECK;
 
-/* One namespace's part of one finalized block. Owned by the caller:
- * seq_batch_free. txs[i].data points into the batch's own memory. */
-typedef struct {
-    seq_header header;
-    seq_hash block_hash;   /* computed from header by the client */
-    seq_ns ns;
-    uint32_t tx_count;
-    seq_tx *txs;
-    seq_cert cert;         /* finalization certificate of the block */
-    void *arena_;
-} seq_batch;
 
 /* Waits up to timeout_ms for the next batch: SEQ_ETIMEOUT when none came,
  * SEQ_ECLOSED when the node closed the connection, SEQ_EDECODE for a bad
  * frame, or the node's error code when it refused the subscription. */
 int seq_client_next_batch(seq_client *c, seq_batch **out, uint32_t timeout_ms) SEQ_MUST_CHECK;
-void seq_batch_free(seq_batch *b);
 
 /* Last error text from the node (an Error reply) or the transport. */
 const char *seq_client_last_error(const seq_client *c);

@@ -37,7 +37,10 @@
     X(TIMEOUT, "timed out")                                                  \
     X(CLOSED, "connection closed")                                           \
     X(PROTOCOL, "protocol violation")                                        \
-    X(ADDR, "bad address (want HOST:PORT)")
+    X(ADDR, "bad address (want HOST:PORT)")                                  \
+    X(PROOF, "namespace proof does not match the payload root")              \
+    X(GAP, "batch does not follow the previous one")                         \
+    X(SLOW, "subscriber too slow for too long")
 
 typedef enum {
     SEQ_OK = 0,
