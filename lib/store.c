@@ -825,6 +825,25 @@ int seq_store_cert_get(seq_store *s, uint64_t height, seq_cert *out)
     return err;
 }
 
+int seq_store_header_get(seq_store *s, uint64_t height, seq_header *out)
+{
+    if (!s || !out)
+        return SEQ_EINVAL;
+    MDB_txn *txn;
+    int err = read_begin(s, &txn);
+    if (err)
+        return err;
+    uint8_t key[HEIGHT_BYTES];
+    seq_put_u64be(key, height);
+    MDB_val v;
+    err = db_get(s, txn, DB_BLOCKS, key, sizeof key, &v);
+    /* The canonical block encoding starts with the fixed-size header. */
+    if (!err && (v.mv_size < SEQ_HEADER_BYTES || seq_header_decode(out, v.mv_data, SEQ_HEADER_BYTES) != 0))
+        err = store_corrupt(s->dir, "block header does not decode");
+    mdb_txn_abort(txn);
+    return err;
+}
+
 int seq_store_height_of(seq_store *s, const seq_hash *block_hash, uint64_t *height)
 {
     if (!s || !block_hash || !height)

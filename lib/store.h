@@ -100,6 +100,11 @@ size_t seq_store_index_pending(seq_store *s);
 int seq_store_block_get(seq_store *s, uint64_t height, seq_block **out) SEQ_MUST_CHECK;
 int seq_store_cert_get(seq_store *s, uint64_t height, seq_cert *out) SEQ_MUST_CHECK;
 int seq_store_height_of(seq_store *s, const seq_hash *block_hash, uint64_t *height) SEQ_MUST_CHECK;
+/* Only the header of the stored block at height (the value's first
+ * SEQ_HEADER_BYTES), without decoding its transactions: certificate paths
+ * need headers of many heights. SEQ_ENOTFOUND when absent, SEQ_ECORRUPT when
+ * the stored bytes are shorter than a header or do not decode. */
+int seq_store_header_get(seq_store *s, uint64_t height, seq_header *out) SEQ_MUST_CHECK;
 
 /* Where a finalized transaction is. SEQ_ENOTFOUND when it is not finalized. */
 int seq_store_tx_find(seq_store *s, const seq_hash *id, uint64_t *height, uint32_t *index) SEQ_MUST_CHECK;
