@@ -22,7 +22,8 @@ WARN    := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes \
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) \
              -Ilib -I$(BUILD)/gen -MMD -MP $(PKG_CFLAGS)
-LDLIBS  = $(PKG_LIBS) -lm $(EXTRA_LDFLAGS)
+# Debian's libhttp-parser-dev (the HTTP port's parser) ships no .pc file.
+LDLIBS  = $(PKG_LIBS) -lhttp_parser -lm $(EXTRA_LDFLAGS)
 
 PROTO_SRC := proto/seq.proto
 GEN_C     := $(BUILD)/gen/seq.pb-c.c

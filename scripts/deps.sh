@@ -9,7 +9,10 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler
   libcmocka-dev
   libinih-dev libjansson-dev
+  libhttp-parser-dev
   python3
+  # curl and promtool (in prometheus): tests/cluster/test_http.sh
+  curl prometheus
 )
 
 missing=()
