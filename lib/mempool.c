@@ -18,8 +18,10 @@ struct nsq;
 /* One pending transaction: header and payload in one allocation. */
 typedef struct mtx {
     struct mtx *prev, *next; /* FIFO queue of its namespace */
+    struct mtx *older, *newer; /* mempool-wide arrival list, for expiry */
     struct nsq *q;
     uint64_t arrival; /* mempool-wide arrival order: the sort key inside a namespace */
+    uint64_t added_ms; /* the mempool's clock when it arrived (seq_mempool_expire sets it) */
     seq_hash id;
     uint32_t len;
     uint8_t payload[];
@@ -74,6 +76,8 @@ struct seq_mempool {
     uint64_t arrivals;
     uint64_t build_epoch;
     recent_ids recent;
+    mtx *oldest, *newest; /* arrival list */
+    uint64_t now_ms;      /* last time given to seq_mempool_expire */
 };
 
 /* ---- namespace map ----------------------------------------------------- */
@@ -302,7 +306,13 @@ static int insert(seq_mempool *mp, nsq *q, const seq_tx *tx)
         free(m);
         return SEQ_ENOMEM;
     }
-    *m = (mtx){.prev = q->tail, .q = q, .arrival = mp->arrivals++, .id = tx->id, .len = tx->len};
+    *m = (mtx){.prev = q->tail, .older = mp->newest, .q = q, .arrival = mp->arrivals++,
+               .added_ms = mp->now_ms, .id = tx->id, .len = tx->len};
+    if (mp->newest)
+        mp->newest->newer = m;
+    else
+        mp->oldest = m;
+    mp->newest = m;
     if (tx->len)
         memcpy(m->payload, tx->data, tx->len);
     rc = seq_idset_put(&mp->pending, &m->id, m);
@@ -479,6 +489,14 @@ static void drop_pending(seq_mempool *mp, mtx *m)
         m->next->prev = m->prev;
     else
         q->tail = m->prev;
+    if (m->older)
+        m->older->newer = m->newer;
+    else
+        mp->oldest = m->newer;
+    if (m->newer)
+        m->newer->older = m->older;
+    else
+        mp->newest = m->older;
     q->count--;
     q->bytes -= m->len;
     mp->count--;
@@ -497,6 +515,22 @@ void seq_mempool_remove_finalized(seq_mempool *mp, const seq_hash *ids, size_t n
             drop_pending(mp, m);
         recent_remember(&mp->recent, &ids[i]);
     }
+}
+
+uint32_t seq_mempool_expire(seq_mempool *mp, uint64_t now_ms, uint64_t ttl_ms, seq_hash *expired, uint32_t max)
+{
+    SEQ_ASSERT(mp && (expired || max == 0));
+    if (now_ms > mp->now_ms)
+        mp->now_ms = now_ms;
+    uint32_t n = 0;
+    while (n < max && mp->oldest && mp->oldest->added_ms + ttl_ms <= mp->now_ms) {
+        mtx *m = mp->oldest;
+        expired[n++] = m->id;
+        bool was = seq_idset_remove(&mp->pending, &m->id, NULL);
+        SEQ_ASSERT(was);
+        drop_pending(mp, m);
+    }
+    return n;
 }
 
 bool seq_mempool_contains(const seq_mempool *mp, const seq_hash *id)

@@ -81,6 +81,13 @@ int seq_mempool_build(seq_mempool *mp, uint32_t txs_max, uint64_t bytes_max,
  * that a late copy is rejected as a duplicate. */
 void seq_mempool_remove_finalized(seq_mempool *mp, const seq_hash *ids, size_t n);
 
+/* Expiry. The mempool's clock is the latest now_ms given here (it never
+ * goes back); a transaction is stamped with it when it arrives. Removes up to
+ * max pending transactions stamped at or before now_ms - ttl_ms, oldest first,
+ * writing their ids to expired; returns how many. They are not remembered as
+ * finalized: the same transaction may be submitted again. Work: O(removed). */
+uint32_t seq_mempool_expire(seq_mempool *mp, uint64_t now_ms, uint64_t ttl_ms, seq_hash *expired, uint32_t max);
+
 /* True for a pending id. */
 bool seq_mempool_contains(const seq_mempool *mp, const seq_hash *id);
 /* True for an id among the last recent_max finalized ones. */

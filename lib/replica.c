@@ -58,6 +58,7 @@ struct seq_replica {
     size_t gossip_cap;
     uint64_t finalized_txs;
     uint64_t gossip_dropped;
+    uint64_t expired_txs;
     followup held;             /* a BUILD held back for lack of transactions */
     uint64_t held_since_ms;
     bool holding;
@@ -369,10 +370,41 @@ static int drain(seq_replica *r, uint64_t now)
     return 0;
 }
 
+const char *seq_drop_reason_name(int reason)
+{
+    switch (reason) {
+    case SEQ_DROP_EXPIRED:
+        return "expired";
+    case SEQ_DROP_EVICTED:
+        return "evicted";
+    case SEQ_DROP_INVALID:
+        return "invalid";
+    default:
+        return "unknown";
+    }
+}
+
+static void expire_pending(seq_replica *r, uint64_t now_ms)
+{
+    if (r->cfg.tx_ttl_ms == 0)
+        return;
+    seq_hash expired[256];
+    for (uint32_t done = 0; done < SEQ_EXPIRE_PER_TICK;) {
+        uint32_t n = seq_mempool_expire(r->mempool, now_ms, r->cfg.tx_ttl_ms, expired, 256);
+        if (n == 0)
+            break;
+        r->expired_txs += n;
+        if (r->io.dropped)
+            r->io.dropped(r->io.ctx, expired, n, SEQ_DROP_EXPIRED);
+        done += n;
+    }
+}
+
 int seq_replica_tick(seq_replica *r, uint64_t now_ms)
 {
     if (r->failed)
         return SEQ_EIO;
+    expire_pending(r, now_ms);
     if (!r->holding)
         return 0;
     if (seq_mempool_count(r->mempool) == 0 && now_ms < r->held_since_ms + r->cfg.empty_block_delay_ms)
@@ -560,6 +592,7 @@ void seq_replica_status_get(const seq_replica *r, seq_replica_status *out)
     out->mempool_bytes = seq_mempool_bytes(r->mempool);
     out->finalized_txs = r->finalized_txs;
     out->gossip_dropped = r->gossip_dropped;
+    out->expired_txs = r->expired_txs;
 }
 
 /* ---- life cycle -------------------------------------------------------------------- */

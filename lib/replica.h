@@ -28,6 +28,8 @@ typedef struct {
     void (*delivered)(void *ctx, const seq_block *b, const seq_cert *cert);
     /* Optional: our own vote is durable and about to be sent (simulator checks). */
     void (*signed_vote)(void *ctx, const seq_vote *v);
+    /* Optional: pending transactions left the mempool unordered (expired). */
+    void (*dropped)(void *ctx, const seq_hash *ids, uint32_t n, int reason);
     /* The store failed to persist: the node must stop. Nothing was sent after
      * the failed write. */
     void (*fatal)(void *ctx, int err, const char *what);
@@ -43,7 +45,16 @@ typedef struct {
      * (answered by seq_replica_tick once a transaction arrives or the delay
      * is over). 0: propose at once, empty or not (the simulator). */
     uint64_t empty_block_delay_ms;
+    /* A pending transaction not ordered within this long is dropped from the
+     * mempool (io->dropped, SEQ_DROP_EXPIRED) by seq_replica_tick. 0: never. */
+    uint64_t tx_ttl_ms;
 } seq_replica_config;
+
+/* Why a pending transaction left the mempool unordered. Expired is the only
+ * one the node produces today (docs/design.md); the others are reserved
+ * answers of the tx status API. */
+enum { SEQ_DROP_EXPIRED = 1, SEQ_DROP_EVICTED = 2, SEQ_DROP_INVALID = 3 };
+const char *seq_drop_reason_name(int reason);
 
 typedef struct seq_replica seq_replica;
 
@@ -65,7 +76,9 @@ bool seq_replica_pending(const seq_replica *r);
 int seq_replica_continue(seq_replica *r, uint64_t now_ms) SEQ_MUST_CHECK;
 
 /* Answers a proposal held back for lack of transactions when one has arrived
- * or its delay is over. Cheap when nothing is held: call it on a short timer. */
+ * or its delay is over, and expires old transactions (at most
+ * SEQ_EXPIRE_PER_TICK per call). Cheap otherwise: call it on a short timer. */
+#define SEQ_EXPIRE_PER_TICK 4096
 int seq_replica_tick(seq_replica *r, uint64_t now_ms) SEQ_MUST_CHECK;
 
 /* A client's transaction: into the mempool and queued for gossip. Returns the
@@ -103,6 +116,7 @@ typedef struct {
     uint64_t mempool_bytes;
     uint64_t finalized_txs;
     uint64_t gossip_dropped; /* gossip queue was full */
+    uint64_t expired_txs;    /* dropped from the mempool by tx_ttl_ms */
 } seq_replica_status;
 
 void seq_replica_status_get(const seq_replica *r, seq_replica_status *out);

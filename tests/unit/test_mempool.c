@@ -516,6 +516,73 @@ static void test_large_scale(void **state)
     seq_mempool_free(mp);
 }
 
+/* Expiry: oldest first across namespaces, only those stamped at or before
+ * now - ttl, bounded by max, counts updated, the same tx may come back, the
+ * clock never goes back, and a finalized tx in between is not reported. */
+static void test_expire_oldest_first_bounded(void **state)
+{
+    (void)state;
+    seq_mempool *mp = pool_default();
+    seq_hash ids[8], got[8];
+    seq_mempool_expire(mp, 1000, 500, got, 0); /* clock = 1000 */
+    ids[0] = add_ok(mp, 1, 0);
+    ids[1] = add_ok(mp, 2, 1);
+    ids[2] = add_ok(mp, 1, 2);
+    assert_int_equal(seq_mempool_expire(mp, 1200, 500, got, 8), 0); /* clock = 1200 */
+    ids[3] = add_ok(mp, 3, 3);
+    seq_mempool_remove_finalized(mp, &ids[1], 1);
+    /* clock back in time: ignored, nothing is old enough at 1200 */
+    assert_int_equal(seq_mempool_expire(mp, 900, 500, got, 8), 0);
+    /* at 1500 the three stamped 1000 are due; max 1 takes the oldest only */
+    assert_int_equal(seq_mempool_expire(mp, 1500, 500, got, 1), 1);
+    assert_memory_equal(got[0].b, ids[0].b, SEQ_HASH_BYTES);
+    assert_int_equal(seq_mempool_expire(mp, 1500, 500, got, 8), 1);
+    assert_memory_equal(got[0].b, ids[2].b, SEQ_HASH_BYTES); /* ids[1] was finalized */
+    assert_int_equal(seq_mempool_count(mp), 1);
+    assert_true(seq_mempool_contains(mp, &ids[3]));
+    assert_false(seq_mempool_contains(mp, &ids[0]));
+    uint32_t c;
+    seq_mempool_ns_usage(mp, 1, &c, NULL);
+    assert_int_equal(c, 0);
+    /* an expired tx is not a duplicate: it may be submitted again */
+    assert_int_equal(add_index(mp, 1, 0, NULL), 0);
+    assert_int_equal(seq_mempool_expire(mp, 1700, 500, got, 8), 1);
+    assert_memory_equal(got[0].b, ids[3].b, SEQ_HASH_BYTES);
+    assert_int_equal(seq_mempool_count(mp), 1);
+    seq_mempool_free(mp);
+}
+
+/* Expiry interleaved with builds and removals keeps the lists consistent. */
+static void test_expire_with_builds_and_removals(void **state)
+{
+    (void)state;
+    seq_mempool *mp = pool_default();
+    seq_hash got[OUT_MAX];
+    uint64_t now = 0;
+    uint32_t added = 0, gone = 0;
+    for (uint32_t round = 0; round < 50; round++) {
+        now += 10;
+        seq_mempool_expire(mp, now, 100, got, 0);
+        for (uint32_t i = 0; i < 40; i++, added++)
+            add_ok(mp, i % 7, added);
+        uint32_t n;
+        assert_int_equal(seq_mempool_build(mp, 13, 1u << 20, NULL, NULL, out, &n), 0);
+        seq_hash fin[13];
+        for (uint32_t i = 0; i < n; i++)
+            fin[i] = out[i].id;
+        seq_mempool_remove_finalized(mp, fin, n);
+        gone += n;
+        gone += seq_mempool_expire(mp, now, 100, got, OUT_MAX);
+        assert_int_equal(seq_mempool_count(mp), added - gone);
+    }
+    /* far in the future every pending tx expires */
+    gone += seq_mempool_expire(mp, now + 1000, 100, got, OUT_MAX);
+    assert_int_equal(seq_mempool_count(mp), 0);
+    assert_int_equal(seq_mempool_bytes(mp), 0);
+    assert_int_equal(gone, added);
+    seq_mempool_free(mp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -533,6 +600,8 @@ int main(void)
         cmocka_unit_test(test_remove_finalized_then_duplicate),
         cmocka_unit_test(test_recent_forgets_after_recent_max),
         cmocka_unit_test(test_large_scale),
+        cmocka_unit_test(test_expire_oldest_first_bounded),
+        cmocka_unit_test(test_expire_with_builds_and_removals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

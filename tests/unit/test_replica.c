@@ -84,6 +84,10 @@ typedef struct {
     seq_block *blocks[TEST_BLOCKS_MAX];
     uint32_t block_count;
     uint64_t empty_block_delay_ms; /* for replica_open */
+    uint64_t tx_ttl_ms;            /* for replica_open */
+    seq_hash dropped[DELIVERED_MAX];
+    int dropped_reason[DELIVERED_MAX];
+    uint32_t dropped_count;
 } fixture;
 
 /* ---- fixture ------------------------------------------------------------------ */
@@ -197,6 +201,16 @@ static void io_delivered(void *ctx, const seq_block *b, const seq_cert *cert)
     fx->delivered[fx->delivered_count++] = b->h.height;
 }
 
+static void io_dropped(void *ctx, const seq_hash *ids, uint32_t n, int reason)
+{
+    fixture *fx = ctx;
+    for (uint32_t i = 0; i < n; i++) {
+        assert_true(fx->dropped_count < DELIVERED_MAX);
+        fx->dropped_reason[fx->dropped_count] = reason;
+        fx->dropped[fx->dropped_count++] = ids[i];
+    }
+}
+
 static void io_fatal(void *ctx, int err, const char *what)
 {
     fixture *fx = ctx;
@@ -235,9 +249,10 @@ static void replica_open(fixture *fx)
         .block_bytes_max = 1u << 20,
         .store = fx->store,
         .empty_block_delay_ms = fx->empty_block_delay_ms,
+        .tx_ttl_ms = fx->tx_ttl_ms,
     };
     seq_replica_io io = {.ctx = fx, .send = io_send, .set_timer = io_set_timer, .delivered = io_delivered,
-                         .fatal = io_fatal};
+                         .dropped = io_dropped, .fatal = io_fatal};
     assert_int_equal(seq_replica_new(&fx->r, &cfg, &io), 0);
 }
 
@@ -1007,6 +1022,36 @@ static void test_peer_up_resends_own_votes(void **state)
     assert_int_equal(fx->send_count, mark);
 }
 
+/* A transaction nobody orders within tx_ttl_ms is dropped by the tick, with
+ * its reason, and no longer pending; the next one goes when its turn comes. */
+static void test_pending_tx_expires(void **state)
+{
+    fixture *fx = *state;
+    fx->tx_ttl_ms = 1000;
+    node_open(fx, 4, 2, 0); /* not the leader of view 1: nothing gets ordered */
+    assert_int_equal(seq_replica_start(fx->r, 0), 0);
+    assert_int_equal(seq_replica_tick(fx->r, 100), 0);
+    seq_hash a = submit_chain_tx(fx, 1, 1);
+    assert_int_equal(seq_replica_tick(fx->r, 600), 0);
+    seq_hash b = submit_chain_tx(fx, 1, 2);
+    assert_int_equal(seq_replica_tick(fx->r, 1099), 0);
+    assert_int_equal(fx->dropped_count, 0);
+    assert_int_equal(seq_replica_tick(fx->r, 1100), 0);
+    assert_int_equal(fx->dropped_count, 1);
+    assert_memory_equal(fx->dropped[0].b, a.b, SEQ_HASH_BYTES);
+    assert_int_equal(fx->dropped_reason[0], SEQ_DROP_EXPIRED);
+    assert_string_equal(seq_drop_reason_name(fx->dropped_reason[0]), "expired");
+    assert_false(seq_replica_contains(fx->r, &a));
+    assert_true(seq_replica_contains(fx->r, &b));
+    assert_int_equal(seq_replica_tick(fx->r, 1600), 0);
+    assert_int_equal(fx->dropped_count, 2);
+    assert_false(seq_replica_contains(fx->r, &b));
+    seq_replica_status st;
+    seq_replica_status_get(fx->r, &st);
+    assert_int_equal(st.expired_txs, 2);
+    assert_int_equal(st.mempool_txs, 0);
+}
+
 int main(void)
 {
     seq_log_set_level(SEQ_LOG_OFF); /* the fatal test logs by design; the asserts say it all */
@@ -1027,6 +1072,7 @@ int main(void)
         T(test_notarize_vote_keeps_block),
         T(test_block_req_served_from_kept_after_restart),
         T(test_peer_up_resends_own_votes),
+        T(test_pending_tx_expires),
     };
 #undef T
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
