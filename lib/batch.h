@@ -27,6 +27,10 @@ int seq_batch_alloc(seq_batch **out, uint32_t tx_count, size_t payload_bytes, ui
  * SEQ_CERT_PATH_MAX heights. */
 int seq_batch_make(seq_store *s, const seq_block *b, const seq_cert *cert, seq_ns ns,
                    seq_batch **out) SEQ_MUST_CHECK;
+/* The same with ns's proof already built (from a seq_nmt_tree kept for the
+ * block, when many namespaces of one block are served). */
+int seq_batch_make_proved(seq_store *s, const seq_block *b, const seq_cert *cert, seq_ns ns,
+                          const seq_nsproof *proof, seq_batch **out) SEQ_MUST_CHECK;
 /* The same for the stored block at height. SEQ_ENOTFOUND above the tip. */
 int seq_batch_load(seq_store *s, uint64_t height, seq_ns ns, seq_batch **out) SEQ_MUST_CHECK;
 

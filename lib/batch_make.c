@@ -55,9 +55,19 @@ int seq_batch_make(seq_store *s, const seq_block *b, const seq_cert *cert, seq_n
     int err = seq_nsproof_build(b, ns, &proof);
     if (err)
         return err;
+    return seq_batch_make_proved(s, b, cert, ns, &proof, out);
+}
+
+int seq_batch_make_proved(seq_store *s, const seq_block *b, const seq_cert *cert, seq_ns ns,
+                          const seq_nsproof *proved, seq_batch **out)
+{
+    if (!s || !b || !cert || !proved || !out)
+        return SEQ_EINVAL;
+    const seq_nsproof proof = *proved;
     SEQ_ASSERT(proof.start <= b->tx_count && proof.count <= b->tx_count - proof.start);
     uint32_t path_len;
-    if ((err = path_len_find(s, b, cert, &path_len)) != 0)
+    int err = path_len_find(s, b, cert, &path_len);
+    if (err)
         return err;
     const seq_tx *slice = b->txs + proof.start;
     size_t payload_bytes = 0;
