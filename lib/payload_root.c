@@ -1,6 +1,7 @@
-/* The payload root: a namespaced Merkle tree over a block's transactions
- * (types.h gives the exact leaf, inner and root encodings). */
-#include "types.h"
+/* The namespaced Merkle tree's nodes (lib/nmt.h) and the payload root over a
+ * block's transactions (types.h gives the exact leaf, inner and root
+ * encodings). */
+#include "nmt.h"
 
 #include <stdlib.h>
 
@@ -16,35 +17,28 @@
 #define LEAF_PREIMAGE_BYTES (1 + 8 + SEQ_HASH_BYTES)
 #define INNER_PREIMAGE_BYTES (1 + 2 * NODE_BYTES)
 
-typedef struct {
-    seq_ns min;
-    seq_ns max;
-    seq_hash digest;
-} nmt_node;
-
-static void enc_node(seq_enc *e, const nmt_node *n)
+static void enc_node(seq_enc *e, const seq_nmt_node *n)
 {
     seq_enc_u64(e, n->min);
     seq_enc_u64(e, n->max);
     seq_enc_bytes(e, n->digest.b, SEQ_HASH_BYTES);
 }
 
-static void leaf_of(nmt_node *out, const seq_tx *tx)
+void seq_nmt_leaf(seq_nmt_node *out, seq_ns ns, const seq_hash *id)
 {
     uint8_t pre[LEAF_PREIMAGE_BYTES];
     seq_enc e;
     seq_enc_init(&e, pre, sizeof pre);
     seq_enc_u8(&e, TAG_LEAF);
-    seq_enc_u64(&e, tx->ns);
-    seq_enc_bytes(&e, tx->id.b, SEQ_HASH_BYTES);
+    seq_enc_u64(&e, ns);
+    seq_enc_bytes(&e, id->b, SEQ_HASH_BYTES);
     SEQ_ASSERT(!e.overflow && e.len == sizeof pre);
-    out->min = tx->ns;
-    out->max = tx->ns;
+    out->min = ns;
+    out->max = ns;
     seq_hash_compute(&out->digest, pre, e.len);
 }
 
-/* out may alias l (the in-place reduction below relies on that). */
-static void inner_of(nmt_node *out, const nmt_node *l, const nmt_node *r)
+void seq_nmt_inner(seq_nmt_node *out, const seq_nmt_node *l, const seq_nmt_node *r)
 {
     uint8_t pre[INNER_PREIMAGE_BYTES];
     seq_enc e;
@@ -53,6 +47,7 @@ static void inner_of(nmt_node *out, const nmt_node *l, const nmt_node *r)
     enc_node(&e, l);
     enc_node(&e, r);
     SEQ_ASSERT(!e.overflow && e.len == sizeof pre);
+    /* Read both children before writing: out may alias either. */
     seq_ns min = l->min < r->min ? l->min : r->min;
     seq_ns max = l->max > r->max ? l->max : r->max;
     seq_hash_compute(&out->digest, pre, e.len);
@@ -60,7 +55,7 @@ static void inner_of(nmt_node *out, const nmt_node *l, const nmt_node *r)
     out->max = max;
 }
 
-static void root_of(seq_hash *out, const nmt_node *root)
+void seq_nmt_root(seq_hash *out, const seq_nmt_node *root)
 {
     uint8_t pre[1 + NODE_BYTES];
     seq_enc e;
@@ -71,15 +66,39 @@ static void root_of(seq_hash *out, const nmt_node *root)
     seq_hash_compute(out, pre, e.len);
 }
 
+void seq_nmt_empty_root(seq_hash *out)
+{
+    uint8_t tag = TAG_EMPTY;
+    seq_hash_compute(out, &tag, 1);
+}
+
 /* Bottom-up pairing where an odd last node moves up unchanged gives exactly
  * the RFC 6962 tree (left subtree = largest power of two < n), without
  * recursion, in one array of n nodes. */
+void seq_nmt_subtree(seq_nmt_node *out, const seq_tx *txs, uint32_t n, seq_nmt_node *scratch)
+{
+    SEQ_ASSERT(out && txs && scratch && n >= 1);
+    for (uint32_t i = 0; i < n; i++)
+        seq_nmt_leaf(&scratch[i], txs[i].ns, &txs[i].id);
+
+    uint32_t width = n;
+    while (width > 1) {
+        uint32_t next = 0;
+        for (uint32_t i = 0; i + 1 < width; i += 2)
+            seq_nmt_inner(&scratch[next++], &scratch[i], &scratch[i + 1]);
+        if (width % 2 == 1)
+            scratch[next++] = scratch[width - 1];
+        SEQ_ASSERT(next == (width + 1) / 2);
+        width = next;
+    }
+    *out = scratch[0];
+}
+
 int seq_payload_root(const seq_tx *txs, uint32_t n, seq_hash *out)
 {
     SEQ_ASSERT(out);
     if (n == 0) {
-        uint8_t tag = TAG_EMPTY;
-        seq_hash_compute(out, &tag, 1);
+        seq_nmt_empty_root(out);
         return 0;
     }
     if (n > SEQ_BLOCK_TXS_MAX)
@@ -87,23 +106,12 @@ int seq_payload_root(const seq_tx *txs, uint32_t n, seq_hash *out)
     if (!txs)
         return SEQ_EINVAL;
 
-    nmt_node *level = malloc((size_t)n * sizeof *level);
-    if (!level)
+    seq_nmt_node *scratch = malloc((size_t)n * sizeof *scratch);
+    if (!scratch)
         return SEQ_ENOMEM;
-    for (uint32_t i = 0; i < n; i++)
-        leaf_of(&level[i], &txs[i]);
-
-    uint32_t width = n;
-    while (width > 1) {
-        uint32_t next = 0;
-        for (uint32_t i = 0; i + 1 < width; i += 2)
-            inner_of(&level[next++], &level[i], &level[i + 1]);
-        if (width % 2 == 1)
-            level[next++] = level[width - 1];
-        SEQ_ASSERT(next == (width + 1) / 2);
-        width = next;
-    }
-    root_of(out, &level[0]);
-    free(level);
+    seq_nmt_node root;
+    seq_nmt_subtree(&root, txs, n, scratch);
+    seq_nmt_root(out, &root);
+    free(scratch);
     return 0;
 }
