@@ -4,21 +4,27 @@
  * queue drains; a subscriber that falls behind is fed from the store. */
 #include "api.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "addr.h"
+#include "batch.h"
+#include "batchcache.h"
 #include "codec.h"
 #include "crypto.h"
 #include "errors.h"
 #include "log.h"
+#include "nsproof.h"
 #include "pbconv.h"
+#include "replica.h"
 #include "seq.pb-c.h"
 #include "wire.h"
 
 #define READ_BUF_BYTES (256u << 10)
 #define CATCHUP_INTERVAL_MS 2
 #define CATCHUP_BLOCKS_PER_TICK 32 /* per subscriber per tick: bounds one tick's work */
+#define BATCH_CACHE_BYTES (64u << 20) /* encoded batches shared by subscribers */
 
 typedef struct client client;
 
@@ -33,6 +39,7 @@ struct client {
     bool subscribed;
     uint64_t sub_request_id;
     uint64_t next_height; /* next height to send to the subscriber */
+    uint64_t last_written_ms; /* loop time a write last completed */
     uint32_t ns_count;
     seq_ns ns[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
 };
@@ -41,8 +48,11 @@ struct seq_api {
     seq_api_config cfg;
     uv_tcp_t listener;
     uv_timer_t catchup;
+    seq_batch_cache *cache;
     client *clients;
     uint32_t client_count;
+    uint32_t subscribers;
+    uint64_t slow_disconnects;
     uint32_t handles_open;
     bool closing;
     void (*done)(void *ctx);
@@ -68,6 +78,7 @@ static void write_cb(uv_write_t *req, int status)
     write_req *w = (write_req *)req;
     client *c = w->c;
     c->queued -= w->len;
+    c->last_written_ms = uv_now(c->api->cfg.loop);
     free(w);
     if (status < 0) {
         client_close(c, uv_strerror(status));
@@ -115,72 +126,64 @@ static void send_error(client *c, uint64_t request_id, int err, const char *what
 
 /* ---- subscriptions ------------------------------------------------------------ */
 
-/* The run of b's transactions in namespace ns (they are sorted by namespace). */
-static void ns_slice(const seq_block *b, seq_ns ns, uint32_t *first, uint32_t *count)
+/* One subscription item: the cached NamespaceBatch bytes inside a
+ * ClientResponse envelope written by hand (field 1 request_id, field 3
+ * batch), so S subscribers of one batch cost S copies, not S encodings. */
+static size_t varint_put(uint8_t *p, uint64_t v)
 {
-    uint32_t lo = 0, hi = b->tx_count;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (b->txs[mid].ns < ns)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    uint32_t end = lo;
-    while (end < b->tx_count && b->txs[end].ns == ns)
-        end++;
-    *first = lo;
-    *count = end - lo;
+    size_t n = 0;
+    do {
+        p[n++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
 }
 
-static int send_batch(client *c, const seq_block *b, const seq_cert *cert, seq_ns ns)
+static int send_batch_bytes(client *c, const uint8_t *batch, size_t len)
 {
-    uint32_t first, count;
-    ns_slice(b, ns, &first, &count);
-    Seq__Tx *items = count ? malloc(count * sizeof *items) : NULL;
-    Seq__Tx **ptrs = count ? malloc(count * sizeof *ptrs) : NULL;
-    if (count && (!items || !ptrs)) {
-        free(items);
-        free(ptrs);
+    if (c->closing)
+        return SEQ_ECLOSED;
+    uint8_t head[1 + 10 + 1 + 10];
+    size_t h = 0;
+    head[h++] = 0x08; /* ClientResponse.request_id, varint */
+    h += varint_put(head + h, c->sub_request_id);
+    head[h++] = 0x1a; /* ClientResponse.batch, length-delimited */
+    h += varint_put(head + h, len);
+    size_t n = h + len;
+    if (n > SEQ_CLIENT_FRAME_BYTES_MAX)
+        return SEQ_ETOOBIG;
+    write_req *w = malloc(sizeof *w + SEQ_FRAME_HEADER_BYTES + n);
+    if (!w)
         return SEQ_ENOMEM;
+    w->c = c;
+    w->len = SEQ_FRAME_HEADER_BYTES + n;
+    seq_frame_header(w->data, (uint32_t)n);
+    memcpy(w->data + SEQ_FRAME_HEADER_BYTES, head, h);
+    memcpy(w->data + SEQ_FRAME_HEADER_BYTES + h, batch, len);
+    uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, write_cb);
+    if (rc < 0) {
+        free(w);
+        client_close(c, uv_strerror(rc));
+        return SEQ_EIO;
     }
-    for (uint32_t i = 0; i < count; i++) {
-        const seq_tx *tx = &b->txs[first + i];
-        items[i] = (Seq__Tx)SEQ__TX__INIT;
-        items[i].ns = tx->ns;
-        items[i].payload = (ProtobufCBinaryData){.len = tx->len, .data = (uint8_t *)tx->data};
-        ptrs[i] = &items[i];
-    }
-    Seq__BlockHeader header;
-    Seq__Certificate pcert;
-    ProtobufCBinaryData sigs[SEQ_VALIDATORS_MAX];
-    seq_pb_header_set(&header, &b->h);
-    int rc = seq_pb_cert_set(&pcert, sigs, cert);
-    Seq__NamespaceBatch batch = SEQ__NAMESPACE_BATCH__INIT;
-    batch.header = &header;
-    batch.ns = ns;
-    batch.n_txs = count;
-    batch.txs = ptrs;
-    batch.cert = &pcert;
-    Seq__ClientResponse resp = SEQ__CLIENT_RESPONSE__INIT;
-    resp.request_id = c->sub_request_id;
-    resp.body_case = SEQ__CLIENT_RESPONSE__BODY_BATCH;
-    resp.batch = &batch;
-    if (rc == 0)
-        rc = send_response(c, &resp);
-    free(items);
-    free(ptrs);
-    return rc;
+    c->queued += w->len;
+    return 0;
 }
 
-static int send_block(client *c, const seq_block *b, const seq_cert *cert)
+/* Every subscribed namespace's batch of the subscriber's next height. */
+static int send_height(client *c)
 {
     for (uint32_t i = 0; i < c->ns_count; i++) {
-        int rc = send_batch(c, b, cert, c->ns[i]);
+        const uint8_t *bytes;
+        size_t len;
+        int rc = seq_batch_cache_get(c->api->cache, c->next_height, c->ns[i], &bytes, &len);
+        if (rc == 0)
+            rc = send_batch_bytes(c, bytes, len);
         if (rc)
             return rc;
     }
-    c->next_height = b->h.height + 1;
+    c->next_height++;
     return 0;
 }
 
@@ -209,14 +212,7 @@ static void catchup_client(client *c, uint64_t tip)
 {
     size_t room = c->api->cfg.send_queue_bytes_max / 2;
     for (uint32_t k = 0; k < CATCHUP_BLOCKS_PER_TICK && lagging(c, tip) && c->queued < room; k++) {
-        seq_block *b = NULL;
-        seq_cert cert;
-        int rc = seq_store_block_get(c->api->cfg.store, c->next_height, &b);
-        if (rc == 0)
-            rc = seq_store_cert_get(c->api->cfg.store, c->next_height, &cert);
-        if (rc == 0)
-            rc = send_block(c, b, &cert);
-        seq_block_free(b);
+        int rc = send_height(c);
         if (rc) {
             client_close(c, seq_strerror(rc));
             return;
@@ -224,14 +220,33 @@ static void catchup_client(client *c, uint64_t tip)
     }
 }
 
+/* A subscriber that has read nothing for subscriber_stall_ms while its queue
+ * is full is told why and disconnected: it can resume from its last height. */
+static void check_stalled(client *c, uint64_t now)
+{
+    seq_api *a = c->api;
+    if (c->queued <= a->cfg.send_queue_bytes_max || now < c->last_written_ms + a->cfg.subscriber_stall_ms)
+        return;
+    char why[160];
+    snprintf(why, sizeof why, "subscriber read nothing for %u ms with %zu bytes queued; resume from height %llu",
+             a->cfg.subscriber_stall_ms, c->queued, (unsigned long long)c->next_height);
+    SEQ_WARN("api_subscriber_slow", "queued=%zu next_height=%llu", c->queued, (unsigned long long)c->next_height);
+    a->slow_disconnects++;
+    send_error(c, c->sub_request_id, SEQ_ESLOW, why);
+    client_close(c, why);
+}
+
 static void catchup_cb(uv_timer_t *t)
 {
     seq_api *a = t->data;
     uint64_t tip = store_height(a);
+    uint64_t now = uv_now(a->cfg.loop);
     bool any = false;
     for (client *c = a->clients, *next; c; c = next) {
         next = c->next;
         catchup_client(c, tip);
+        if (lagging(c, tip))
+            check_stalled(c, now);
         any |= lagging(c, tip);
     }
     if (!any)
@@ -241,12 +256,17 @@ static void catchup_cb(uv_timer_t *t)
 void seq_api_delivered(seq_api *a, const seq_block *b, const seq_cert *cert)
 {
     bool behind = false;
+    if (a->subscribers > 0) {
+        int rc = seq_batch_cache_offer(a->cache, b, cert);
+        if (rc)
+            SEQ_WARN("api_cache", "height=%llu err=%s", (unsigned long long)b->h.height, seq_errname(rc));
+    }
     for (client *c = a->clients, *next; c; c = next) {
         next = c->next;
         if (!c->subscribed || c->closing)
             continue;
         if (c->next_height == b->h.height && c->queued < a->cfg.send_queue_bytes_max) {
-            int rc = send_block(c, b, cert);
+            int rc = send_height(c);
             if (rc)
                 client_close(c, seq_strerror(rc));
         } else if (c->next_height <= b->h.height) {
@@ -276,11 +296,40 @@ static Seq__SubmitResult__Status submit_status(int rc)
     }
 }
 
+/* The verdict on one submitted transaction: results[i] and ids[i]. */
+static void submit_one(client *c, const Seq__SubmitRequest *req, size_t i, Seq__SubmitResult *result, seq_hash *id)
+{
+    const Seq__Tx *tx = req->txs[i];
+    const ProtobufCBinaryData *key = req->n_client_keys ? &req->client_keys[i] : NULL;
+    int rc = SEQ_ETOOBIG;
+    memset(id, 0, sizeof *id);
+    if (tx && tx->payload.len <= SEQ_TX_PAYLOAD_BYTES_MAX) {
+        rc = c->api->cfg.hooks.submit(c->api->cfg.hooks.ctx, tx->ns, tx->payload.data, (uint32_t)tx->payload.len,
+                                      key ? key->data : NULL, key ? key->len : 0, id);
+        if (seq_hash_is_zero(id)) {
+            seq_tx t = {.ns = tx->ns, .len = (uint32_t)tx->payload.len, .data = tx->payload.data};
+            seq_tx_compute_id(&t);
+            *id = t.id;
+        }
+    }
+    result->status = submit_status(rc);
+    result->reason = rc == 0               ? (char *)""
+                     : rc == SEQ_EEXISTS   ? (char *)"client key already used for another transaction"
+                     : rc == SEQ_EINVAL && key ? (char *)"client key must be 1 to 64 bytes"
+                                           : (char *)seq_strerror(rc);
+    if (rc != SEQ_ETOOBIG)
+        result->id = (ProtobufCBinaryData){.len = SEQ_HASH_BYTES, .data = id->b};
+}
+
 static void on_submit(client *c, uint64_t rid, const Seq__SubmitRequest *req)
 {
     size_t n = req->n_txs;
     if (n == 0 || n > SEQ_GOSSIP_TXS_MAX) {
         send_error(c, rid, SEQ_EINVAL, "submit carries 1 to 4096 transactions");
+        return;
+    }
+    if (req->n_client_keys != 0 && req->n_client_keys != n) {
+        send_error(c, rid, SEQ_EINVAL, "client_keys: none, or one per transaction (empty for none)");
         return;
     }
     Seq__SubmitResult *results = malloc(n * sizeof *results);
@@ -291,24 +340,9 @@ static void on_submit(client *c, uint64_t rid, const Seq__SubmitRequest *req)
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
-        const Seq__Tx *tx = req->txs[i];
         results[i] = (Seq__SubmitResult)SEQ__SUBMIT_RESULT__INIT;
         ptrs[i] = &results[i];
-        int rc = SEQ_ETOOBIG;
-        memset(&ids[i], 0, sizeof ids[i]);
-        if (tx && tx->payload.len <= SEQ_TX_PAYLOAD_BYTES_MAX) {
-            rc = c->api->cfg.hooks.submit(c->api->cfg.hooks.ctx, tx->ns, tx->payload.data,
-                                          (uint32_t)tx->payload.len, &ids[i]);
-            if (rc == SEQ_EDUPLICATE || rc == SEQ_EFULL || rc == SEQ_ENS_FULL) {
-                seq_tx t = {.ns = tx->ns, .len = (uint32_t)tx->payload.len, .data = tx->payload.data};
-                seq_tx_compute_id(&t);
-                ids[i] = t.id;
-            }
-        }
-        results[i].status = submit_status(rc);
-        results[i].reason = rc ? (char *)seq_strerror(rc) : (char *)"";
-        if (rc == 0 || seq_hash_is_zero(&ids[i]) == false)
-            results[i].id = (ProtobufCBinaryData){.len = SEQ_HASH_BYTES, .data = ids[i].b};
+        submit_one(c, req, i, &results[i], &ids[i]);
     }
     Seq__SubmitReply reply = SEQ__SUBMIT_REPLY__INIT;
     reply.n_results = n;
@@ -340,6 +374,8 @@ static void on_subscribe(client *c, uint64_t rid, const Seq__SubscribeRequest *r
     /* from 0: from the next block on */
     c->next_height = req->from_height ? req->from_height : store_height(c->api) + 1;
     c->subscribed = true;
+    c->last_written_ms = uv_now(c->api->cfg.loop);
+    c->api->subscribers++;
     SEQ_INFO("api_subscribe", "namespaces=%u from=%llu", c->ns_count, (unsigned long long)c->next_height);
     catchup_start(c->api);
 }
@@ -427,37 +463,143 @@ static void on_get_block(client *c, uint64_t rid, const Seq__GetBlockRequest *re
     seq_block_free(b);
 }
 
-static void on_tx_status(client *c, uint64_t rid, const Seq__TxStatusRequest *req)
+/* A finalized transaction's reply: where it is and what proves it (header,
+ * certificate with its path, the inclusion proof of its leaf). */
+typedef struct {
+    seq_block *block;
+    seq_batch *batch; /* for header, certificate and path */
+    seq_nsproof proof;
+    Seq__BlockHeader header;
+    Seq__Certificate cert;
+    ProtobufCBinaryData sigs[SEQ_VALIDATORS_MAX];
+    Seq__BlockHeader *path;
+    Seq__BlockHeader **path_ptrs;
+    Seq__NmtNode nodes[SEQ_NSPROOF_NODES_MAX];
+    Seq__NmtNode *node_ptrs[SEQ_NSPROOF_NODES_MAX];
+    Seq__NamespaceProof pb_proof;
+} finalized_reply;
+
+static void finalized_reply_free(finalized_reply *f)
 {
+    seq_block_free(f->block);
+    seq_batch_free(f->batch);
+    free(f->path);
+    free(f->path_ptrs);
+}
+
+static int finalized_fill(seq_store *st, uint64_t height, uint32_t index, finalized_reply *f,
+                          Seq__TxStatusReply *reply)
+{
+    seq_cert cert;
+    int rc = seq_store_block_get(st, height, &f->block);
+    if (rc == 0)
+        rc = seq_store_cert_get(st, height, &cert);
+    if (rc == 0 && index >= f->block->tx_count)
+        rc = SEQ_ECORRUPT;
+    if (rc == 0)
+        rc = seq_nsproof_build_range(f->block, index, 1, &f->proof);
+    if (rc == 0)
+        rc = seq_batch_make_proved(st, f->block, &cert, f->block->txs[index].ns, &f->proof, &f->batch);
+    if (rc == 0)
+        rc = seq_pb_cert_set(&f->cert, f->sigs, &f->batch->cert);
+    uint32_t path_len = rc == 0 ? f->batch->path_len : 0;
+    if (rc == 0 && (!(f->path = calloc(path_len + 1, sizeof *f->path)) ||
+                    !(f->path_ptrs = calloc(path_len + 1, sizeof *f->path_ptrs))))
+        rc = SEQ_ENOMEM;
+    if (rc)
+        return rc;
+    for (uint32_t i = 0; i < path_len; i++) {
+        seq_pb_header_set(&f->path[i], &f->batch->cert_path[i]);
+        f->path_ptrs[i] = &f->path[i];
+    }
+    for (uint32_t i = 0; i < f->proof.node_count; i++) {
+        const seq_nmt_node *n = &f->proof.nodes[i];
+        f->nodes[i] = (Seq__NmtNode)SEQ__NMT_NODE__INIT;
+        f->nodes[i].min = n->min;
+        f->nodes[i].max = n->max;
+        f->nodes[i].digest = (ProtobufCBinaryData){.len = SEQ_HASH_BYTES, .data = (uint8_t *)n->digest.b};
+        f->node_ptrs[i] = &f->nodes[i];
+    }
+    f->pb_proof = (Seq__NamespaceProof)SEQ__NAMESPACE_PROOF__INIT;
+    f->pb_proof.start = f->proof.start;
+    f->pb_proof.n_nodes = f->proof.node_count;
+    f->pb_proof.nodes = f->node_ptrs;
+    seq_pb_header_set(&f->header, &f->block->h);
+    reply->status = SEQ__TX_STATUS_REPLY__STATUS__FINALIZED;
+    reply->height = height;
+    reply->index = index;
+    reply->ns = f->block->txs[index].ns;
+    reply->block_hash = (ProtobufCBinaryData){.len = SEQ_HASH_BYTES, .data = f->block->hash.b};
+    reply->header = &f->header;
+    reply->cert = &f->cert;
+    reply->n_cert_path = path_len;
+    reply->cert_path = f->path_ptrs;
+    reply->proof = &f->pb_proof;
+    return 0;
+}
+
+/* The id a status request names: by id, or by the client key it was
+ * submitted with. False (and an error sent) when neither works. */
+static bool tx_status_id(client *c, uint64_t rid, const Seq__TxStatusRequest *req, seq_hash *id, bool *known)
+{
+    const seq_api_hooks *h = &c->api->cfg.hooks;
+    *known = true;
+    if (req->client_key.len > 0) {
+        if (req->id.len != 0) {
+            send_error(c, rid, SEQ_EINVAL, "ask by id or by client key, not both");
+            return false;
+        }
+        *known = h->key_lookup(h->ctx, req->client_key.data, req->client_key.len, id);
+        if (!*known)
+            memset(id, 0, sizeof *id);
+        return true;
+    }
     if (req->id.len != SEQ_HASH_BYTES) {
         send_error(c, rid, SEQ_EDECODE, "transaction id must be 32 bytes");
-        return;
+        return false;
     }
-    seq_hash id, block_hash;
-    memcpy(id.b, req->id.data, SEQ_HASH_BYTES);
+    memcpy(id->b, req->id.data, SEQ_HASH_BYTES);
+    return true;
+}
+
+static void on_tx_status(client *c, uint64_t rid, const Seq__TxStatusRequest *req)
+{
+    const seq_api_hooks *h = &c->api->cfg.hooks;
+    seq_hash id;
+    bool known;
+    if (!tx_status_id(c, rid, req, &id, &known))
+        return;
     Seq__TxStatusReply reply = SEQ__TX_STATUS_REPLY__INIT;
-    reply.id = req->id;
+    reply.id = (ProtobufCBinaryData){.len = SEQ_HASH_BYTES, .data = id.b};
+    reply.status = SEQ__TX_STATUS_REPLY__STATUS__UNKNOWN;
+    finalized_reply fin = {0};
     uint64_t height;
     uint32_t index;
-    seq_block *b = NULL;
-    if (seq_store_tx_find(c->api->cfg.store, &id, &height, &index) == 0 &&
-        seq_store_block_get(c->api->cfg.store, height, &b) == 0) {
-        block_hash = b->hash;
-        reply.status = SEQ__TX_STATUS_REPLY__STATUS__FINALIZED;
-        reply.height = height;
-        reply.index = index;
-        reply.block_hash = (ProtobufCBinaryData){.len = SEQ_HASH_BYTES, .data = block_hash.b};
-    } else if (c->api->cfg.hooks.pending(c->api->cfg.hooks.ctx, &id)) {
-        reply.status = SEQ__TX_STATUS_REPLY__STATUS__PENDING;
+    int reason = 0;
+    if (!known) {
+        reply.id.len = 0;
+    } else if (seq_store_tx_find(c->api->cfg.store, &id, &height, &index) == 0) {
+        int rc = finalized_fill(c->api->cfg.store, height, index, &fin, &reply);
+        if (rc) {
+            finalized_reply_free(&fin);
+            send_error(c, rid, rc, "cannot read the finalized block of this transaction");
+            return;
+        }
     } else {
-        reply.status = SEQ__TX_STATUS_REPLY__STATUS__UNKNOWN;
+        int fate = h->tx_fate(h->ctx, &id, &reason);
+        if (fate == SEQ_TX_PENDING)
+            reply.status = SEQ__TX_STATUS_REPLY__STATUS__PENDING;
+        else if (fate == SEQ_TX_DROPPED) {
+            reply.status = SEQ__TX_STATUS_REPLY__STATUS__DROPPED;
+            reply.reason = (char *)seq_drop_reason_name(reason);
+        }
     }
     Seq__ClientResponse resp = SEQ__CLIENT_RESPONSE__INIT;
     resp.request_id = rid;
     resp.body_case = SEQ__CLIENT_RESPONSE__BODY_TX_STATUS;
     resp.tx_status = &reply;
     (void)send_response(c, &resp);
-    seq_block_free(b);
+    finalized_reply_free(&fin);
 }
 
 /* One request frame. A frame that is not a ClientRequest closes the client:
@@ -540,6 +682,7 @@ static void api_maybe_done(seq_api *a)
     if (a->closing && a->handles_open == 0 && a->clients == NULL) {
         void (*done)(void *) = a->done;
         void *ctx = a->done_ctx;
+        seq_batch_cache_free(a->cache);
         free(a);
         if (done)
             done(ctx);
@@ -557,6 +700,8 @@ static void client_closed_cb(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     a->client_count--;
+    if (c->subscribed)
+        a->subscribers--;
     seq_framer_free(&c->framer);
     free(c);
     api_maybe_done(a);
@@ -615,6 +760,10 @@ int seq_api_start(seq_api **out, const seq_api_config *cfg)
     if (!a)
         return SEQ_ENOMEM;
     a->cfg = *cfg;
+    if (seq_batch_cache_new(&a->cache, cfg->store, BATCH_CACHE_BYTES) != 0) {
+        free(a);
+        return SEQ_ENOMEM;
+    }
     uv_tcp_init(cfg->loop, &a->listener);
     uv_timer_init(cfg->loop, &a->catchup);
     a->listener.data = a;
@@ -633,6 +782,8 @@ int seq_api_start(seq_api **out, const seq_api_config *cfg)
 }
 
 uint32_t seq_api_clients(const seq_api *a) { return a->client_count; }
+uint32_t seq_api_subscribers(const seq_api *a) { return a->subscribers; }
+uint64_t seq_api_slow_disconnects(const seq_api *a) { return a->slow_disconnects; }
 
 static void handle_closed_cb(uv_handle_t *h)
 {

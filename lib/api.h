@@ -22,10 +22,15 @@
 
 typedef struct {
     void *ctx;
-    /* A client's transaction: 0 or the mempool's verdict (lib/replica.h). */
-    int (*submit)(void *ctx, seq_ns ns, const uint8_t *data, uint32_t len, seq_hash *id);
-    /* Whether id waits in the mempool. */
-    bool (*pending)(void *ctx, const seq_hash *id);
+    /* A client's transaction, with an optional client key (key_len 0: none):
+     * 0 or the verdict of seq_node_submit (lib/node.h). */
+    int (*submit)(void *ctx, seq_ns ns, const uint8_t *data, uint32_t len, const uint8_t *key, size_t key_len,
+                  seq_hash *id);
+    /* A transaction not in the store: SEQ_TX_PENDING, SEQ_TX_DROPPED (with
+     * *reason, a SEQ_DROP_*) or SEQ_TX_UNKNOWN (lib/client.h). */
+    int (*tx_fate)(void *ctx, const seq_hash *id, int *reason);
+    /* The transaction a client key was used for. */
+    bool (*key_lookup)(void *ctx, const uint8_t *key, size_t key_len, seq_hash *id);
     void (*status)(void *ctx, seq_node_status *out);
 } seq_api_hooks;
 
@@ -35,6 +40,9 @@ typedef struct {
     uint32_t frame_bytes_max;       /* largest request accepted */
     uint32_t clients_max;           /* connections beyond are closed at once */
     size_t send_queue_bytes_max;    /* per client */
+    /* A subscriber whose queue stays over send_queue_bytes_max this long
+     * without a byte written is disconnected (Error SEQ_ESLOW first). */
+    uint32_t subscriber_stall_ms;
     seq_store *store;               /* borrowed */
     seq_api_hooks hooks;
 } seq_api_config;
@@ -46,6 +54,9 @@ int seq_api_start(seq_api **out, const seq_api_config *cfg) SEQ_MUST_CHECK;
 /* A block was finalized and stored: feeds subscribers that are caught up. */
 void seq_api_delivered(seq_api *a, const seq_block *b, const seq_cert *cert);
 uint32_t seq_api_clients(const seq_api *a);
+uint32_t seq_api_subscribers(const seq_api *a);
+/* Subscribers disconnected for stalling, since start. */
+uint64_t seq_api_slow_disconnects(const seq_api *a);
 /* Closes the listener and every client; done(ctx) once all handles closed. */
 void seq_api_close(seq_api *a, void (*done)(void *ctx), void *ctx);
 

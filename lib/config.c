@@ -83,9 +83,12 @@ static const setting settings[] = {
         "Largest frame a client may send, in bytes; a larger one closes the connection."),
     NUM("api", "clients_max", T_U32, api_clients_max, 1, 65536, 1024,
         "Client connections served at once; more are closed at once."),
-    NUM("api", "send_queue_bytes_max", T_U32, api_send_queue_bytes_max, FRAME_BYTES_MIN, UINT32_MAX, 64 * MIB,
+    NUM("api", "send_queue_bytes_max", T_U32, api_send_queue_bytes_max, FRAME_BYTES_MIN, UINT32_MAX, 16 * MIB,
         "Bytes queued to one client; a subscriber over it is served from the store once it drains\n"
-        "(at least frame_bytes_max)."),
+        "(at least frame_bytes_max). With clients_max it bounds the memory clients can cost."),
+    NUM("api", "subscriber_stall_ms", T_U32, api_subscriber_stall_ms, 100, TIMEOUT_MS_MAX, 30000,
+        "A subscriber whose queue stays full this long without reading is told why and disconnected\n"
+        "(it resumes from its last height)."),
 
     NUM("consensus", "view_timeout_ms", T_U32, view_timeout_ms, 10, TIMEOUT_MS_MAX, 1000,
         "Milliseconds without progress before a validator votes to skip the view's leader."),
@@ -111,6 +114,9 @@ static const setting settings[] = {
     NUM("mempool", "recent_max", T_U32, mempool_recent_max, 1, SEQ_MEMPOOL_RECENT_LIMIT_MAX, 100000,
         "Finalized transaction ids the mempool remembers (about 140 bytes each, allocated at start);\n"
         "older ones are refused through the store's tx index, so this only saves lookups."),
+    NUM("mempool", "tx_ttl_ms", T_U32, tx_ttl_ms, 0, 24u * 3600 * 1000, 120000,
+        "Milliseconds a pending transaction may wait to be ordered; then it is dropped from the\n"
+        "mempool and its status says expired (0: never)."),
     NUM("mempool", "gossip_flush_ms", T_U32, gossip_flush_ms, 1, 1000, 2,
         "Milliseconds new transactions wait to be gossiped to peers in one batch."),
 

@@ -32,7 +32,8 @@ typedef struct {
     char api_listen[SEQ_ADDR_BYTES];   /* default "127.0.0.1:7700" */
     uint32_t api_frame_bytes_max;      /* default 16 MiB */
     uint32_t api_clients_max;          /* default 1024 */
-    uint32_t api_send_queue_bytes_max; /* per client, default 64 MiB */
+    uint32_t api_send_queue_bytes_max; /* per client, default 16 MiB */
+    uint32_t api_subscriber_stall_ms;  /* default 30000 */
     /* [consensus] */
     uint32_t view_timeout_ms;          /* default 1000 */
     uint32_t block_txs_max;            /* default 4000 */
@@ -44,6 +45,7 @@ typedef struct {
     uint32_t tx_bytes_max;             /* default 64 KiB */
     uint32_t mempool_namespaces_max;   /* default 65536 */
     uint32_t mempool_recent_max;       /* default 100000 */
+    uint32_t tx_ttl_ms;                /* default 120000, 0 = never */
     uint32_t gossip_flush_ms;          /* default 2 */
     /* [sync] */
     uint32_t sync_range_blocks;        /* blocks per range request, default 64 */

@@ -22,11 +22,14 @@
 #include "replica.h"
 #include "store.h"
 #include "sync.h"
+#include "txtrack.h"
 #include "wire.h"
 
 #define SYNC_TICK_MS 100
 #define SYNC_PROBE_MS 500     /* how often we ask peers for their height */
 #define SYNC_LAG_BLOCKS 8     /* this far behind a peer, fetch ranges at once */
+#define TXTRACK_KEYS_MAX 262144u    /* client keys remembered (about 100 bytes each) */
+#define TXTRACK_DROPPED_MAX 262144u /* dropped transactions remembered */
 #define SYNC_REQUESTS_PER_TICK_MAX 64 /* served per peer per sync tick */
 #define INDEX_FLUSH_MS 3000   /* tx ids of finalized blocks reach the LMDB index this often */
 
@@ -40,6 +43,7 @@ struct seq_node {
     seq_replica *replica;
     seq_net *net;
     seq_api *api;
+    seq_txtrack *txtrack;       /* client keys and dropped transactions */
     seq_sync sync;
     uv_timer_t consensus_timer;
     uv_timer_t gossip_timer;
@@ -119,6 +123,14 @@ static void io_fatal(void *ctx, int err, const char *what)
     seq_node *n = ctx;
     SEQ_ERROR("node_stopping", "reason=\"%s\" err=%s", what, seq_strerror(err));
     seq_node_stop(n, err);
+}
+
+static void io_dropped(void *ctx, const seq_hash *ids, uint32_t count, int reason)
+{
+    seq_node *n = ctx;
+    for (uint32_t i = 0; i < count; i++)
+        seq_txtrack_dropped_put(n->txtrack, &ids[i], reason);
+    SEQ_DEBUG("txs_dropped", "count=%u reason=%s", count, seq_drop_reason_name(reason));
 }
 
 /* ---- driving the replica -------------------------------------------------------- */
@@ -346,16 +358,52 @@ static void on_peer(void *ctx, uint32_t peer, bool up)
 
 /* ---- API hooks ------------------------------------------------------------------ */
 
-static int api_submit(void *ctx, seq_ns ns, const uint8_t *data, uint32_t len, seq_hash *id)
+int seq_node_submit(seq_node *n, seq_ns ns, const uint8_t *data, uint32_t len, const uint8_t *key,
+                    size_t key_len, seq_hash *id)
 {
-    seq_node *n = ctx;
-    return n->stopping ? SEQ_EIO : seq_replica_submit(n->replica, ns, data, len, id);
+    if (n->stopping)
+        return SEQ_EIO;
+    if (key_len == 0) {
+        int rc = seq_replica_submit(n->replica, ns, data, len, id);
+        if (rc == 0)
+            seq_txtrack_dropped_forget(n->txtrack, id);
+        return rc;
+    }
+    seq_tx tx = {.ns = ns, .len = len, .data = data};
+    seq_tx_compute_id(&tx);
+    *id = tx.id;
+    int rc = seq_txtrack_key_check(n->txtrack, key, key_len, &tx.id);
+    if (rc != 0)
+        return rc;
+    rc = seq_replica_submit(n->replica, ns, data, len, id);
+    return seq_txtrack_key_commit(n->txtrack, key, key_len, &tx.id, rc);
 }
 
-static bool api_pending(void *ctx, const seq_hash *id)
+int seq_node_tx_fate(seq_node *n, const seq_hash *id, int *reason)
 {
-    seq_node *n = ctx;
-    return seq_replica_contains(n->replica, id);
+    if (seq_replica_contains(n->replica, id))
+        return SEQ_TX_PENDING;
+    if (seq_txtrack_dropped_get(n->txtrack, id, reason))
+        return SEQ_TX_DROPPED;
+    return SEQ_TX_UNKNOWN;
+}
+
+bool seq_node_key_lookup(seq_node *n, const uint8_t *key, size_t key_len, seq_hash *id)
+{
+    return seq_txtrack_key_get(n->txtrack, key, key_len, id);
+}
+
+static int api_submit(void *ctx, seq_ns ns, const uint8_t *data, uint32_t len, const uint8_t *key,
+                      size_t key_len, seq_hash *id)
+{
+    return seq_node_submit(ctx, ns, data, len, key, key_len, id);
+}
+
+static int api_tx_fate(void *ctx, const seq_hash *id, int *reason) { return seq_node_tx_fate(ctx, id, reason); }
+
+static bool api_key_lookup(void *ctx, const uint8_t *key, size_t key_len, seq_hash *id)
+{
+    return seq_node_key_lookup(ctx, key, key_len, id);
 }
 
 static void api_status(void *ctx, seq_node_status *out) { seq_node_status_get(ctx, out); }
@@ -440,9 +488,10 @@ static int start_replica(seq_node *n)
         .block_bytes_max = n->cfg.block_bytes_max,
         .store = n->store,
         .empty_block_delay_ms = n->cfg.empty_block_delay_ms,
+        .tx_ttl_ms = n->cfg.tx_ttl_ms,
     };
     seq_replica_io io = {.ctx = n, .send = io_send, .set_timer = io_set_timer, .delivered = io_delivered,
-                         .fatal = io_fatal};
+                         .dropped = io_dropped, .fatal = io_fatal};
     return seq_replica_new(&n->replica, &rc_cfg, &io);
 }
 
@@ -466,8 +515,10 @@ static int start_api(seq_node *n)
     seq_api_config ac = {
         .loop = n->loop, .listen = n->cfg.api_listen, .frame_bytes_max = n->cfg.api_frame_bytes_max,
         .clients_max = n->cfg.api_clients_max, .send_queue_bytes_max = n->cfg.api_send_queue_bytes_max,
+        .subscriber_stall_ms = n->cfg.api_subscriber_stall_ms,
         .store = n->store,
-        .hooks = {.ctx = n, .submit = api_submit, .pending = api_pending, .status = api_status},
+        .hooks = {.ctx = n, .submit = api_submit, .tx_fate = api_tx_fate, .key_lookup = api_key_lookup,
+                  .status = api_status},
     };
     return seq_api_start(&n->api, &ac);
 }
@@ -487,6 +538,7 @@ static void node_free(seq_node *n)
 {
     seq_sync_reset(&n->sync);
     seq_replica_free(n->replica);
+    seq_txtrack_free(n->txtrack);
     seq_store_close(n->store);
     seq_keypair_free(n->key);
     free(n->genesis);
@@ -509,6 +561,8 @@ int seq_node_start(seq_node **out, uv_loop_t *loop, const seq_config *cfg, const
     int rc = load_identity(n, config_path, err, err_len);
     if (rc == 0)
         rc = open_store(n, config_path, err, err_len);
+    if (rc == 0 && (rc = seq_txtrack_new(&n->txtrack, TXTRACK_KEYS_MAX, TXTRACK_DROPPED_MAX)) != 0)
+        snprintf(err, err_len, "cannot allocate the client key table: %s", seq_strerror(rc));
     if (rc == 0 && (rc = start_replica(n)) != 0)
         snprintf(err, err_len, "cannot restore the consensus from the store: %s", seq_strerror(rc));
     if (rc != 0) {

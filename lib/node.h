@@ -31,4 +31,18 @@ void seq_node_stop(seq_node *n, int rc);
 
 void seq_node_status_get(seq_node *n, seq_node_status *out);
 
+/* A client's transaction (API and HTTP ports): the mempool's verdict
+ * (lib/replica.h). With a client key (key_len 1..SEQ_CLIENT_KEY_BYTES_MAX)
+ * a retry of the same transaction is 0 (accepted) even when it is pending or
+ * finalized already, and the key used for another transaction is
+ * SEQ_EEXISTS. *id is always the transaction's id. */
+int seq_node_submit(seq_node *n, seq_ns ns, const uint8_t *data, uint32_t len, const uint8_t *key,
+                    size_t key_len, seq_hash *id);
+/* Where a transaction not in the store is (lib/client.h's seq_tx_state):
+ * SEQ_TX_PENDING, SEQ_TX_DROPPED (*reason a SEQ_DROP_* of lib/replica.h) or
+ * SEQ_TX_UNKNOWN. */
+int seq_node_tx_fate(seq_node *n, const seq_hash *id, int *reason);
+/* The transaction a client key was used for (the last TXTRACK_KEYS_MAX keys). */
+bool seq_node_key_lookup(seq_node *n, const uint8_t *key, size_t key_len, seq_hash *id);
+
 #endif

@@ -74,10 +74,30 @@ static seq_validators vs;
 static const seq_node_status fixed_status = {.height = 1234, .view = 5678, .leader = 3, .peers = 2,
                                              .mempool_txs = 91, .mempool_bytes = 9100};
 
-static int hook_submit(void *ctx, seq_ns ns, const uint8_t *data, uint32_t len, seq_hash *id)
+static int hook_submit(void *ctx, seq_ns ns, const uint8_t *data, uint32_t len, const uint8_t *key, size_t key_len,
+                       seq_hash *id)
 {
+    (void)key;
+    (void)key_len;
     fixture *fx = ctx;
     return seq_mempool_add(fx->mempool, ns, data, len, id);
+}
+
+static bool hook_pending(void *ctx, const seq_hash *id);
+
+static bool hook_key_lookup(void *ctx, const uint8_t *key, size_t key_len, seq_hash *id)
+{
+    (void)ctx;
+    (void)key;
+    (void)key_len;
+    (void)id;
+    return false;
+}
+
+static int hook_tx_fate(void *ctx, const seq_hash *id, int *reason)
+{
+    (void)reason;
+    return hook_pending(ctx, id) ? SEQ_TX_PENDING : SEQ_TX_UNKNOWN;
 }
 
 static bool hook_pending(void *ctx, const seq_hash *id)
@@ -193,7 +213,7 @@ static int setup(void **state)
     snprintf(fx->listen, sizeof fx->listen, "127.0.0.1:%u", free_port());
     seq_api_config cfg = {.loop = &fx->loop, .listen = fx->listen, .frame_bytes_max = FRAME_BYTES_MAX,
                           .clients_max = CLIENTS_MAX, .send_queue_bytes_max = 1u << 20, .store = fx->store,
-                          .hooks = {.ctx = fx, .submit = hook_submit, .pending = hook_pending,
+                          .hooks = {.ctx = fx, .submit = hook_submit, .tx_fate = hook_tx_fate, .key_lookup = hook_key_lookup,
                                     .status = hook_status}};
     assert_int_equal(seq_api_start(&fx->api, &cfg), 0);
     assert_int_equal(pthread_create(&fx->thread, NULL, loop_main, fx), 0);
@@ -746,7 +766,7 @@ static void test_start_failures(void **state)
     assert_int_equal(uv_loop_init(&loop), 0);
     seq_api_config cfg = {.loop = &loop, .listen = fx->listen, .frame_bytes_max = FRAME_BYTES_MAX,
                           .clients_max = 1, .send_queue_bytes_max = 1u << 20, .store = fx->store,
-                          .hooks = {.ctx = fx, .submit = hook_submit, .pending = hook_pending,
+                          .hooks = {.ctx = fx, .submit = hook_submit, .tx_fate = hook_tx_fate, .key_lookup = hook_key_lookup,
                                     .status = hook_status}};
     seq_api *a = NULL;
     assert_int_equal(seq_api_start(&a, &cfg), SEQ_EIO);

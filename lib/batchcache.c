@@ -1,0 +1,263 @@
+/* The subscription batch cache of lib/batchcache.h: a few whole blocks with
+ * their trees, and a direct-mapped table of encoded batches. */
+#include "batchcache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "errors.h"
+#include "nmt_tree.h"
+#include "pbconv.h"
+#include "seq.pb-c.h"
+
+typedef struct {
+    uint64_t height; /* 0: empty */
+    seq_block *block;
+    seq_cert cert;
+    seq_nmt_tree tree;
+} block_slot;
+
+typedef struct {
+    uint64_t height; /* 0: empty */
+    seq_ns ns;
+    uint8_t *bytes;
+    size_t len;
+} batch_slot;
+
+struct seq_batch_cache {
+    seq_store *store;
+    size_t bytes_max;
+    size_t bytes;
+    uint32_t next_block; /* round-robin victim */
+    block_slot blocks[SEQ_BATCH_CACHE_BLOCKS];
+    batch_slot slots[SEQ_BATCH_CACHE_SLOTS];
+    uint8_t *uncached; /* the last batch too large to keep */
+};
+
+int seq_batch_cache_new(seq_batch_cache **out, seq_store *s, size_t bytes_max)
+{
+    SEQ_ASSERT(out && s);
+    seq_batch_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return SEQ_ENOMEM;
+    c->store = s;
+    c->bytes_max = bytes_max;
+    *out = c;
+    return 0;
+}
+
+static void block_slot_clear(block_slot *b)
+{
+    seq_block_free(b->block);
+    seq_nmt_tree_free(&b->tree);
+    memset(b, 0, sizeof *b);
+}
+
+static void batch_slot_clear(seq_batch_cache *c, batch_slot *s)
+{
+    c->bytes -= s->len;
+    free(s->bytes);
+    memset(s, 0, sizeof *s);
+}
+
+void seq_batch_cache_free(seq_batch_cache *c)
+{
+    if (!c)
+        return;
+    for (uint32_t i = 0; i < SEQ_BATCH_CACHE_BLOCKS; i++)
+        block_slot_clear(&c->blocks[i]);
+    for (uint32_t i = 0; i < SEQ_BATCH_CACHE_SLOTS; i++)
+        batch_slot_clear(c, &c->slots[i]);
+    free(c->uncached);
+    free(c);
+}
+
+/* ---- blocks --------------------------------------------------------------- */
+
+static block_slot *block_find(seq_batch_cache *c, uint64_t height)
+{
+    for (uint32_t i = 0; i < SEQ_BATCH_CACHE_BLOCKS; i++)
+        if (c->blocks[i].height == height)
+            return &c->blocks[i];
+    return NULL;
+}
+
+/* Takes ownership of b. */
+static int block_keep(seq_batch_cache *c, seq_block *b, const seq_cert *cert, block_slot **out)
+{
+    block_slot *slot = &c->blocks[c->next_block];
+    c->next_block = (c->next_block + 1) % SEQ_BATCH_CACHE_BLOCKS;
+    block_slot_clear(slot);
+    int rc = seq_nmt_tree_build(&slot->tree, b->txs, b->tx_count);
+    if (rc) {
+        seq_block_free(b);
+        return rc;
+    }
+    slot->height = b->h.height;
+    slot->block = b;
+    slot->cert = *cert;
+    *out = slot;
+    return 0;
+}
+
+int seq_batch_cache_offer(seq_batch_cache *c, const seq_block *b, const seq_cert *cert)
+{
+    if (block_find(c, b->h.height))
+        return 0;
+    seq_block *copy = seq_block_clone(b);
+    if (!copy)
+        return SEQ_ENOMEM;
+    block_slot *slot;
+    return block_keep(c, copy, cert, &slot);
+}
+
+static int block_get(seq_batch_cache *c, uint64_t height, block_slot **out)
+{
+    if ((*out = block_find(c, height)) != NULL)
+        return 0;
+    seq_block *b = NULL;
+    seq_cert cert;
+    int rc = seq_store_block_get(c->store, height, &b);
+    if (rc == 0)
+        rc = seq_store_cert_get(c->store, height, &cert);
+    if (rc) {
+        seq_block_free(b);
+        return rc;
+    }
+    return block_keep(c, b, &cert, out);
+}
+
+/* ---- encoding ------------------------------------------------------------- */
+
+int seq_batch_encode_pb(const seq_batch *b, uint8_t **out, size_t *len)
+{
+    Seq__Tx *txs = calloc(b->tx_count + 1, sizeof *txs);
+    Seq__Tx **tx_ptrs = calloc(b->tx_count + 1, sizeof *tx_ptrs);
+    Seq__BlockHeader *path = calloc(b->path_len + 1, sizeof *path);
+    Seq__BlockHeader **path_ptrs = calloc(b->path_len + 1, sizeof *path_ptrs);
+    Seq__NmtNode nodes[SEQ_NSPROOF_NODES_MAX];
+    Seq__NmtNode *node_ptrs[SEQ_NSPROOF_NODES_MAX];
+    ProtobufCBinaryData sigs[SEQ_VALIDATORS_MAX];
+    int rc = SEQ_ENOMEM;
+    if (!txs || !tx_ptrs || !path || !path_ptrs)
+        goto out;
+    for (uint32_t i = 0; i < b->tx_count; i++) {
+        txs[i] = (Seq__Tx)SEQ__TX__INIT;
+        txs[i].ns = b->txs[i].ns;
+        txs[i].payload = (ProtobufCBinaryData){.len = b->txs[i].len, .data = (uint8_t *)b->txs[i].data};
+        tx_ptrs[i] = &txs[i];
+    }
+    for (uint32_t i = 0; i < b->path_len; i++) {
+        seq_pb_header_set(&path[i], &b->cert_path[i]);
+        path_ptrs[i] = &path[i];
+    }
+    SEQ_ASSERT(b->proof.node_count <= SEQ_NSPROOF_NODES_MAX);
+    for (uint32_t i = 0; i < b->proof.node_count; i++) {
+        const seq_nmt_node *n = &b->proof.nodes[i];
+        nodes[i] = (Seq__NmtNode)SEQ__NMT_NODE__INIT;
+        nodes[i].min = n->min;
+        nodes[i].max = n->max;
+        nodes[i].digest = (ProtobufCBinaryData){.len = SEQ_HASH_BYTES, .data = (uint8_t *)n->digest.b};
+        node_ptrs[i] = &nodes[i];
+    }
+    Seq__NamespaceProof proof = SEQ__NAMESPACE_PROOF__INIT;
+    proof.start = b->proof.start;
+    proof.n_nodes = b->proof.node_count;
+    proof.nodes = node_ptrs;
+    Seq__BlockHeader header;
+    Seq__Certificate cert;
+    seq_pb_header_set(&header, &b->header);
+    if ((rc = seq_pb_cert_set(&cert, sigs, &b->cert)) != 0)
+        goto out;
+    Seq__NamespaceBatch pb = SEQ__NAMESPACE_BATCH__INIT;
+    pb.header = &header;
+    pb.ns = b->ns;
+    pb.n_txs = b->tx_count;
+    pb.txs = tx_ptrs;
+    pb.cert = &cert;
+    pb.prev_batch_hash = (ProtobufCBinaryData){.len = SEQ_HASH_BYTES, .data = (uint8_t *)b->prev_batch_hash.b};
+    pb.proof = &proof;
+    pb.n_cert_path = b->path_len;
+    pb.cert_path = path_ptrs;
+    *len = seq__namespace_batch__get_packed_size(&pb);
+    rc = SEQ_ENOMEM;
+    if ((*out = malloc(*len + 1)) != NULL) {
+        seq__namespace_batch__pack(&pb, *out);
+        rc = 0;
+    }
+out:
+    free(txs);
+    free(tx_ptrs);
+    free(path);
+    free(path_ptrs);
+    return rc;
+}
+
+/* ---- batches -------------------------------------------------------------- */
+
+static uint32_t slot_of(uint64_t height, seq_ns ns)
+{
+    uint64_t z = height * 0x9e3779b97f4a7c15ull ^ (ns + 0xbf58476d1ce4e5b9ull);
+    z = (z ^ (z >> 31)) * 0x94d049bb133111ebull;
+    return (uint32_t)(z >> 40) % SEQ_BATCH_CACHE_SLOTS;
+}
+
+static int build_encoded(seq_batch_cache *c, uint64_t height, seq_ns ns, uint8_t **bytes, size_t *len)
+{
+    block_slot *blk;
+    int rc = block_get(c, height, &blk);
+    if (rc)
+        return rc;
+    const seq_block *b = blk->block;
+    uint32_t first = 0, hi = b->tx_count; /* sorted by namespace: first index >= ns */
+    while (first < hi) {
+        uint32_t mid = first + (hi - first) / 2;
+        if (b->txs[mid].ns < ns)
+            first = mid + 1;
+        else
+            hi = mid;
+    }
+    uint32_t end = first;
+    while (end < b->tx_count && b->txs[end].ns == ns)
+        end++;
+    seq_nsproof proof;
+    seq_nmt_tree_proof(&blk->tree, first, end - first, &proof);
+    seq_batch *batch = NULL;
+    if ((rc = seq_batch_make_proved(c->store, b, &blk->cert, ns, &proof, &batch)) != 0)
+        return rc;
+    rc = seq_batch_encode_pb(batch, bytes, len);
+    seq_batch_free(batch);
+    return rc;
+}
+
+int seq_batch_cache_get(seq_batch_cache *c, uint64_t height, seq_ns ns, const uint8_t **bytes, size_t *len)
+{
+    batch_slot *s = &c->slots[slot_of(height, ns)];
+    if (s->height == height && s->ns == ns && s->bytes) {
+        *bytes = s->bytes;
+        *len = s->len;
+        return 0;
+    }
+    uint8_t *enc;
+    size_t enc_len;
+    int rc = build_encoded(c, height, ns, &enc, &enc_len);
+    if (rc)
+        return rc;
+    if (enc_len > c->bytes_max / 4) {
+        free(c->uncached);
+        c->uncached = enc;
+        *bytes = enc;
+        *len = enc_len;
+        return 0;
+    }
+    batch_slot_clear(c, s);
+    /* over budget: evict slots in table order until the new one fits */
+    for (uint32_t i = 0; c->bytes + enc_len > c->bytes_max && i < SEQ_BATCH_CACHE_SLOTS; i++)
+        batch_slot_clear(c, &c->slots[(slot_of(height, ns) + 1 + i) % SEQ_BATCH_CACHE_SLOTS]);
+    *s = (batch_slot){.height = height, .ns = ns, .bytes = enc, .len = enc_len};
+    c->bytes += enc_len;
+    *bytes = enc;
+    *len = enc_len;
+    return 0;
+}

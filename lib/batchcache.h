@@ -1,0 +1,40 @@
+/* Encoded NamespaceBatch messages (proto/seq.proto) of recent heights, built
+ * once and sent to every subscriber that wants them. With S subscribers on
+ * one block, the node builds the block's Merkle tree once, each namespace's
+ * batch (proof, certificate path, encoding) once, and copies bytes S times.
+ * Driver-side (reads the store); one thread. */
+#ifndef SEQ_BATCHCACHE_H
+#define SEQ_BATCHCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "assert.h"
+#include "store.h"
+#include "types.h"
+#include "verify.h"
+
+typedef struct seq_batch_cache seq_batch_cache;
+
+#define SEQ_BATCH_CACHE_SLOTS 4096        /* (height, ns) entries */
+#define SEQ_BATCH_CACHE_BLOCKS 4          /* blocks (with trees) held */
+
+/* bytes_max bounds the encoded batches held; a batch larger than a quarter
+ * of it is encoded for its caller and not kept. */
+int seq_batch_cache_new(seq_batch_cache **out, seq_store *s, size_t bytes_max) SEQ_MUST_CHECK;
+void seq_batch_cache_free(seq_batch_cache *c);
+
+/* A finalized block the caller holds (a live delivery): kept (copied) so the
+ * batches of its height are built without reading the store. */
+int seq_batch_cache_offer(seq_batch_cache *c, const seq_block *b, const seq_cert *cert) SEQ_MUST_CHECK;
+
+/* The encoded NamespaceBatch of ns at height: *bytes valid until the next
+ * call on c. Reads block and certificate from the store when not held.
+ * SEQ_ENOTFOUND above the store's tip, store and encoding errors. */
+int seq_batch_cache_get(seq_batch_cache *c, uint64_t height, seq_ns ns, const uint8_t **bytes,
+                        size_t *len) SEQ_MUST_CHECK;
+
+/* One batch's NamespaceBatch encoding; *out malloc'd, owned by the caller. */
+int seq_batch_encode_pb(const seq_batch *b, uint8_t **out, size_t *len) SEQ_MUST_CHECK;
+
+#endif
