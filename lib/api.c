@@ -220,12 +220,13 @@ static void catchup_client(client *c, uint64_t tip)
     }
 }
 
-/* A subscriber that has read nothing for subscriber_stall_ms while its queue
- * is full is told why and disconnected: it can resume from its last height. */
+/* A lagging subscriber none of whose queued bytes went out for
+ * subscriber_stall_ms (the kernel's buffers are full: it does not read) is
+ * told why and disconnected: it can resume from its last height. */
 static void check_stalled(client *c, uint64_t now)
 {
     seq_api *a = c->api;
-    if (c->queued <= a->cfg.send_queue_bytes_max || now < c->last_written_ms + a->cfg.subscriber_stall_ms)
+    if (c->queued == 0 || now < c->last_written_ms + a->cfg.subscriber_stall_ms)
         return;
     char why[160];
     snprintf(why, sizeof why, "subscriber read nothing for %u ms with %zu bytes queued; resume from height %llu",

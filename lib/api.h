@@ -40,8 +40,8 @@ typedef struct {
     uint32_t frame_bytes_max;       /* largest request accepted */
     uint32_t clients_max;           /* connections beyond are closed at once */
     size_t send_queue_bytes_max;    /* per client */
-    /* A subscriber whose queue stays over send_queue_bytes_max this long
-     * without a byte written is disconnected (Error SEQ_ESLOW first). */
+    /* A subscriber that is behind and has bytes queued of which none could
+     * be written for this long is disconnected (Error SEQ_ESLOW first). */
     uint32_t subscriber_stall_ms;
     seq_store *store;               /* borrowed */
     seq_api_hooks hooks;

@@ -87,8 +87,8 @@ static const setting settings[] = {
         "Bytes queued to one client; a subscriber over it is served from the store once it drains\n"
         "(at least frame_bytes_max). With clients_max it bounds the memory clients can cost."),
     NUM("api", "subscriber_stall_ms", T_U32, api_subscriber_stall_ms, 100, TIMEOUT_MS_MAX, 30000,
-        "A subscriber whose queue stays full this long without reading is told why and disconnected\n"
-        "(it resumes from its last height)."),
+        "A subscriber that is behind and to which no byte could be written for this long (it does\n"
+        "not read) is told why and disconnected; it resumes from its last height."),
 
     NUM("consensus", "view_timeout_ms", T_U32, view_timeout_ms, 10, TIMEOUT_MS_MAX, 1000,
         "Milliseconds without progress before a validator votes to skip the view's leader."),
