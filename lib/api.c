@@ -226,7 +226,7 @@ static void catchup_client(client *c, uint64_t tip)
 static void check_stalled(client *c, uint64_t now)
 {
     seq_api *a = c->api;
-    if (c->queued == 0 || now < c->last_written_ms + a->cfg.subscriber_stall_ms)
+    if (a->cfg.subscriber_stall_ms == 0 || c->queued == 0 || now < c->last_written_ms + a->cfg.subscriber_stall_ms)
         return;
     char why[160];
     snprintf(why, sizeof why, "subscriber read nothing for %u ms with %zu bytes queued; resume from height %llu",

@@ -41,7 +41,8 @@ typedef struct {
     uint32_t clients_max;           /* connections beyond are closed at once */
     size_t send_queue_bytes_max;    /* per client */
     /* A subscriber that is behind and has bytes queued of which none could
-     * be written for this long is disconnected (Error SEQ_ESLOW first). */
+     * be written for this long is disconnected (Error SEQ_ESLOW first);
+     * 0: never. */
     uint32_t subscriber_stall_ms;
     seq_store *store;               /* borrowed */
     seq_api_hooks hooks;
