@@ -24,7 +24,7 @@
 #define READ_BUF_BYTES (256u << 10)
 #define CATCHUP_INTERVAL_MS 2
 #define CATCHUP_BLOCKS_PER_TICK 32 /* per subscriber per tick: bounds one tick's work */
-#define BATCH_CACHE_BYTES (64u << 20) /* encoded batches shared by subscribers */
+#define BATCH_CACHE_BYTES (32u << 20) /* encoded batches shared by subscribers */
 
 typedef struct client client;
 
