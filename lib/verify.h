@@ -74,6 +74,7 @@ typedef struct {
     bool have_cert;
     seq_hash cert_hash;     /* hash certified by the last verified certificate */
     uint64_t cert_view;
+    seq_hash cert_digest;   /* of its canonical encoding: only an identical one is skipped */
     uint32_t ns_count;
     seq_verifier_ns ns[SEQ_VERIFIER_NS_MAX];
     uint64_t verified;      /* batches that passed */
