@@ -1603,6 +1603,107 @@ static int cmd_read(int argc, char **argv)
     return rc;
 }
 
+/* ---- fanout ------------------------------------------------------------------ */
+
+static const char FANOUT_HELP[] =
+    "usage: seqctl fanout --api HOST:PORT[,HOST:PORT...] --subscribers N [--ns-first NS] [--duration S]\n"
+    "\n"
+    "Load for the node side of subscriptions: N subscriptions (1..1000), one per namespace\n"
+    "NS-first .. NS-first+N-1 (default 1), spread over the given nodes, each from the next\n"
+    "height on, read as fast as they come for S seconds (default 10) and not verified: the\n"
+    "point is what serving them costs the nodes. Prints one line:\n"
+    "  fanout: subscribers=N batches=B bytes=Y mb_per_s=M lost=L\n"
+    "lost counts subscriptions the node closed or that failed.\n";
+
+#define FANOUT_MAX 1000
+
+static int fanout_connect(seq_client **cs, const char *apis, uint64_t n, uint64_t ns_first)
+{
+    char list[1024];
+    const char *addrs[64];
+    uint32_t naddrs = 0;
+    snprintf(list, sizeof list, "%s", apis);
+    for (char *tok = strtok(list, ","); tok && naddrs < 64; tok = strtok(NULL, ","))
+        addrs[naddrs++] = tok;
+    if (naddrs == 0)
+        return usage_error("--api needs at least one HOST:PORT");
+    for (uint64_t i = 0; i < n; i++) {
+        int rc = connect_api(&cs[i], addrs[i % naddrs]);
+        if (rc)
+            return rc;
+        seq_ns ns = ns_first + i;
+        if ((rc = seq_client_subscribe(cs[i], &ns, 1, 0)) != 0)
+            return failure("subscribe %" PRIu64 ": %s", ns, seq_strerror(rc));
+    }
+    return 0;
+}
+
+/* Reads every subscription that has data until the deadline. */
+static void fanout_read(seq_client **cs, uint64_t n, uint64_t deadline_ns, uint64_t *batches, uint64_t *bytes,
+                        uint64_t *lost)
+{
+    static struct pollfd fds[FANOUT_MAX];
+    bool *dead = calloc(n, sizeof *dead);
+    while (dead && mono_ns() < deadline_ns) {
+        for (uint64_t i = 0; i < n; i++)
+            fds[i] = (struct pollfd){.fd = dead[i] ? -1 : seq_client_fd(cs[i]), .events = POLLIN};
+        if (poll(fds, (nfds_t)n, 100) <= 0)
+            continue;
+        for (uint64_t i = 0; i < n; i++) {
+            if (dead[i] || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            seq_batch *b;
+            int rc;
+            while ((rc = seq_client_next_batch(cs[i], &b, 0)) == 0) {
+                (*batches)++;
+                for (uint32_t k = 0; k < b->tx_count; k++)
+                    *bytes += b->txs[k].len;
+                seq_batch_free(b);
+            }
+            if (rc != SEQ_ETIMEOUT) {
+                dead[i] = true;
+                (*lost)++;
+            }
+        }
+    }
+    free(dead);
+}
+
+static int cmd_fanout(int argc, char **argv)
+{
+    enum { F_API, F_SUBS, F_NS_FIRST, F_DURATION, F_N };
+    flag flags[F_N] = { { "api", true }, { "subscribers", true }, { "ns-first", true }, { "duration", true } };
+    int rc = parse_flags(argc, argv, flags, F_N);
+    if (rc < 0) {
+        fputs(FANOUT_HELP, stdout);
+        return 0;
+    }
+    uint64_t n = 0, ns_first = 1, duration = 10;
+    if (rc || (rc = require(&flags[F_API])) || (rc = require(&flags[F_SUBS])) ||
+        (rc = parse_u64("subscribers", flags[F_SUBS].value, 1, FANOUT_MAX, &n)) ||
+        (flags[F_NS_FIRST].present && (rc = parse_u64("ns-first", flags[F_NS_FIRST].value, 0, UINT64_MAX - FANOUT_MAX, &ns_first))) ||
+        (flags[F_DURATION].present && (rc = parse_u64("duration", flags[F_DURATION].value, 1, 86400, &duration))))
+        return rc;
+    seq_client **cs = calloc(n, sizeof *cs);
+    if (!cs)
+        return failure("out of memory");
+    uint64_t batches = 0, bytes = 0, lost = 0;
+    uint64_t t0 = mono_ns();
+    rc = fanout_connect(cs, flags[F_API].value, n, ns_first);
+    if (rc == 0) {
+        fanout_read(cs, n, t0 + duration * 1000000000ull, &batches, &bytes, &lost);
+        double secs = (double)(mono_ns() - t0) / 1e9;
+        printf("fanout: subscribers=%" PRIu64 " batches=%" PRIu64 " bytes=%" PRIu64 " mb_per_s=%.2f lost=%" PRIu64 "\n",
+               n, batches, bytes, (double)bytes / 1e6 / secs, lost);
+        rc = lost ? 1 : 0;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        if (cs[i])
+            seq_client_close(cs[i]);
+    free(cs);
+    return rc;
+}
+
 /* ---- main -------------------------------------------------------------------- */
 
 static const char MAIN_HELP[] =
@@ -1615,6 +1716,7 @@ static const char MAIN_HELP[] =
     "  status     a node's height, view, leader, peers and mempool\n"
     "  testnet    write a local testnet (genesis and node homes)\n"
     "  bench      open-loop load with latency and throughput report\n"
+    "  fanout     many subscriptions at once, read and counted (subscription load)\n"
     "  peer-check dial a node's peer port: is it reachable, is a key in its genesis\n"
     "\n"
     "exit codes: 0 success, 1 failure, 2 usage error\n";
@@ -1627,6 +1729,7 @@ typedef struct {
 static const command COMMANDS[] = {
     { "submit", cmd_submit },   { "subscribe", cmd_subscribe }, { "status", cmd_status },
     { "testnet", cmd_testnet }, { "bench", cmd_bench }, { "peer-check", cmd_peer_check },
+    { "fanout", cmd_fanout },
     { "read", cmd_read },
 };
 
