@@ -197,6 +197,16 @@ static void assert_slice(const seq_batch *b, const seq_block *block, seq_ns ns)
     assert_int_equal(b->proof.count, k);
 }
 
+/* b passes the rollup's checks against the validators alone. */
+static void assert_checks(const seq_batch *b)
+{
+    char why[160] = "";
+    int rc = seq_batch_check(b, &vs, CHAIN_ID, why, sizeof why);
+    if (rc)
+        fail_msg("height %llu ns %llu: %s (%s)", (unsigned long long)b->header.height, (unsigned long long)b->ns,
+                 seq_strerror(rc), why);
+}
+
 /* Expected batch of ns at height h: header, hashes, certificate, slice, path. */
 static void assert_batch(const fixture *fx, const seq_batch *b, uint64_t h, seq_ns ns)
 {
@@ -208,6 +218,7 @@ static void assert_batch(const fixture *fx, const seq_batch *b, uint64_t h, seq_
     assert_memory_equal(&b->cert, &fx->certs[h], sizeof b->cert);
     assert_slice(b, block, ns);
     assert_int_equal(seq_nsproof_verify_ns(&b->header, ns, b->txs, &b->proof), 0);
+    assert_checks(b);
     uint64_t certified = h >= GROUP_FIRST && h <= GROUP_LAST ? GROUP_LAST : h;
     assert_int_equal(b->path_len, certified - h);
     for (uint32_t i = 0; i < b->path_len; i++)
@@ -252,6 +263,41 @@ static void test_load_every_height(void **state)
     seq_batch *b = NULL;
     assert_int_equal(seq_batch_load(fx->s, CHAIN_LEN + 1, NS_A, &b), SEQ_ENOTFOUND);
     assert_null(b);
+}
+
+/* A stream of loaded batches of two namespaces passes the stream verifier
+ * from height 1 (continuity included); a batch whose path lost a header or
+ * whose payload changed is refused. */
+static void test_loaded_stream_verifies(void **state)
+{
+    fixture *fx = *state;
+    seq_verifier *v = malloc(sizeof *v);
+    assert_non_null(v);
+    seq_verifier_init(v, &vs, CHAIN_ID);
+    const seq_ns nss[] = {NS_A, NS_B};
+    for (uint32_t h = 1; h <= CHAIN_LEN; h++)
+        for (size_t k = 0; k < 2; k++) {
+            seq_batch *b = NULL;
+            assert_int_equal(seq_batch_load(fx->s, h, nss[k], &b), 0);
+            char why[160] = "";
+            int rc = seq_verifier_check(v, b, why, sizeof why);
+            if (rc)
+                fail_msg("height %u: %s (%s)", h, seq_strerror(rc), why);
+            seq_batch_free(b);
+        }
+    assert_int_equal(v->verified, 2 * CHAIN_LEN);
+    free(v);
+
+    seq_batch *b = NULL;
+    char why[160];
+    assert_int_equal(seq_batch_load(fx->s, GROUP_FIRST, NS_A, &b), 0);
+    assert_true(b->path_len == GROUP_LAST - GROUP_FIRST);
+    b->path_len--; /* the path stops short of the certified block */
+    assert_int_not_equal(seq_batch_check(b, &vs, CHAIN_ID, why, sizeof why), 0);
+    b->path_len++;
+    ((uint8_t *)b->txs[0].data)[0] ^= 1;
+    assert_int_not_equal(seq_batch_check(b, &vs, CHAIN_ID, why, sizeof why), 0);
+    seq_batch_free(b);
 }
 
 /* seq_batch_make refuses a certificate the store cannot connect to the
@@ -351,6 +397,7 @@ static void test_json_round_trip(void **state)
             assert_int_equal(seq_batch_load(fx->s, h, nss[k], &b), 0);
             seq_batch *back = json_round_trip(b, h % 2 == 0);
             assert_batches_equal(b, back);
+            assert_checks(back); /* what a client verifies from the HTTP port */
             seq_batch_free(back);
             seq_batch_free(b);
         }
@@ -531,6 +578,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_header_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_every_height, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_loaded_stream_verifies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_make_bad_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_fields, setup, teardown),
