@@ -1632,7 +1632,10 @@ static int fanout_connect(seq_client **cs, const char *apis, uint64_t n, uint64_
         if (rc)
             return rc;
         seq_ns ns = ns_first + i;
-        if ((rc = seq_client_subscribe(cs[i], &ns, 1, 0)) != 0)
+        seq_node_status st;
+        if ((rc = seq_client_status(cs[i], &st, 5000)) != 0)
+            return failure("status of %s: %s", addrs[i % naddrs], seq_strerror(rc));
+        if ((rc = seq_client_subscribe(cs[i], &ns, 1, st.height + 1)) != 0)
             return failure("subscribe %" PRIu64 ": %s", ns, seq_strerror(rc));
     }
     return 0;
