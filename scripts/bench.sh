@@ -4,11 +4,16 @@
 # measures the finalized rate; phase 2 offers half of that rate and measures
 # send-to-finalized latency. Each phase runs on a fresh cluster, so a backlog
 # left by the saturation run cannot pollute the latency run.
+# Phase 3 repeats the saturation run with BENCH_SUBSCRIBERS (200) subscriptions
+# attached, one per namespace (seqctl fanout), to show what serving them costs.
 # The last line is: bench: finalized_tx_per_s=X p50_ms=Y p99_ms=Z offered_tx_per_s=W
-# with X the highest finalized rate seen and Y, Z, W from the half-load run.
+# subscribers=N finalized_with_subscribers_tx_per_s=S
+# with X the highest finalized rate seen without subscribers, Y, Z, W from the
+# half-load run and S from phase 3.
 # Env: BENCH_RATE (60000), BENCH_SIZE (256), BENCH_NAMESPACES (8),
 #      BENCH_DURATION (10), BENCH_WARMUP (2), BENCH_HALF_RATE (half of phase 1),
-#      BENCH_BASE_PORT (17700), BENCH_VALIDATORS (4), SEQ_BIN (./build).
+#      BENCH_BASE_PORT (17700), BENCH_VALIDATORS (4), BENCH_SUBSCRIBERS (200; 0 skips
+#      phase 3), SEQ_BIN (./build).
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd -P)
 BIN=$(cd "${SEQ_BIN:-$root/build}" && pwd -P) || { echo "bench: no build dir"; exit 1; }
@@ -19,6 +24,7 @@ DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-2}
 BASE_PORT=${BENCH_BASE_PORT:-17700}
 VALIDATORS=${BENCH_VALIDATORS:-4}
+SUBSCRIBERS=${BENCH_SUBSCRIBERS:-200}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/seq-bench.XXXXXX")
 dirs=()
@@ -38,22 +44,32 @@ field() {
         for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) v = kv[2] } } END { print v }' "$1"
 }
 
-# run_phase NAME RATE PORT: a fresh cluster, one seqctl bench over all its APIs;
+# run_phase NAME RATE PORT [SUBSCRIBERS]: a fresh cluster, one seqctl bench over
+# all its APIs (and seqctl fanout with SUBSCRIBERS subscriptions alongside);
 # the report is in $work/NAME.out. Fails when the bench does not finish.
 run_phase() {
-    local name=$1 rate=$2 port=$3 dir="$work/$1" apis="" i
+    local name=$1 rate=$2 port=$3 subs=${4:-0} dir="$work/$1" apis="" i fanout_pid=""
     dirs+=("$dir")
     bash "$root/scripts/cluster.sh" up "$VALIDATORS" --dir "$dir" --bin "$BIN" --base-port "$port" --log-level warn \
         >/dev/null || { echo "bench: $name: cluster did not come up"; return 1; }
     for ((i = 0; i < VALIDATORS; i++)); do
         apis+="${apis:+,}127.0.0.1:$((port + 10 * i + 1))"
     done
-    echo "== $name: $rate tx/s offered, $SIZE-byte txs, $NAMESPACES namespaces, ${DURATION}s (+${WARMUP}s warmup), $VALIDATORS nodes"
+    echo "== $name: $rate tx/s offered, $SIZE-byte txs, $NAMESPACES namespaces, ${DURATION}s (+${WARMUP}s warmup), $VALIDATORS nodes${subs:+, $subs subscribers}"
+    if [ "$subs" -gt 0 ]; then
+        "$BIN/seqctl" fanout --api "$apis" --subscribers "$subs" --duration $((DURATION + WARMUP + 3)) \
+            >"$work/$name.fanout" 2>&1 &
+        fanout_pid=$!
+    fi
     # The per-second progress goes to stderr: keep it out of the report, show the end.
     timeout $((DURATION + WARMUP + 60)) "$BIN/seqctl" bench --api "$apis" --rate "$rate" --size "$SIZE" \
         --namespaces "$NAMESPACES" --duration "$DURATION" --warmup "$WARMUP" >"$work/$name.out" 2>"$work/$name.err"
     local rc=$?
     sed 's/^/   /' "$work/$name.out"
+    if [ -n "$fanout_pid" ]; then
+        wait "$fanout_pid" || { echo "bench: $name: fanout failed: $(tail -1 "$work/$name.fanout")"; rc=1; }
+        sed 's/^/   /' "$work/$name.fanout"
+    fi
     bash "$root/scripts/cluster.sh" status --dir "$dir" --bin "$BIN" | awk '{ print "   " $1, $4 }'
     bash "$root/scripts/cluster.sh" down --dir "$dir" --bin "$BIN" >/dev/null
     if [ $rc -ne 0 ] || [ -z "$(field "$work/$name.out" finalized_tx_per_s)" ]; then
@@ -69,6 +85,15 @@ half=${BENCH_HALF_RATE:-$(awk -v x="$max_rate" 'BEGIN { h = int(x / 2); print (h
 echo
 run_phase half-load "$half" $((BASE_PORT + 100)) || exit 1
 
+subs_rate=0
+if [ "$SUBSCRIBERS" -gt 0 ]; then
+    echo
+    run_phase subscribers "$RATE" $((BASE_PORT + 200)) "$SUBSCRIBERS" || exit 1
+    subs_rate=$(field "$work/subscribers.out" finalized_tx_per_s)
+    echo "   with $SUBSCRIBERS subscribers: $subs_rate tx/s finalized, $(awk -v a="$subs_rate" -v b="$max_rate" \
+        'BEGIN { printf "%.1f", (a - b) * 100 / b }')% against the saturation run without them"
+fi
+
 x=$(awk -v a="$max_rate" -v b="$(field "$work/half-load.out" finalized_tx_per_s)" 'BEGIN { print (b > a ? b : a) }')
 echo
-echo "bench: finalized_tx_per_s=$x p50_ms=$(field "$work/half-load.out" p50_ms) p99_ms=$(field "$work/half-load.out" p99_ms) offered_tx_per_s=$(field "$work/half-load.out" offered_tx_per_s)"
+echo "bench: finalized_tx_per_s=$x p50_ms=$(field "$work/half-load.out" p50_ms) p99_ms=$(field "$work/half-load.out" p99_ms) offered_tx_per_s=$(field "$work/half-load.out" offered_tx_per_s) subscribers=$SUBSCRIBERS finalized_with_subscribers_tx_per_s=$subs_rate"

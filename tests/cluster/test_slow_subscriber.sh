@@ -68,6 +68,7 @@ except ConnectionResetError:
     pass
 print("closed after %d bytes" % total, flush=True)
 PY
+: >"$T/stall.out"
 python3 "$T/stall.py" "$(api_of 0)" "$T/drain" >"$T/stall.out" 2>&1 &
 stall_pid=$!
 wait_until 5 "the raw subscriber connects" grep -q subscribed "$T/stall.out"
