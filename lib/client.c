@@ -6,7 +6,10 @@
  * each receive reads into a seq_framer (bounded by SEQ_CLIENT_FRAME_BYTES_MAX)
  * until one whole frame is there, unpacks it with a budgeted allocator and
  * converts it to lib/types.h structs with the peer wire's shape checks
- * (lib/pbconv.h) plus the batch's own (namespace, counts).
+ * (lib/pbconv.h) plus the batch's own (namespace, counts, hash sizes, proof
+ * and path bounds). With a verifier set, a subscription batch is handed out
+ * only after seq_verifier_check passed (lib/verify.h); the first failure
+ * sticks, because a node that sent one bad batch is not trusted for the next.
  * The socket stays non-blocking throughout; every wait is a poll with a
  * deadline, so no call blocks longer than its timeout (sends: SEND_TIMEOUT_MS). */
 #include "client.h"
@@ -24,7 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "errors.h"
+#include "genesis.h"
 #include "msg.h"
 #include "pbconv.h"
 #include "seq.pb-c.h"
@@ -37,6 +42,14 @@
 
 _Static_assert(SEQ_CLIENT_SUBSCRIBE_NS_MAX >= 1, "a subscription names a namespace");
 _Static_assert(SEQ_CLIENT_FRAME_BYTES_MAX <= UINT32_MAX - SEQ_FRAME_HEADER_BYTES, "frame length fits the header");
+_Static_assert(SEQ_VERIFIER_NS_MAX >= SEQ_CLIENT_SUBSCRIBE_NS_MAX, "the verifier follows every subscribed namespace");
+
+/* Where one subscribed namespace is: the last batch handed out. */
+typedef struct {
+    bool have;
+    uint64_t height;
+    seq_hash hash;
+} sub_position;
 
 struct seq_client {
     int fd;
@@ -47,10 +60,14 @@ struct seq_client {
     uint64_t subscribe_id;
     uint32_t sub_ns_count;
     seq_ns sub_ns[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
+    sub_position sub_pos[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
+    seq_verifier *verifier;      /* NULL: batches are shape-checked only */
+    int verify_failed;           /* the first verification error, returned from then on */
     uint8_t *send_buf;           /* reused between sends */
     size_t send_cap;
-    Seq__Tx *tx_items;           /* SEQ_GOSSIP_TXS_MAX, allocated on first submit */
+    Seq__Tx *tx_items;           /* SEQ_GOSSIP_TXS_MAX each, allocated on first submit */
     Seq__Tx **tx_ptrs;
+    ProtobufCBinaryData *key_items;
     char last_error[256];
 };
 
@@ -200,6 +217,11 @@ int seq_client_connect(seq_client **out, const char *hostport, uint32_t timeout_
         err = scratch;
         err_len = sizeof scratch;
     }
+    /* Verifying signatures needs libsodium initialised; do it once here. */
+    if (seq_crypto_init() != 0) {
+        snprintf(err, err_len, "libsodium failed to initialise");
+        return SEQ_EIO;
+    }
     seq_client *c = calloc(1, sizeof *c);
     if (!c) {
         snprintf(err, err_len, "out of memory");
@@ -225,6 +247,8 @@ void seq_client_close(seq_client *c)
     free(c->send_buf);
     free(c->tx_items);
     free(c->tx_ptrs);
+    free(c->key_items);
+    free(c->verifier);
     free(c);
 }
 
@@ -385,40 +409,68 @@ static int error_from_pb(seq_client *c, const Seq__Error *e)
 
 /* ---- submit --------------------------------------------------------------- */
 
-int seq_client_submit_send(seq_client *c, const seq_tx *txs, uint32_t n, uint64_t *request_id)
+/* The request's protobuf items, reused between submits: SEQ_GOSSIP_TXS_MAX
+ * of each, allocated on the first submit. */
+static int submit_scratch(seq_client *c)
+{
+    if (c->tx_items)
+        return 0;
+    c->tx_items = malloc(SEQ_GOSSIP_TXS_MAX * sizeof *c->tx_items);
+    c->tx_ptrs = malloc(SEQ_GOSSIP_TXS_MAX * sizeof *c->tx_ptrs);
+    c->key_items = malloc(SEQ_GOSSIP_TXS_MAX * sizeof *c->key_items);
+    if (c->tx_items && c->tx_ptrs && c->key_items)
+        return 0;
+    free(c->tx_items);
+    free(c->tx_ptrs);
+    free(c->key_items);
+    c->tx_items = NULL;
+    c->tx_ptrs = NULL;
+    c->key_items = NULL;
+    return SEQ_ENOMEM;
+}
+
+int seq_client_submit_send_keyed(seq_client *c, const seq_tx *txs, const seq_client_key *keys, uint32_t n,
+                                 uint64_t *request_id)
 {
     SEQ_ASSERT(c);
     SEQ_ASSERT(txs || n == 0);
     if (n == 0 || n > SEQ_GOSSIP_TXS_MAX)
         return SEQ_EINVAL;
-    if (!c->tx_items) {
-        c->tx_items = malloc(SEQ_GOSSIP_TXS_MAX * sizeof *c->tx_items);
-        c->tx_ptrs = malloc(SEQ_GOSSIP_TXS_MAX * sizeof *c->tx_ptrs);
-        if (!c->tx_items || !c->tx_ptrs) {
-            free(c->tx_items);
-            free(c->tx_ptrs);
-            c->tx_items = NULL;
-            c->tx_ptrs = NULL;
-            return SEQ_ENOMEM;
+    for (uint32_t i = 0; keys && i < n; i++) {
+        if (keys[i].len > SEQ_CLIENT_KEY_BYTES_MAX || (keys[i].len && !keys[i].data)) {
+            set_error(c, "client key %u: %u bytes, at most %u", i, keys[i].len, SEQ_CLIENT_KEY_BYTES_MAX);
+            return SEQ_EINVAL;
         }
     }
+    int rc = submit_scratch(c);
+    if (rc)
+        return rc;
     for (uint32_t i = 0; i < n; i++) {
         c->tx_items[i] = (Seq__Tx)SEQ__TX__INIT;
         c->tx_items[i].ns = txs[i].ns;
         c->tx_items[i].payload = (ProtobufCBinaryData){ .len = txs[i].len, .data = (uint8_t *)txs[i].data };
         c->tx_ptrs[i] = &c->tx_items[i];
+        if (keys)
+            c->key_items[i] = (ProtobufCBinaryData){ .len = keys[i].len, .data = (uint8_t *)keys[i].data };
     }
     Seq__SubmitRequest sub = SEQ__SUBMIT_REQUEST__INIT;
     sub.n_txs = n;
     sub.txs = c->tx_ptrs;
+    sub.n_client_keys = keys ? n : 0; /* one key per transaction, or none at all */
+    sub.client_keys = keys ? c->key_items : NULL;
     Seq__ClientRequest req = SEQ__CLIENT_REQUEST__INIT;
     req.body_case = SEQ__CLIENT_REQUEST__BODY_SUBMIT;
     req.submit = &sub;
     uint64_t id = c->next_request_id;
-    int rc = send_request(c, &req);
+    rc = send_request(c, &req);
     if (rc == 0 && request_id)
         *request_id = id;
     return rc;
+}
+
+int seq_client_submit_send(seq_client *c, const seq_tx *txs, uint32_t n, uint64_t *request_id)
+{
+    return seq_client_submit_send_keyed(c, txs, NULL, n, request_id);
 }
 
 static int status_from_pb(int pb_status)
@@ -496,10 +548,11 @@ int seq_client_submit_recv(seq_client *c, seq_submit_result *results, uint32_t c
     return rc;
 }
 
-int seq_client_submit(seq_client *c, const seq_tx *txs, uint32_t n, seq_submit_result *results, uint32_t timeout_ms)
+int seq_client_submit_keyed(seq_client *c, const seq_tx *txs, const seq_client_key *keys, uint32_t n,
+                            seq_submit_result *results, uint32_t timeout_ms)
 {
     uint64_t sent_id, got_id;
-    int rc = seq_client_submit_send(c, txs, n, &sent_id);
+    int rc = seq_client_submit_send_keyed(c, txs, keys, n, &sent_id);
     if (rc)
         return rc;
     uint32_t got = 0;
@@ -514,7 +567,39 @@ int seq_client_submit(seq_client *c, const seq_tx *txs, uint32_t n, seq_submit_r
     return 0;
 }
 
+int seq_client_submit(seq_client *c, const seq_tx *txs, uint32_t n, seq_submit_result *results, uint32_t timeout_ms)
+{
+    return seq_client_submit_keyed(c, txs, NULL, n, results, timeout_ms);
+}
+
 /* ---- status --------------------------------------------------------------- */
+
+/* Sends req and waits for its one reply of body `want`: 0 with *out (free
+ * with free_response), the node's Error code, or SEQ_EPROTOCOL for a reply
+ * to another request or of another kind. */
+static int request_reply(seq_client *c, Seq__ClientRequest *req, int want, const char *what,
+                         Seq__ClientResponse **out, uint32_t timeout_ms)
+{
+    uint64_t id = c->next_request_id;
+    int rc = send_request(c, req);
+    if (rc)
+        return rc;
+    Seq__ClientResponse *r;
+    if ((rc = recv_response(c, &r, timeout_ms)))
+        return rc;
+    if (r->body_case == SEQ__CLIENT_RESPONSE__BODY_ERROR) {
+        rc = error_from_pb(c, r->error);
+    } else if ((int)r->body_case != want || r->request_id != id) {
+        set_error(c, "expected the %s reply to request %llu", what, (unsigned long long)id);
+        rc = SEQ_EPROTOCOL;
+    }
+    if (rc) {
+        free_response(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
 
 int seq_client_status(seq_client *c, seq_node_status *out, uint32_t timeout_ms)
 {
@@ -523,17 +608,12 @@ int seq_client_status(seq_client *c, seq_node_status *out, uint32_t timeout_ms)
     Seq__ClientRequest req = SEQ__CLIENT_REQUEST__INIT;
     req.body_case = SEQ__CLIENT_REQUEST__BODY_STATUS;
     req.status = &sr;
-    uint64_t id = c->next_request_id;
-    int rc = send_request(c, &req);
+    Seq__ClientResponse *r;
+    int rc = request_reply(c, &req, SEQ__CLIENT_RESPONSE__BODY_STATUS, "status", &r, timeout_ms);
     if (rc)
         return rc;
-    Seq__ClientResponse *r;
-    if ((rc = recv_response(c, &r, timeout_ms)))
-        return rc;
-    if (r->body_case == SEQ__CLIENT_RESPONSE__BODY_ERROR) {
-        rc = error_from_pb(c, r->error);
-    } else if (r->body_case != SEQ__CLIENT_RESPONSE__BODY_STATUS || !r->status || r->request_id != id) {
-        set_error(c, "expected the status reply to request %llu", (unsigned long long)id);
+    if (!r->status) {
+        set_error(c, "node sent an empty status reply");
         rc = SEQ_EPROTOCOL;
     } else {
         *out = (seq_node_status){ .height = r->status->height, .view = r->status->view,
@@ -545,14 +625,68 @@ int seq_client_status(seq_client *c, seq_node_status *out, uint32_t timeout_ms)
     return rc;
 }
 
+/* ---- verification --------------------------------------------------------- */
+
+int seq_client_verify_with(seq_client *c, const seq_validators *vs, uint64_t chain_id)
+{
+    SEQ_ASSERT(c && vs);
+    SEQ_ASSERT(vs->n >= 1 && vs->n <= SEQ_VALIDATORS_MAX);
+    if (c->subscribed) {
+        set_error(c, "verification is set before subscribing");
+        return SEQ_EINVAL;
+    }
+    if (!c->verifier && !(c->verifier = malloc(sizeof *c->verifier)))
+        return SEQ_ENOMEM;
+    seq_verifier_init(c->verifier, vs, chain_id);
+    return 0;
+}
+
+int seq_client_verify_genesis(seq_client *c, const char *genesis_path, char *err, size_t err_len)
+{
+    SEQ_ASSERT(c && genesis_path);
+    seq_genesis *g = malloc(sizeof *g);
+    if (!g) {
+        seq_err_set(err, err_len, "out of memory");
+        return SEQ_ENOMEM;
+    }
+    int rc = seq_genesis_load(g, genesis_path, err, err_len);
+    if (rc == 0 && (rc = seq_client_verify_with(c, &g->set, g->chain_id)))
+        seq_err_set(err, err_len, "%s", c->last_error[0] ? c->last_error : seq_strerror(rc));
+    free(g);
+    return rc;
+}
+
+bool seq_client_verifying(const seq_client *c)
+{
+    SEQ_ASSERT(c);
+    return c->verifier != NULL;
+}
+
+uint64_t seq_client_verified_count(const seq_client *c)
+{
+    SEQ_ASSERT(c);
+    return c->verifier ? c->verifier->verified : 0;
+}
+
 /* ---- subscriptions -------------------------------------------------------- */
 
-int seq_client_subscribe(seq_client *c, const seq_ns *ns, uint32_t ns_count, uint64_t from_height)
+/* Sends the subscription; with a verifier, each namespace's first batch must
+ * be at from_height and, when last_hash is given, follow it. */
+static int subscribe_start(seq_client *c, const seq_ns *ns, uint32_t ns_count, uint64_t from_height,
+                           const seq_hash *last_hash)
 {
     SEQ_ASSERT(c);
     SEQ_ASSERT(ns || ns_count == 0);
     if (ns_count == 0 || ns_count > SEQ_CLIENT_SUBSCRIBE_NS_MAX || from_height == 0 || c->subscribed)
         return SEQ_EINVAL;
+    for (uint32_t i = 0; c->verifier && i < ns_count; i++) {
+        int rc = seq_verifier_expect(c->verifier, ns[i], from_height, last_hash);
+        if (rc) {
+            set_error(c, "verifier: cannot follow namespace %llu (%s)", (unsigned long long)ns[i],
+                      seq_strerror(rc));
+            return rc;
+        }
+    }
     uint64_t nsv[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
     for (uint32_t i = 0; i < ns_count; i++)
         nsv[i] = ns[i];
@@ -571,46 +705,158 @@ int seq_client_subscribe(seq_client *c, const seq_ns *ns, uint32_t ns_count, uin
     c->subscribe_id = id;
     c->sub_ns_count = ns_count;
     memcpy(c->sub_ns, ns, ns_count * sizeof *ns);
+    for (uint32_t i = 0; i < ns_count; i++)
+        c->sub_pos[i] = (sub_position){ .have = last_hash != NULL, .height = from_height - 1,
+                                        .hash = last_hash ? *last_hash : (seq_hash){ { 0 } } };
     return 0;
 }
 
-/* Copies pb's transactions into one arena: the seq_tx array, then payloads. */
-static int batch_txs_from_pb(seq_batch *b, const Seq__NamespaceBatch *pb)
+int seq_client_subscribe(seq_client *c, const seq_ns *ns, uint32_t ns_count, uint64_t from_height)
 {
-    if (pb->n_txs > SEQ_BLOCK_TXS_MAX || pb->n_txs > b->header.tx_count)
-        return SEQ_EDECODE;
-    size_t payload_bytes = 0;
-    for (size_t i = 0; i < pb->n_txs; i++) {
-        const Seq__Tx *t = pb->txs[i];
-        if (!t || t->ns != pb->ns || t->payload.len > SEQ_TX_PAYLOAD_BYTES_MAX)
-            return SEQ_EDECODE;
-        payload_bytes += t->payload.len;
+    return subscribe_start(c, ns, ns_count, from_height, NULL);
+}
+
+int seq_client_subscribe_resume(seq_client *c, const seq_ns *ns, uint32_t ns_count, uint64_t last_height,
+                                const seq_hash *last_hash)
+{
+    SEQ_ASSERT(last_hash);
+    if (last_height == UINT64_MAX)
+        return SEQ_EINVAL;
+    return subscribe_start(c, ns, ns_count, last_height + 1, last_hash);
+}
+
+int seq_client_resume_point(const seq_client *c, uint64_t *height, seq_hash *hash)
+{
+    SEQ_ASSERT(c && height && hash);
+    if (!c->subscribed)
+        return SEQ_ENOTFOUND;
+    const sub_position *low = NULL;
+    for (uint32_t i = 0; i < c->sub_ns_count; i++) {
+        if (!c->sub_pos[i].have)
+            return SEQ_ENOTFOUND;
+        if (!low || c->sub_pos[i].height < low->height)
+            low = &c->sub_pos[i];
     }
-    size_t array_bytes = pb->n_txs * sizeof(seq_tx);
-    uint8_t *arena = malloc(array_bytes + payload_bytes + 1);
-    if (!arena)
-        return SEQ_ENOMEM;
-    b->arena_ = arena;
-    b->txs = (seq_tx *)arena;
-    b->tx_count = (uint32_t)pb->n_txs;
-    uint8_t *p = arena + array_bytes;
-    for (size_t i = 0; i < pb->n_txs; i++) {
-        const Seq__Tx *t = pb->txs[i];
-        if (t->payload.len)
-            memcpy(p, t->payload.data, t->payload.len);
-        b->txs[i] = (seq_tx){ .ns = t->ns, .len = (uint32_t)t->payload.len, .data = p };
-        seq_tx_compute_id(&b->txs[i]);
-        p += t->payload.len;
-    }
+    SEQ_ASSERT(low);
+    *height = low->height;
+    *hash = low->hash;
     return 0;
 }
 
-static bool subscribed_to(const seq_client *c, seq_ns ns)
+static int subscribed_index(const seq_client *c, seq_ns ns)
 {
     for (uint32_t i = 0; i < c->sub_ns_count; i++)
         if (c->sub_ns[i] == ns)
-            return true;
-    return false;
+            return (int)i;
+    return -1;
+}
+
+static int hash_from_pb(seq_hash *out, ProtobufCBinaryData d)
+{
+    if (d.len != SEQ_HASH_BYTES)
+        return SEQ_EDECODE;
+    memcpy(out->b, d.data, SEQ_HASH_BYTES);
+    return 0;
+}
+
+/* The certificate path: at most SEQ_CERT_PATH_MAX headers (checked by the caller). */
+static int path_from_pb(seq_header *out, Seq__BlockHeader *const *pb, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = seq_pb_header_get(&out[i], pb[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* A proof covering count transactions (count is not on the wire). A missing
+ * proof reads as the empty one, start 0 and no node, as proto3 reads any
+ * absent message: the proof of an empty block, which fails the check of
+ * any other. */
+static int proof_from_pb(seq_nsproof *out, const Seq__NamespaceProof *pb, uint32_t count)
+{
+    memset(out, 0, sizeof *out);
+    out->count = count;
+    if (!pb)
+        return 0;
+    if (pb->n_nodes > SEQ_NSPROOF_NODES_MAX)
+        return SEQ_EDECODE;
+    out->start = pb->start;
+    for (size_t i = 0; i < pb->n_nodes; i++) {
+        const Seq__NmtNode *n = pb->nodes[i];
+        if (!n || hash_from_pb(&out->nodes[i].digest, n->digest) != 0)
+            return SEQ_EDECODE;
+        out->nodes[i].min = n->min;
+        out->nodes[i].max = n->max;
+    }
+    out->node_count = (uint32_t)pb->n_nodes;
+    return 0;
+}
+
+/* The counts and sizes of a batch before anything is allocated for it.
+ * *what names the first thing out of shape. */
+static int batch_shape(const Seq__NamespaceBatch *pb, size_t *payload_bytes, const char **what)
+{
+    if (pb->n_txs > SEQ_BLOCK_TXS_MAX || (pb->header && pb->n_txs > pb->header->tx_count)) {
+        *what = "more transactions than its block";
+        return SEQ_EDECODE;
+    }
+    if (pb->n_cert_path > SEQ_CERT_PATH_MAX) {
+        *what = "certificate path too long";
+        return SEQ_EDECODE;
+    }
+    size_t bytes = 0;
+    for (size_t i = 0; i < pb->n_txs; i++) {
+        const Seq__Tx *t = pb->txs[i];
+        if (!t || t->ns != pb->ns || t->payload.len > SEQ_TX_PAYLOAD_BYTES_MAX) {
+            *what = "a transaction of another namespace or too large";
+            return SEQ_EDECODE;
+        }
+        bytes += t->payload.len;
+    }
+    if (bytes > SEQ_BLOCK_BYTES_MAX) {
+        *what = "payloads over a block's size";
+        return SEQ_EDECODE;
+    }
+    *payload_bytes = bytes;
+    return 0;
+}
+
+/* Fills b (allocated for pb's counts) from pb; *what names a bad field. */
+static int batch_fields_from_pb(seq_batch *b, uint8_t *payloads, const Seq__NamespaceBatch *pb, const char **what)
+{
+    b->ns = pb->ns;
+    if (seq_pb_header_get(&b->header, pb->header) != 0) {
+        *what = "header";
+        return SEQ_EDECODE;
+    }
+    if (seq_pb_cert_get(&b->cert, pb->cert) != 0) {
+        *what = "certificate";
+        return SEQ_EDECODE;
+    }
+    if (hash_from_pb(&b->prev_batch_hash, pb->prev_batch_hash) != 0) {
+        *what = "prev_batch_hash not 32 bytes";
+        return SEQ_EDECODE;
+    }
+    if (path_from_pb(b->cert_path, pb->cert_path, pb->n_cert_path) != 0) {
+        *what = "certificate path header";
+        return SEQ_EDECODE;
+    }
+    if (proof_from_pb(&b->proof, pb->proof, (uint32_t)pb->n_txs) != 0) {
+        *what = "namespace proof";
+        return SEQ_EDECODE;
+    }
+    for (size_t i = 0; i < pb->n_txs; i++) {
+        const Seq__Tx *t = pb->txs[i];
+        if (t->payload.len)
+            memcpy(payloads, t->payload.data, t->payload.len);
+        b->txs[i] = (seq_tx){ .ns = t->ns, .len = (uint32_t)t->payload.len, .data = payloads };
+        seq_tx_compute_id(&b->txs[i]);
+        payloads += t->payload.len;
+    }
+    seq_header_hash(&b->header, &b->block_hash);
+    return 0;
 }
 
 static int batch_from_pb(seq_client *c, seq_batch **out, const Seq__NamespaceBatch *pb)
@@ -619,27 +865,42 @@ static int batch_from_pb(seq_client *c, seq_batch **out, const Seq__NamespaceBat
         set_error(c, "node sent an empty batch");
         return SEQ_EDECODE;
     }
-    if (!subscribed_to(c, pb->ns)) {
+    if (subscribed_index(c, pb->ns) < 0) {
         set_error(c, "node sent a batch of namespace %llu, not subscribed", (unsigned long long)pb->ns);
         return SEQ_EPROTOCOL;
     }
-    seq_batch *b = calloc(1, sizeof *b);
-    if (!b)
-        return SEQ_ENOMEM;
-    b->ns = pb->ns;
-    int rc = seq_pb_header_get(&b->header, pb->header);
-    if (!rc)
-        rc = seq_pb_cert_get(&b->cert, pb->cert);
-    if (!rc)
-        rc = batch_txs_from_pb(b, pb);
-    if (rc) {
-        set_error(c, "node sent a malformed batch (%s)", seq_strerror(rc));
-        seq_batch_free(b);
+    const char *what = "";
+    size_t payload_bytes = 0;
+    int rc = batch_shape(pb, &payload_bytes, &what);
+    seq_batch *b = NULL;
+    uint8_t *payloads = NULL;
+    if (rc == 0 && (rc = seq_batch_alloc(&b, (uint32_t)pb->n_txs, payload_bytes, (uint32_t)pb->n_cert_path,
+                                         &payloads)) != 0) {
+        SEQ_ASSERT(rc == SEQ_ENOMEM); /* batch_shape kept within seq_batch_alloc's limits */
+        set_error(c, "out of memory for a batch of %zu transactions", pb->n_txs);
         return rc;
     }
-    seq_header_hash(&b->header, &b->block_hash);
+    if (rc == 0 && (rc = batch_fields_from_pb(b, payloads, pb, &what)) != 0)
+        seq_batch_free(b);
+    if (rc) {
+        set_error(c, "node sent a malformed batch (%s)", what);
+        return rc;
+    }
     *out = b;
     return 0;
+}
+
+/* Runs the verifier on b; a failure is kept and returned from then on. */
+static int verify_batch(seq_client *c, const seq_batch *b)
+{
+    char why[200] = "";
+    int rc = seq_verifier_check(c->verifier, b, why, sizeof why);
+    if (rc) {
+        set_error(c, "batch of namespace %llu at height %llu failed verification: %s",
+                  (unsigned long long)b->ns, (unsigned long long)b->header.height, why[0] ? why : seq_strerror(rc));
+        c->verify_failed = rc;
+    }
+    return rc;
 }
 
 int seq_client_next_batch(seq_client *c, seq_batch **out, uint32_t timeout_ms)
@@ -647,10 +908,13 @@ int seq_client_next_batch(seq_client *c, seq_batch **out, uint32_t timeout_ms)
     SEQ_ASSERT(c && out);
     if (!c->subscribed)
         return SEQ_EINVAL;
+    if (c->verify_failed)
+        return c->verify_failed; /* last_error still says why */
     Seq__ClientResponse *r;
     int rc = recv_response(c, &r, timeout_ms);
     if (rc)
         return rc;
+    seq_batch *b = NULL;
     /* An Error may carry the subscribe's id or none (a connection-level refusal). */
     if (r->body_case == SEQ__CLIENT_RESPONSE__BODY_ERROR) {
         rc = error_from_pb(c, r->error);
@@ -659,11 +923,181 @@ int seq_client_next_batch(seq_client *c, seq_batch **out, uint32_t timeout_ms)
                   (unsigned long long)c->subscribe_id);
         rc = SEQ_EPROTOCOL;
     } else if (r->body_case == SEQ__CLIENT_RESPONSE__BODY_BATCH) {
-        rc = batch_from_pb(c, out, r->batch);
+        rc = batch_from_pb(c, &b, r->batch);
     } else {
         set_error(c, "expected a batch, got body %d", (int)r->body_case);
         rc = SEQ_EPROTOCOL;
     }
     free_response(r);
+    if (rc == 0 && c->verifier && (rc = verify_batch(c, b)) != 0)
+        seq_batch_free(b);
+    if (rc)
+        return rc;
+    int i = subscribed_index(c, b->ns);
+    SEQ_ASSERT(i >= 0);
+    c->sub_pos[i] = (sub_position){ .have = true, .height = b->header.height, .hash = b->block_hash };
+    *out = b;
+    return 0;
+}
+
+/* ---- transaction status ---------------------------------------------------- */
+
+static int tx_state_from_pb(int pb_status)
+{
+    switch (pb_status) {
+    case SEQ__TX_STATUS_REPLY__STATUS__UNKNOWN:
+        return SEQ_TX_UNKNOWN;
+    case SEQ__TX_STATUS_REPLY__STATUS__PENDING:
+        return SEQ_TX_PENDING;
+    case SEQ__TX_STATUS_REPLY__STATUS__FINALIZED:
+        return SEQ_TX_FINALIZED;
+    case SEQ__TX_STATUS_REPLY__STATUS__DROPPED:
+        return SEQ_TX_DROPPED;
+    default:
+        return 0;
+    }
+}
+
+/* What proves a finalized transaction: where it is, the header, the
+ * certificate and its path, the inclusion proof of one leaf. */
+static int tx_proof_from_pb(seq_tx_status *st, const Seq__TxStatusReply *pb, const char **what)
+{
+    st->height = pb->height;
+    st->index = pb->index;
+    st->ns = pb->ns;
+    if (hash_from_pb(&st->block_hash, pb->block_hash) != 0) {
+        *what = "block_hash not 32 bytes";
+        return SEQ_EDECODE;
+    }
+    if (seq_pb_header_get(&st->header, pb->header) != 0) {
+        *what = "header";
+        return SEQ_EDECODE;
+    }
+    if (seq_pb_cert_get(&st->cert, pb->cert) != 0) {
+        *what = "certificate";
+        return SEQ_EDECODE;
+    }
+    if (path_from_pb(st->cert_path, pb->cert_path, pb->n_cert_path) != 0) {
+        *what = "certificate path header";
+        return SEQ_EDECODE;
+    }
+    if (proof_from_pb(&st->proof, pb->proof, 1) != 0) {
+        *what = "inclusion proof";
+        return SEQ_EDECODE;
+    }
+    return 0;
+}
+
+/* want_id: the id asked about (NULL when asked by key). */
+static int tx_status_from_pb(seq_client *c, const Seq__TxStatusReply *pb, const seq_hash *want_id,
+                             seq_tx_status **out)
+{
+    int state = pb ? tx_state_from_pb(pb->status) : 0;
+    bool finalized = state == SEQ_TX_FINALIZED;
+    size_t path_len = finalized ? pb->n_cert_path : 0;
+    const char *what = "";
+    if (!state) {
+        what = "no known status";
+    } else if (pb->id.len != SEQ_HASH_BYTES && !(pb->id.len == 0 && state == SEQ_TX_UNKNOWN)) {
+        what = "id not 32 bytes";
+    } else if (path_len > SEQ_CERT_PATH_MAX) {
+        what = "certificate path too long";
+    }
+    if (what[0]) {
+        set_error(c, "node sent a malformed tx status (%s)", what);
+        return SEQ_EDECODE;
+    }
+    seq_tx_status *st = calloc(1, sizeof *st + path_len * sizeof(seq_header));
+    if (!st)
+        return SEQ_ENOMEM;
+    st->state = (seq_tx_state)state;
+    st->cert_path = path_len ? (seq_header *)(st + 1) : NULL;
+    st->path_len = (uint32_t)path_len;
+    if (pb->id.len)
+        memcpy(st->id.b, pb->id.data, SEQ_HASH_BYTES);
+    else if (want_id)
+        st->id = *want_id;
+    snprintf(st->reason, sizeof st->reason, "%s", pb->reason ? pb->reason : "");
+    int rc = finalized ? tx_proof_from_pb(st, pb, &what) : 0;
+    if (rc) {
+        set_error(c, "node sent a malformed tx status (%s)", what);
+    } else if (want_id && memcmp(st->id.b, want_id->b, SEQ_HASH_BYTES) != 0) {
+        set_error(c, "node answered with the status of another transaction");
+        rc = SEQ_EPROTOCOL;
+    }
+    if (rc) {
+        free(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+static int tx_status_ask(seq_client *c, Seq__TxStatusRequest *tr, const seq_hash *want_id, seq_tx_status **out,
+                         uint32_t timeout_ms)
+{
+    if (c->subscribed) {
+        set_error(c, "a subscribed connection carries only batches");
+        return SEQ_EINVAL;
+    }
+    Seq__ClientRequest req = SEQ__CLIENT_REQUEST__INIT;
+    req.body_case = SEQ__CLIENT_REQUEST__BODY_TX_STATUS;
+    req.tx_status = tr;
+    Seq__ClientResponse *r;
+    int rc = request_reply(c, &req, SEQ__CLIENT_RESPONSE__BODY_TX_STATUS, "tx status", &r, timeout_ms);
+    if (rc)
+        return rc;
+    rc = tx_status_from_pb(c, r->tx_status, want_id, out);
+    free_response(r);
     return rc;
+}
+
+int seq_client_tx_status(seq_client *c, const seq_hash *id, seq_tx_status **out, uint32_t timeout_ms)
+{
+    SEQ_ASSERT(c && id && out);
+    Seq__TxStatusRequest tr = SEQ__TX_STATUS_REQUEST__INIT;
+    tr.id = (ProtobufCBinaryData){ .len = SEQ_HASH_BYTES, .data = (uint8_t *)id->b };
+    return tx_status_ask(c, &tr, id, out, timeout_ms);
+}
+
+int seq_client_tx_status_by_key(seq_client *c, const uint8_t *key, uint32_t key_len, seq_tx_status **out,
+                                uint32_t timeout_ms)
+{
+    SEQ_ASSERT(c && out);
+    if (!key || key_len == 0 || key_len > SEQ_CLIENT_KEY_BYTES_MAX) {
+        set_error(c, "a client key is 1..%u bytes", SEQ_CLIENT_KEY_BYTES_MAX);
+        return SEQ_EINVAL;
+    }
+    Seq__TxStatusRequest tr = SEQ__TX_STATUS_REQUEST__INIT;
+    tr.client_key = (ProtobufCBinaryData){ .len = key_len, .data = (uint8_t *)key };
+    return tx_status_ask(c, &tr, NULL, out, timeout_ms);
+}
+
+void seq_tx_status_free(seq_tx_status *st)
+{
+    free(st);
+}
+
+int seq_client_tx_status_verify(const seq_tx_status *st, const seq_validators *vs, uint64_t chain_id, char *why,
+                                size_t why_len)
+{
+    SEQ_ASSERT(st && vs);
+    if (st->state != SEQ_TX_FINALIZED) {
+        seq_err_set(why, why_len, "the transaction is not finalized");
+        return SEQ_EINVAL;
+    }
+    seq_hash h;
+    seq_header_hash(&st->header, &h);
+    if (memcmp(h.b, st->block_hash.b, SEQ_HASH_BYTES) != 0 || st->header.height != st->height) {
+        seq_err_set(why, why_len, "block_hash is not the hash of the header at height %llu",
+                    (unsigned long long)st->height);
+        return SEQ_EMISMATCH;
+    }
+    if (st->proof.start != st->index || st->proof.count != 1) {
+        seq_err_set(why, why_len, "the proof is not for index %u", st->index);
+        return SEQ_EPROOF;
+    }
+    seq_tx tx = { .ns = st->ns, .id = st->id };
+    return seq_tx_proof_check(&st->header, &st->cert, st->cert_path, st->path_len, &tx, &st->proof, vs, chain_id,
+                              why, why_len);
 }
