@@ -39,6 +39,8 @@ SIM_SRC   := $(wildcard tests/sim/*.c)
 SIM_BIN   := $(BUILD)/seq-sim
 DAEMON_SRC := $(wildcard daemon/*.c)
 DAEMON_BIN := $(DAEMON_SRC:daemon/%.c=$(BUILD)/%)
+# Verification throughput of one namespace's batches on one core.
+BENCH_VERIFY_BIN := $(BUILD)/seq-bench-verify
 
 # Simulator seeds run by `make test` (issue 2: at least 1000 across both sizes).
 SIM_SEEDS_N4 ?= 700
@@ -49,7 +51,7 @@ SIM_SEEDS_N7 ?= 300
 .SECONDARY:
 .DEFAULT_GOAL := all
 
-all: $(LIB_A) $(SIM_BIN) $(UNIT_BIN) $(DAEMON_BIN)
+all: $(LIB_A) $(SIM_BIN) $(UNIT_BIN) $(DAEMON_BIN) $(BENCH_VERIFY_BIN)
 
 deps:
 	@bash scripts/deps.sh
@@ -79,6 +81,9 @@ $(SIM_BIN): $(SIM_SRC:%.c=$(BUILD)/%.o) $(LIB_A)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%: $(BUILD)/daemon/%.o $(LIB_A)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BENCH_VERIFY_BIN): $(BUILD)/tests/bench/bench_verify.o $(LIB_A)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- tests -------------------------------------------------------------------
