@@ -4,6 +4,7 @@
 #include "nmt.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "codec.h"
 #include "errors.h"
@@ -17,40 +18,38 @@
 #define LEAF_PREIMAGE_BYTES (1 + 8 + SEQ_HASH_BYTES)
 #define INNER_PREIMAGE_BYTES (1 + 2 * NODE_BYTES)
 
-static void enc_node(seq_enc *e, const seq_nmt_node *n)
+/* The preimages are written with the inline big-endian stores of codec.h
+ * rather than seq_enc calls: these run for every leaf and inner node of every
+ * block built and every proof checked. */
+static uint8_t *put_node(uint8_t *p, const seq_nmt_node *n)
 {
-    seq_enc_u64(e, n->min);
-    seq_enc_u64(e, n->max);
-    seq_enc_bytes(e, n->digest.b, SEQ_HASH_BYTES);
+    seq_put_u64be(p, n->min);
+    seq_put_u64be(p + 8, n->max);
+    memcpy(p + 16, n->digest.b, SEQ_HASH_BYTES);
+    return p + NODE_BYTES;
 }
 
 void seq_nmt_leaf(seq_nmt_node *out, seq_ns ns, const seq_hash *id)
 {
     uint8_t pre[LEAF_PREIMAGE_BYTES];
-    seq_enc e;
-    seq_enc_init(&e, pre, sizeof pre);
-    seq_enc_u8(&e, TAG_LEAF);
-    seq_enc_u64(&e, ns);
-    seq_enc_bytes(&e, id->b, SEQ_HASH_BYTES);
-    SEQ_ASSERT(!e.overflow && e.len == sizeof pre);
+    pre[0] = TAG_LEAF;
+    seq_put_u64be(pre + 1, ns);
+    memcpy(pre + 9, id->b, SEQ_HASH_BYTES);
     out->min = ns;
     out->max = ns;
-    seq_hash_compute(&out->digest, pre, e.len);
+    seq_hash_compute(&out->digest, pre, sizeof pre);
 }
 
 void seq_nmt_inner(seq_nmt_node *out, const seq_nmt_node *l, const seq_nmt_node *r)
 {
     uint8_t pre[INNER_PREIMAGE_BYTES];
-    seq_enc e;
-    seq_enc_init(&e, pre, sizeof pre);
-    seq_enc_u8(&e, TAG_INNER);
-    enc_node(&e, l);
-    enc_node(&e, r);
-    SEQ_ASSERT(!e.overflow && e.len == sizeof pre);
+    pre[0] = TAG_INNER;
+    uint8_t *end = put_node(put_node(pre + 1, l), r);
+    SEQ_ASSERT(end == pre + sizeof pre);
     /* Read both children before writing: out may alias either. */
     seq_ns min = l->min < r->min ? l->min : r->min;
     seq_ns max = l->max > r->max ? l->max : r->max;
-    seq_hash_compute(&out->digest, pre, e.len);
+    seq_hash_compute(&out->digest, pre, sizeof pre);
     out->min = min;
     out->max = max;
 }
@@ -58,12 +57,10 @@ void seq_nmt_inner(seq_nmt_node *out, const seq_nmt_node *l, const seq_nmt_node 
 void seq_nmt_root(seq_hash *out, const seq_nmt_node *root)
 {
     uint8_t pre[1 + NODE_BYTES];
-    seq_enc e;
-    seq_enc_init(&e, pre, sizeof pre);
-    seq_enc_u8(&e, TAG_ROOT);
-    enc_node(&e, root);
-    SEQ_ASSERT(!e.overflow && e.len == sizeof pre);
-    seq_hash_compute(out, pre, e.len);
+    pre[0] = TAG_ROOT;
+    uint8_t *end = put_node(pre + 1, root);
+    SEQ_ASSERT(end == pre + sizeof pre);
+    seq_hash_compute(out, pre, sizeof pre);
 }
 
 void seq_nmt_empty_root(seq_hash *out)
