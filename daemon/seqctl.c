@@ -175,14 +175,17 @@ static void hex_of(char *out, const void *p, size_t n)
 /* ---- submit ------------------------------------------------------------------ */
 
 static const char SUBMIT_HELP[] =
-    "usage: seqctl submit --api HOST:PORT --ns N [--data STR | --file F] [--lines]\n"
+    "usage: seqctl submit --api HOST:PORT --ns N [--data STR | --file F] [--lines] [--key K]\n"
     "\n"
     "Submits one transaction to namespace N: the bytes of --data, of file F, or of\n"
     "standard input. Prints 'accepted id=<hex>' or 'rejected reason=<text>'; exits 1\n"
     "when the node rejects it.\n"
     "  --lines   every line of the input (file or stdin) is one transaction (empty\n"
     "            lines are skipped), sent in requests of up to 1024; one output line\n"
-    "            per transaction; exits 1 when any is rejected.\n";
+    "            per transaction; exits 1 when any is rejected.\n"
+    "  --key K   a client key (1..64 bytes) for an idempotent retry: submitting\n"
+    "            again with the same key gets the first answer, and\n"
+    "            'seqctl tx --key K' finds the transaction (not with --lines).\n";
 
 /* Prints one verdict; returns true when accepted. */
 static bool print_verdict(const seq_submit_result *r)
@@ -218,11 +221,12 @@ static int read_all(FILE *f, const char *what, uint8_t **out, size_t *len)
     return 0;
 }
 
-static int submit_one(seq_client *c, seq_ns ns, const uint8_t *data, size_t len)
+static int submit_one(seq_client *c, seq_ns ns, const uint8_t *data, size_t len, const char *key)
 {
     seq_tx tx = { .ns = ns, .len = (uint32_t)len, .data = data };
+    seq_client_key k = { (const uint8_t *)key, key ? (uint32_t)strlen(key) : 0 };
     seq_submit_result r;
-    int rc = seq_client_submit(c, &tx, 1, &r, REPLY_TIMEOUT_MS);
+    int rc = seq_client_submit_keyed(c, &tx, key ? &k : NULL, 1, &r, REPLY_TIMEOUT_MS);
     if (rc)
         return failure("submit: %s (%s)", seq_strerror(rc), seq_client_last_error(c));
     return print_verdict(&r) ? 0 : EXIT_FAIL;
@@ -306,8 +310,9 @@ static int submit_lines(seq_client *c, seq_ns ns, FILE *in)
 
 static int cmd_submit(int argc, char **argv)
 {
-    enum { F_API, F_NS, F_DATA, F_FILE, F_LINES, F_N };
-    flag flags[F_N] = { { "api", true }, { "ns", true }, { "data", true }, { "file", true }, { "lines", false } };
+    enum { F_API, F_NS, F_DATA, F_FILE, F_LINES, F_KEY, F_N };
+    flag flags[F_N] = { { "api", true },  { "ns", true },     { "data", true },
+                        { "file", true }, { "lines", false }, { "key", true } };
     int rc = parse_flags(argc, argv, flags, F_N);
     if (rc < 0) {
         fputs(SUBMIT_HELP, stdout);
@@ -321,6 +326,11 @@ static int cmd_submit(int argc, char **argv)
         return usage_error("--data and --file exclude each other");
     if (flags[F_DATA].present && flags[F_LINES].present)
         return usage_error("--lines reads a file or stdin, not --data");
+    const char *key = flags[F_KEY].value;
+    if (key && flags[F_LINES].present)
+        return usage_error("--key names one transaction, not --lines");
+    if (key && (!key[0] || strlen(key) > SEQ_CLIENT_KEY_BYTES_MAX))
+        return usage_error("--key: 1..%u bytes", SEQ_CLIENT_KEY_BYTES_MAX);
     FILE *in = stdin;
     const char *what = "stdin";
     if (flags[F_FILE].present) {
@@ -335,12 +345,12 @@ static int cmd_submit(int argc, char **argv)
         } else if (flags[F_DATA].present) {
             const char *d = flags[F_DATA].value;
             rc = strlen(d) > SEQ_TX_PAYLOAD_BYTES_MAX ? failure("--data: over %u bytes", SEQ_TX_PAYLOAD_BYTES_MAX)
-                                                      : submit_one(c, ns, (const uint8_t *)d, strlen(d));
+                                                      : submit_one(c, ns, (const uint8_t *)d, strlen(d), key);
         } else {
             uint8_t *buf = NULL;
             size_t len = 0;
             if ((rc = read_all(in, what, &buf, &len)) == 0) {
-                rc = submit_one(c, ns, buf, len);
+                rc = submit_one(c, ns, buf, len, key);
                 free(buf);
             }
         }
@@ -355,15 +365,52 @@ static int cmd_submit(int argc, char **argv)
 
 static const char SUBSCRIBE_HELP[] =
     "usage: seqctl subscribe --api HOST:PORT --ns N[,M...] --from H [--count K] [--skip-empty]\n"
+    "                        [--genesis FILE | --no-verify]\n"
     "\n"
     "Follows namespaces from height H (>= 1) on: one JSON line per finalized block\n"
-    "and namespace, flushed as it comes:\n"
-    "  {\"height\":..,\"ns\":..,\"block_hash\":\"hex\",\"view\":..,\"timestamp_ms\":..,\n"
-    "   \"tx_count\":..,\"txs\":[{\"id\":\"hex\",\"data\":\"text or hex:..\"}],\"signers\":k}\n"
-    "tx_count is this namespace's count; data is the payload as text when it is\n"
-    "printable UTF-8, else 'hex:' and its hex.\n"
-    "  --count K      exit after K batches (with --skip-empty, K non-empty ones)\n"
-    "  --skip-empty   print only batches with transactions\n";
+    "and namespace, flushed as it comes (the form of lib/batch_json.h):\n"
+    "  {\"height\":..,\"ns\":..,\"block_hash\":\"hex\",\"prev_batch_hash\":\"hex\",\n"
+    "   \"tx_count\":..,\"txs\":[{\"id\":\"hex\",\"index\":..,\"data\":\"base64\"}],\n"
+    "   \"header\":{..},\"cert\":{..},\"cert_path\":[..],\"proof\":{..},\"verified\":true}\n"
+    "Every batch is verified against the genesis validators before it is printed:\n"
+    "its finalization certificate, header hash, namespace proof (all of the\n"
+    "namespace's transactions, none left out) and link to the previous batch. A\n"
+    "batch that fails stops the command with the reason and exit code 1.\n"
+    "  --genesis FILE  the network's genesis file; default $SEQ_GENESIS, else\n"
+    "                  ./genesis.json\n"
+    "  --no-verify     print batches unchecked (\"verified\":false); for debugging\n"
+    "  --count K       exit after K batches (with --skip-empty, K non-empty ones)\n"
+    "  --skip-empty    print only batches with transactions\n";
+
+/* The genesis file to verify against: --genesis, else $SEQ_GENESIS, else
+ * ./genesis.json when it exists (where `seqctl testnet --out .` writes it).
+ * NULL when none is named or found. */
+static const char *genesis_lookup(const flag *genesis_flag)
+{
+    if (genesis_flag->present)
+        return genesis_flag->value;
+    const char *env = getenv("SEQ_GENESIS");
+    if (env && env[0])
+        return env;
+    struct stat st;
+    return stat("genesis.json", &st) == 0 ? "genesis.json" : NULL;
+}
+
+/* Loads path into *g (malloc'd, the caller frees). */
+static int genesis_read(const char *path, seq_genesis **g)
+{
+    char err[512] = "";
+    if (!(*g = malloc(sizeof **g)))
+        return failure("out of memory");
+    if (seq_genesis_load(*g, path, err, sizeof err) != 0) {
+        free(*g);
+        *g = NULL;
+        return failure("%s", err);
+    }
+    return 0;
+}
+
+static int print_json_line(json_t *j);
 
 /* Parses "1,2,3" into ns (at most SEQ_CLIENT_SUBSCRIBE_NS_MAX). */
 static int parse_ns_list(const char *s, seq_ns *ns, uint32_t *count)
@@ -388,18 +435,6 @@ static int parse_ns_list(const char *s, seq_ns *ns, uint32_t *count)
     return 0;
 }
 
-/* Valid UTF-8 without control characters (tab excepted). */
-static bool printable_utf8(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7F)
-            return false;
-    json_t *probe = json_stringn((const char *)p, n);
-    bool ok = probe != NULL;
-    json_decref(probe);
-    return ok;
-}
-
 /* jansson integers are signed 64-bit: larger values are written as strings. */
 static json_t *json_u64(uint64_t v)
 {
@@ -410,72 +445,9 @@ static json_t *json_u64(uint64_t v)
     return json_string(s);
 }
 
-static json_t *tx_json(const seq_tx *tx)
-{
-    char id[2 * SEQ_HASH_BYTES + 1];
-    hex_of(id, tx->id.b, SEQ_HASH_BYTES);
-    json_t *data;
-    if (printable_utf8(tx->data, tx->len)) {
-        data = json_stringn((const char *)tx->data, tx->len);
-    } else {
-        char *hex = malloc(4 + 2 * (size_t)tx->len + 1);
-        if (!hex)
-            return NULL;
-        memcpy(hex, "hex:", 4);
-        seq_hex(hex + 4, tx->data, tx->len);
-        data = json_string(hex);
-        free(hex);
-    }
-    json_t *o = json_object();
-    if (!o || !data) {
-        json_decref(o);
-        json_decref(data);
-        return NULL;
-    }
-    json_object_set_new(o, "id", json_string(id));
-    json_object_set_new(o, "data", data);
-    return o;
-}
-
-static int print_batch_json(const seq_batch *b)
-{
-    char hash[2 * SEQ_HASH_BYTES + 1];
-    hex_of(hash, b->block_hash.b, SEQ_HASH_BYTES);
-    json_t *txs = json_array();
-    for (uint32_t i = 0; txs && i < b->tx_count; i++) {
-        json_t *t = tx_json(&b->txs[i]);
-        if (!t || json_array_append_new(txs, t) != 0) {
-            json_decref(txs);
-            txs = NULL;
-        }
-    }
-    json_t *o = json_object();
-    if (!o || !txs) {
-        json_decref(o);
-        json_decref(txs);
-        return failure("out of memory");
-    }
-    json_object_set_new(o, "height", json_u64(b->header.height));
-    json_object_set_new(o, "ns", json_u64(b->ns));
-    json_object_set_new(o, "block_hash", json_string(hash));
-    json_object_set_new(o, "view", json_u64(b->header.view));
-    json_object_set_new(o, "timestamp_ms", json_u64(b->header.timestamp_ms));
-    json_object_set_new(o, "tx_count", json_integer(b->tx_count));
-    json_object_set_new(o, "txs", txs);
-    json_object_set_new(o, "signers", json_integer(seq_cert_signers(&b->cert)));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    if (!s)
-        return failure("out of memory");
-    puts(s);
-    free(s);
-    if (fflush(stdout) != 0)
-        return failure("stdout: %s", strerror(errno));
-    return 0;
-}
-
 static int follow(seq_client *c, uint64_t count, bool has_count, bool skip_empty)
 {
+    bool verified = seq_client_verifying(c);
     uint64_t printed = 0;
     while (!has_count || printed < count) {
         seq_batch *b;
@@ -485,7 +457,7 @@ static int follow(seq_client *c, uint64_t count, bool has_count, bool skip_empty
         if (rc)
             return failure("subscription: %s (%s)", seq_strerror(rc), seq_client_last_error(c));
         if (!(skip_empty && b->tx_count == 0)) {
-            rc = print_batch_json(b);
+            rc = print_json_line(seq_batch_to_json(b, verified));
             printed++;
         }
         seq_batch_free(b);
@@ -497,8 +469,9 @@ static int follow(seq_client *c, uint64_t count, bool has_count, bool skip_empty
 
 static int cmd_subscribe(int argc, char **argv)
 {
-    enum { F_API, F_NS, F_FROM, F_COUNT, F_SKIP, F_N };
-    flag flags[F_N] = { { "api", true }, { "ns", true }, { "from", true }, { "count", true }, { "skip-empty", false } };
+    enum { F_API, F_NS, F_FROM, F_COUNT, F_SKIP, F_GENESIS, F_NO_VERIFY, F_N };
+    flag flags[F_N] = { { "api", true },         { "ns", true },      { "from", true },       { "count", true },
+                        { "skip-empty", false }, { "genesis", true }, { "no-verify", false } };
     int rc = parse_flags(argc, argv, flags, F_N);
     if (rc < 0) {
         fputs(SUBSCRIBE_HELP, stdout);
@@ -512,16 +485,180 @@ static int cmd_subscribe(int argc, char **argv)
         (rc = parse_u64("from", flags[F_FROM].value, 1, UINT64_MAX, &from)) ||
         (flags[F_COUNT].present && (rc = parse_u64("count", flags[F_COUNT].value, 1, UINT64_MAX, &count))))
         return rc;
-    seq_client *c;
-    if ((rc = connect_api(&c, flags[F_API].value)))
+    if (flags[F_GENESIS].present && flags[F_NO_VERIFY].present)
+        return usage_error("--genesis and --no-verify exclude each other");
+    seq_genesis *g = NULL;
+    const char *genesis = flags[F_NO_VERIFY].present ? NULL : genesis_lookup(&flags[F_GENESIS]);
+    if (!genesis && !flags[F_NO_VERIFY].present)
+        return failure("no genesis file to verify batches against: pass --genesis FILE (the network's "
+                       "genesis.json) or set SEQ_GENESIS, or --no-verify to print them unchecked");
+    if (genesis && (rc = genesis_read(genesis, &g)))
         return rc;
-    rc = seq_client_subscribe(c, ns, ns_count, from);
+    if (g)
+        fprintf(stderr, "%s: verifying against genesis %s (chain %" PRIu64 ", %u validators)\n", g_cmd, genesis,
+                g->chain_id, g->n);
+    else
+        fprintf(stderr, "%s: warning: --no-verify: batches are NOT verified (\"verified\":false); "
+                        "for debugging only\n", g_cmd);
+    seq_client *c;
+    if ((rc = connect_api(&c, flags[F_API].value))) {
+        free(g);
+        return rc;
+    }
+    rc = g ? seq_client_verify_with(c, &g->set, g->chain_id) : 0;
+    free(g);
+    if (rc == 0)
+        rc = seq_client_subscribe(c, ns, ns_count, from);
     if (rc)
         rc = failure("subscribe: %s (%s)", seq_strerror(rc), seq_client_last_error(c));
     else
         rc = follow(c, count, flags[F_COUNT].present, flags[F_SKIP].present);
     seq_client_close(c);
     return rc;
+}
+
+/* ---- tx ---------------------------------------------------------------------- */
+
+static const char TX_HELP[] =
+    "usage: seqctl tx --api HOST:PORT (ID | --key K) [--genesis FILE]\n"
+    "\n"
+    "Asks a node where a transaction is, by its id (64 hex digits) or by the\n"
+    "client key it was submitted with (seqctl submit --key), and prints one JSON\n"
+    "object: {\"id\":\"hex\",\"status\":\"unknown|pending|dropped|finalized\",..}.\n"
+    "dropped adds \"reason\" (expired, evicted, invalid); finalized adds height,\n"
+    "index, block_hash, ns, header, cert, cert_path and proof (lib/batch_json.h\n"
+    "forms) and \"verified\": whether the certificate was checked against the\n"
+    "genesis validators and the inclusion proof against the header. A proof that\n"
+    "fails prints the reason and exits 1.\n"
+    "  --genesis FILE  default $SEQ_GENESIS, else ./genesis.json; with none, a\n"
+    "                  finalized status is printed unchecked (\"verified\":false)\n";
+
+static const char *tx_state_name(seq_tx_state s)
+{
+    switch (s) {
+    case SEQ_TX_PENDING:
+        return "pending";
+    case SEQ_TX_FINALIZED:
+        return "finalized";
+    case SEQ_TX_DROPPED:
+        return "dropped";
+    default:
+        return "unknown";
+    }
+}
+
+/* The finalized part: where, and what proves it. false when out of memory. */
+static bool tx_proof_json(json_t *o, const seq_tx_status *st, bool verified)
+{
+    char hash[2 * SEQ_HASH_BYTES + 1];
+    hex_of(hash, st->block_hash.b, SEQ_HASH_BYTES);
+    json_t *path = json_array();
+    bool ok = path != NULL;
+    for (uint32_t i = 0; ok && i < st->path_len; i++)
+        ok = json_array_append_new(path, seq_header_to_json(&st->cert_path[i])) == 0;
+    ok = json_object_set_new(o, "height", json_u64(st->height)) == 0 && ok;
+    ok = json_object_set_new(o, "index", json_integer(st->index)) == 0 && ok;
+    ok = json_object_set_new(o, "block_hash", json_string(hash)) == 0 && ok;
+    ok = json_object_set_new(o, "ns", json_u64(st->ns)) == 0 && ok;
+    ok = json_object_set_new(o, "header", seq_header_to_json(&st->header)) == 0 && ok;
+    ok = json_object_set_new(o, "cert", seq_cert_to_json(&st->cert)) == 0 && ok;
+    ok = json_object_set_new(o, "cert_path", path) == 0 && ok;
+    ok = json_object_set_new(o, "proof", seq_nsproof_to_json(&st->proof)) == 0 && ok;
+    return json_object_set_new(o, "verified", json_boolean(verified)) == 0 && ok;
+}
+
+/* NULL when out of memory. */
+static json_t *tx_status_json(const seq_tx_status *st, bool verified)
+{
+    char id[2 * SEQ_HASH_BYTES + 1];
+    hex_of(id, st->id.b, SEQ_HASH_BYTES);
+    json_t *o = json_object();
+    bool ok = o && json_object_set_new(o, "id", json_string(id)) == 0 &&
+              json_object_set_new(o, "status", json_string(tx_state_name(st->state))) == 0;
+    if (ok && st->state == SEQ_TX_DROPPED)
+        ok = json_object_set_new(o, "reason", json_string(st->reason)) == 0;
+    if (ok && st->state == SEQ_TX_FINALIZED)
+        ok = tx_proof_json(o, st, verified);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Checks a finalized status against the genesis at path (when there is one)
+ * and says so on stderr. *verified: it passed. */
+static int tx_verify(const seq_tx_status *st, const char *path, bool *verified)
+{
+    *verified = false;
+    if (!path) {
+        fprintf(stderr, "%s: not verified: no genesis file (pass --genesis FILE or set SEQ_GENESIS)\n", g_cmd);
+        return 0;
+    }
+    seq_genesis *g;
+    int rc = genesis_read(path, &g);
+    if (rc)
+        return rc;
+    char why[256] = "";
+    rc = seq_client_tx_status_verify(st, &g->set, g->chain_id, why, sizeof why);
+    if (rc == 0)
+        fprintf(stderr, "%s: verified against genesis %s (chain %" PRIu64 ", %u validators): finalized at height %"
+                PRIu64 " index %u\n", g_cmd, path, g->chain_id, g->n, st->height, st->index);
+    else
+        rc = failure("the node's proof does NOT verify against genesis %s: %s (%s)", path, why, seq_strerror(rc));
+    *verified = rc == 0;
+    free(g);
+    return rc;
+}
+
+static int tx_ask(const char *api, const char *id_hex, const char *key, const char *genesis)
+{
+    seq_hash id;
+    if (id_hex && (strlen(id_hex) != 2 * SEQ_HASH_BYTES || seq_unhex(id.b, SEQ_HASH_BYTES, id_hex) != 0))
+        return usage_error("ID: '%s' is not 64 hex digits", id_hex);
+    seq_client *c;
+    int rc = connect_api(&c, api);
+    if (rc)
+        return rc;
+    seq_tx_status *st = NULL;
+    rc = id_hex ? seq_client_tx_status(c, &id, &st, REPLY_TIMEOUT_MS)
+                : seq_client_tx_status_by_key(c, (const uint8_t *)key, (uint32_t)strlen(key), &st, REPLY_TIMEOUT_MS);
+    if (rc)
+        rc = failure("tx status: %s (%s)", seq_strerror(rc), seq_client_last_error(c));
+    seq_client_close(c);
+    if (rc)
+        return rc;
+    bool verified = false;
+    if (st->state == SEQ_TX_FINALIZED)
+        rc = tx_verify(st, genesis, &verified);
+    int printed = print_json_line(tx_status_json(st, verified));
+    seq_tx_status_free(st);
+    return rc ? rc : printed;
+}
+
+static int cmd_tx(int argc, char **argv)
+{
+    const char *id_hex = NULL;
+    if (argc > 0 && strncmp(argv[0], "--", 2) != 0 && strcmp(argv[0], "-h") != 0) {
+        id_hex = argv[0]; /* the positional ID comes first */
+        argc--;
+        argv++;
+    }
+    enum { F_API, F_KEY, F_GENESIS, F_N };
+    flag flags[F_N] = { { "api", true }, { "key", true }, { "genesis", true } };
+    int rc = parse_flags(argc, argv, flags, F_N);
+    if (rc < 0) {
+        fputs(TX_HELP, stdout);
+        return 0;
+    }
+    if (rc || (rc = require(&flags[F_API])))
+        return rc;
+    const char *key = flags[F_KEY].value;
+    if (!id_hex == !key)
+        return usage_error("give a transaction ID or --key K (one of them)");
+    if (key && (!key[0] || strlen(key) > SEQ_CLIENT_KEY_BYTES_MAX))
+        return usage_error("--key: 1..%u bytes", SEQ_CLIENT_KEY_BYTES_MAX);
+    return tx_ask(flags[F_API].value, id_hex, key, genesis_lookup(&flags[F_GENESIS]));
 }
 
 /* ---- status ------------------------------------------------------------------ */
@@ -1714,7 +1851,8 @@ static const char MAIN_HELP[] =
     "\n"
     "commands:\n"
     "  submit     submit a transaction (or one per input line)\n"
-    "  subscribe  follow namespaces: one JSON line per finalized batch\n"
+    "  subscribe  follow namespaces: one verified JSON line per finalized batch\n"
+    "  tx         where a transaction is (by id or client key), with its proof checked\n"
     "  read       read namespaces from a local node's store, verified (no API port)\n"
     "  status     a node's height, view, leader, peers and mempool\n"
     "  testnet    write a local testnet (genesis and node homes)\n"
@@ -1732,7 +1870,7 @@ typedef struct {
 static const command COMMANDS[] = {
     { "submit", cmd_submit },   { "subscribe", cmd_subscribe }, { "status", cmd_status },
     { "testnet", cmd_testnet }, { "bench", cmd_bench }, { "peer-check", cmd_peer_check },
-    { "fanout", cmd_fanout },
+    { "fanout", cmd_fanout },   { "tx", cmd_tx },
     { "read", cmd_read },
 };
 

@@ -16,6 +16,7 @@ declare -A USERS=([101]="alice bob carol" [102]="dave erin" [103]="frank grace h
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/seq-demo.XXXXXX")
 dir="$work/cluster"
+export SEQ_GENESIS="$dir/genesis.json" # seqctl subscribe verifies every batch against it
 bg_pids=()
 cleanup() {
     local p
@@ -63,7 +64,11 @@ sender() {
 # ends when it does.
 show_batches() {
     "$SEQCTL" subscribe --api "$(api_of 3)" --ns 101 --from 1 --skip-empty 2>/dev/null > >(
-        sed -uE 's/^\{"height":([0-9]+),.*"tx_count":([0-9]+),"txs":\[\{"id":"[0-9a-f]+","data":"([^"]*)".*/   rollup-a batch  height \1  \2 txs  first: "\3"/') &
+        while IFS= read -r line; do
+            [[ $line =~ ^\{\"height\":([0-9]+),[^{]*\"tx_count\":([0-9]+),\"txs\":\[\{[^}]*\"data\":\"([^\"]*)\" ]] || continue
+            printf '   rollup-a batch  height %s  %s txs  first: "%s"\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" \
+                "$(printf '%s' "${BASH_REMATCH[3]}" | base64 -d 2>/dev/null)"
+        done) &
 }
 
 say "For ${SECONDS_TOTAL}s: rollup-a (ns 101) -> node0, rollup-b (ns 102) -> node1, rollup-c (ns 103) -> node2."
@@ -112,7 +117,7 @@ total_sent=0 total_final=0
 for ns in "${ROLLUPS[@]}"; do
     sent=$(awk '{ s += $1 } END { print s + 0 }' "$work/sent.$ns")
     final=$(timeout 30 "$SEQCTL" subscribe --api "$(api_of 0)" --ns "$ns" --from 1 --count "$common" 2>/dev/null |
-            grep -o '"tx_count":[0-9]*' | awk -F: '{ s += $2 } END { print s + 0 }')
+            sed -nE 's/^\{[^{]*"tx_count":([0-9]+).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
     echo "   ${NAME[$ns]} (ns $ns): $sent transactions accepted, $final finalized by height $common"
     total_sent=$((total_sent + sent)); total_final=$((total_final + final))
 done

@@ -11,6 +11,8 @@ SEQD="$BIN/seqd"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/seq-${TEST_NAME}.XXXXXX")
 CDIR="$T/cluster"
+# seqctl subscribe and tx verify against the cluster's genesis (written by `up`).
+export SEQ_GENESIS="$CDIR/genesis.json"
 # Below the Linux ephemeral range (32768+) so outgoing connections never hold
 # our ports; one 1000-port slot per test, a random 40-port window inside it.
 BASE_PORT=$((20000 + 1000 * TEST_INDEX + 40 * (RANDOM % 24)))

@@ -47,6 +47,6 @@ compare_hashes "$(min_height "${NODES[@]}")" "${NODES[@]}"
 
 # Its copy holds every transaction sent while it was down.
 got=$(timeout 30 "$SEQCTL" subscribe --api "$(api_of "$STOPPED")" --ns "$NS" --from 1 --count "$(min_height "${NODES[@]}")" |
-      grep -o '"tx_count":[0-9]*' | awk -F: '{ s += $2 } END { print s + 0 }')
+      sed -nE 's/^\{[^{]*"tx_count":([0-9]+).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
 [ "$got" -eq "$sent" ] || fail "node$STOPPED holds $got transactions of namespace $NS, $sent were sent"
 log "PASS: node$STOPPED holds all $sent transactions sent while it was down"
