@@ -86,6 +86,60 @@ $(BUILD)/%: $(BUILD)/daemon/%.o $(LIB_A)
 $(BENCH_VERIFY_BIN): $(BUILD)/tests/bench/bench_verify.o $(LIB_A)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -o $@ $^ $(LDLIBS)
 
+# ---- libseqclient: the client library a rollup links --------------------------
+# Only the objects a client needs (no libuv, no LMDB: the .so is linked with
+# --no-undefined against CLIENT_PKGS alone, so a stray reference fails here),
+# compiled -fPIC in their own tree. `make install PREFIX=... DESTDIR=...`
+# installs the libraries, the headers under include/seqclient/ and
+# seqclient.pc (from lib/seqclient.pc.in).
+CLIENT_MODS := client verify nsproof batch genesis block tx payload_root cert vote validators \
+               crypto codec errors frame wire msg config log
+CLIENT_OBJ  := $(CLIENT_MODS:%=$(BUILD)/pic/lib/%.o) $(BUILD)/pic/gen/seq.pb-c.o
+CLIENT_PKGS := libsodium libprotobuf-c jansson inih
+CLIENT_HEADERS := lib/seqclient.h lib/client.h lib/verify.h lib/nsproof.h lib/genesis.h lib/config.h \
+                  lib/types.h lib/crypto.h lib/errors.h lib/assert.h
+CLIENT_A    := $(BUILD)/libseqclient.a
+CLIENT_SO   := $(BUILD)/libseqclient.so
+CLIENT_ABI  := 0
+CLIENT_VERSION := $(shell sed -n 's/^\#define SEQCLIENT_VERSION "\(.*\)"/\1/p' lib/seqclient.h)
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+
+.PHONY: client-lib install client-install-test
+
+client-lib: $(CLIENT_A) $(CLIENT_SO)
+
+$(BUILD)/pic/%.o: %.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/pic/gen/seq.pb-c.o: $(GEN_C)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(CFLAGS) $(EXTRA_CFLAGS) -fPIC $(PKG_CFLAGS) -I$(BUILD)/gen -c $< -o $@
+
+$(CLIENT_A): $(CLIENT_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(CLIENT_SO): $(CLIENT_OBJ)
+	$(CC) -shared -Wl,-soname,libseqclient.so.$(CLIENT_ABI) -Wl,--no-undefined $(CFLAGS) -o $@ $^ \
+	  $(shell pkg-config --libs $(CLIENT_PKGS)) -lm
+
+install: $(CLIENT_A) $(CLIENT_SO)
+	install -d "$(DESTDIR)$(LIBDIR)/pkgconfig" "$(DESTDIR)$(INCLUDEDIR)/seqclient"
+	install -m 0644 $(CLIENT_A) "$(DESTDIR)$(LIBDIR)/"
+	install -m 0755 $(CLIENT_SO) "$(DESTDIR)$(LIBDIR)/libseqclient.so.$(CLIENT_ABI)"
+	ln -sf libseqclient.so.$(CLIENT_ABI) "$(DESTDIR)$(LIBDIR)/libseqclient.so"
+	install -m 0644 $(CLIENT_HEADERS) "$(DESTDIR)$(INCLUDEDIR)/seqclient/"
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(CLIENT_VERSION)|' lib/seqclient.pc.in >"$(DESTDIR)$(LIBDIR)/pkgconfig/seqclient.pc"
+
+# Installs into a temporary prefix and builds examples/consumer.c against it
+# with pkg-config only (tests/client/test_install.sh).
+client-install-test: $(CLIENT_A) $(CLIENT_SO)
+	@bash tests/client/test_install.sh "$(BUILD)"
+
 # ---- tests -------------------------------------------------------------------
 
 unit: $(UNIT_BIN)
@@ -115,6 +169,7 @@ cluster-test: $(BUILD)/seqd $(BUILD)/seqctl
 test: all
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory unit && \
+	$(MAKE) --no-print-directory client-install-test && \
 	$(MAKE) --no-print-directory asan && \
 	$(MAKE) --no-print-directory sim-test && \
 	$(MAKE) --no-print-directory cluster-test && \
