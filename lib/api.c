@@ -87,20 +87,23 @@ static void write_cb(uv_write_t *req, int status)
     maybe_resume_reading(c);
 }
 
-static int send_response(client *c, const Seq__ClientResponse *resp)
+/* A frame of n body bytes for the caller to fill after the header, or NULL. */
+static write_req *frame_new(client *c, size_t n, int *err)
 {
-    if (c->closing)
-        return SEQ_ECLOSED;
-    size_t n = seq__client_response__get_packed_size(resp);
-    if (n > SEQ_CLIENT_FRAME_BYTES_MAX)
-        return SEQ_ETOOBIG;
-    write_req *w = malloc(sizeof *w + SEQ_FRAME_HEADER_BYTES + n);
-    if (!w)
-        return SEQ_ENOMEM;
+    *err = c->closing ? SEQ_ECLOSED : n > SEQ_CLIENT_FRAME_BYTES_MAX ? SEQ_ETOOBIG : 0;
+    write_req *w = *err ? NULL : malloc(sizeof *w + SEQ_FRAME_HEADER_BYTES + n);
+    if (!w) {
+        *err = *err ? *err : SEQ_ENOMEM;
+        return NULL;
+    }
     w->c = c;
     w->len = SEQ_FRAME_HEADER_BYTES + n;
     seq_frame_header(w->data, (uint32_t)n);
-    seq__client_response__pack(resp, w->data + SEQ_FRAME_HEADER_BYTES);
+    return w;
+}
+
+static int frame_send(client *c, write_req *w)
+{
     uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, write_cb);
     if (rc < 0) {
@@ -110,6 +113,16 @@ static int send_response(client *c, const Seq__ClientResponse *resp)
     }
     c->queued += w->len;
     return 0;
+}
+
+static int send_response(client *c, const Seq__ClientResponse *resp)
+{
+    int err;
+    write_req *w = frame_new(c, seq__client_response__get_packed_size(resp), &err);
+    if (!w)
+        return err;
+    seq__client_response__pack(resp, w->data + SEQ_FRAME_HEADER_BYTES);
+    return frame_send(c, w);
 }
 
 static void send_error(client *c, uint64_t request_id, int err, const char *what)
@@ -141,34 +154,19 @@ static size_t varint_put(uint8_t *p, uint64_t v)
 
 static int send_batch_bytes(client *c, const uint8_t *batch, size_t len)
 {
-    if (c->closing)
-        return SEQ_ECLOSED;
     uint8_t head[1 + 10 + 1 + 10];
     size_t h = 0;
     head[h++] = 0x08; /* ClientResponse.request_id, varint */
     h += varint_put(head + h, c->sub_request_id);
     head[h++] = 0x1a; /* ClientResponse.batch, length-delimited */
     h += varint_put(head + h, len);
-    size_t n = h + len;
-    if (n > SEQ_CLIENT_FRAME_BYTES_MAX)
-        return SEQ_ETOOBIG;
-    write_req *w = malloc(sizeof *w + SEQ_FRAME_HEADER_BYTES + n);
+    int err;
+    write_req *w = frame_new(c, h + len, &err);
     if (!w)
-        return SEQ_ENOMEM;
-    w->c = c;
-    w->len = SEQ_FRAME_HEADER_BYTES + n;
-    seq_frame_header(w->data, (uint32_t)n);
+        return err;
     memcpy(w->data + SEQ_FRAME_HEADER_BYTES, head, h);
     memcpy(w->data + SEQ_FRAME_HEADER_BYTES + h, batch, len);
-    uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, write_cb);
-    if (rc < 0) {
-        free(w);
-        client_close(c, uv_strerror(rc));
-        return SEQ_EIO;
-    }
-    c->queued += w->len;
-    return 0;
+    return frame_send(c, w);
 }
 
 /* Every subscribed namespace's batch of the subscriber's next height. */
