@@ -636,17 +636,37 @@ static int tx_ask(const char *api, const char *id_hex, const char *key, const ch
     return rc ? rc : printed;
 }
 
+/* Takes the one positional argument out of argv (it may stand anywhere among
+ * the flags; a flag's separate value is not one). */
+static int take_positional(int *argc, char **argv, flag *flags, size_t n, const char **pos)
+{
+    int kept = 0;
+    for (int i = 0; i < *argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) == 0 || strcmp(a, "-h") == 0) {
+            argv[kept++] = argv[i];
+            const flag *f = find_flag(flags, n, a + 2, strcspn(a + 2, "="));
+            if (f && f->takes_value && !strchr(a, '=') && i + 1 < *argc)
+                argv[kept++] = argv[++i];
+        } else if (*pos) {
+            return usage_error("unexpected argument '%s'", a);
+        } else {
+            *pos = a;
+        }
+    }
+    *argc = kept;
+    return 0;
+}
+
 static int cmd_tx(int argc, char **argv)
 {
-    const char *id_hex = NULL;
-    if (argc > 0 && strncmp(argv[0], "--", 2) != 0 && strcmp(argv[0], "-h") != 0) {
-        id_hex = argv[0]; /* the positional ID comes first */
-        argc--;
-        argv++;
-    }
     enum { F_API, F_KEY, F_GENESIS, F_N };
     flag flags[F_N] = { { "api", true }, { "key", true }, { "genesis", true } };
-    int rc = parse_flags(argc, argv, flags, F_N);
+    const char *id_hex = NULL;
+    int rc = take_positional(&argc, argv, flags, F_N, &id_hex);
+    if (rc)
+        return rc;
+    rc = parse_flags(argc, argv, flags, F_N);
     if (rc < 0) {
         fputs(TX_HELP, stdout);
         return 0;

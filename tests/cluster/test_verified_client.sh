@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# seqctl as a rollup uses it against real nodes: subscribe verifies every
+# batch against the genesis by default and says so; without a genesis it
+# refuses, naming --genesis and --no-verify; --no-verify warns; a genesis of
+# other validators or another chain stops it with the reason (exit 1).
+# submit --key retries idempotently and `seqctl tx --key` finds the
+# transaction finalized with a proof that verifies; the consumer example
+# (built against the installed libseqclient) prints the same batches.
+TEST_NAME=verified_client TEST_INDEX=11
+source "$(dirname "$0")/lib.sh"
+
+NS=21
+cluster up 4 --base-port "$BASE_PORT" >/dev/null || fail "cluster did not come up"
+API=$(api_of 0)
+G="$CDIR/genesis.json"
+
+# Idempotent keyed submit: the retry gets the same id.
+id1=$(timeout 10 "$SEQCTL" submit --api "$API" --ns $NS --data "keyed-payload" --key order-42) || fail "submit --key: $id1"
+id2=$(timeout 10 "$SEQCTL" submit --api "$(api_of 0)" --ns $NS --data "keyed-payload" --key order-42) ||
+    fail "the retry with the same key was refused: $id2"
+[ "$id1" = "$id2" ] || fail "retry answered '$id2', first '$id1'"
+id=${id1#accepted id=}
+log "submit --key: the retry got the first answer ($id1)"
+
+tx_status() { timeout 10 "$SEQCTL" tx --api "$API" "$@" 2>"$T/tx.err"; }
+finalized() { tx_status --key order-42 --genesis "$G" >"$T/tx.json" && grep -q '"status":"finalized"' "$T/tx.json"; }
+wait_until 20 "the keyed transaction is finalized" finalized
+grep -q '"verified":true' "$T/tx.json" || fail "tx status not verified: $(cat "$T/tx.json" "$T/tx.err")"
+grep -q "verified against genesis $G" "$T/tx.err" || fail "tx did not say it verified: $(cat "$T/tx.err")"
+height=$(sed -E 's/^\{[^{]*"height":([0-9]+),.*/\1/' "$T/tx.json")
+tx_status "$id" --genesis "$G" >"$T/tx2.json" || fail "tx by id: $(cat "$T/tx.err")"
+cmp -s "$T/tx.json" "$T/tx2.json" || fail "tx by id and by key differ"
+tx_status --key order-42 --genesis "$G.other" >/dev/null 2>&1 && fail "tx with a missing genesis file succeeded"
+log "tx --key and tx ID: finalized at height $height, proof verified"
+
+# Verified by default (SEQ_GENESIS from lib.sh): stderr says against what.
+timeout 20 "$SEQCTL" subscribe --api "$API" --ns $NS --from 1 --count "$height" >"$T/sub.json" 2>"$T/sub.err" ||
+    fail "verified subscribe failed: $(cat "$T/sub.err")"
+grep -q "verifying against genesis $G (chain [0-9]*, 4 validators)" "$T/sub.err" ||
+    fail "subscribe did not say what it verifies against: $(cat "$T/sub.err")"
+[ "$(grep -c '"verified":true' "$T/sub.json")" -eq "$height" ] || fail "not every line is \"verified\":true"
+grep -q "\"id\":\"$id\"" "$T/sub.json" || fail "the keyed transaction is not in the batches"
+
+# No genesis anywhere: refused, naming both ways out.
+(cd "$T" && env -u SEQ_GENESIS timeout 10 "$SEQCTL" subscribe --api "$API" --ns $NS --from 1 --count 1 \
+    >/dev/null 2>"$T/none.err") && fail "subscribe without any genesis succeeded"
+grep -q -- '--genesis' "$T/none.err" && grep -q -- '--no-verify' "$T/none.err" ||
+    fail "no-genesis error does not name --genesis and --no-verify: $(cat "$T/none.err")"
+# --no-verify: a warning, and "verified":false.
+timeout 10 "$SEQCTL" subscribe --api "$API" --ns $NS --from 1 --count 1 --no-verify >"$T/nv.json" 2>"$T/nv.err" ||
+    fail "--no-verify failed"
+grep -qi 'warning' "$T/nv.err" && grep -q '"verified":false' "$T/nv.json" || fail "--no-verify did not warn"
+
+# Other validators (every key changed) and another chain id: stopped with the reason.
+python3 - "$G" "$T" <<'PY' || fail "cannot write the wrong genesis files"
+import json, sys
+g = json.load(open(sys.argv[1]))
+g["chain_id"] += 1
+json.dump(g, open(sys.argv[2] + "/other_chain.json", "w"))
+g = json.load(open(sys.argv[1]))
+for i, v in enumerate(g["validators"]):
+    k = v["public_key"]
+    v["public_key"] = json.load(open(sys.argv[1]))["validators"][(i + 1) % len(g["validators"])]["public_key"]
+json.dump(g, open(sys.argv[2] + "/other_keys.json", "w"))
+PY
+for bad in other_chain other_keys; do
+    timeout 10 "$SEQCTL" subscribe --api "$API" --ns $NS --from 1 --count 1 --genesis "$T/$bad.json" \
+        >"$T/$bad.out" 2>"$T/$bad.err"
+    rc=$?
+    [ $rc -eq 1 ] || fail "$bad: subscribe exited $rc, want 1"
+    [ ! -s "$T/$bad.out" ] || fail "$bad: a batch was printed: $(head -c 200 "$T/$bad.out")"
+    grep -q 'failed verification' "$T/$bad.err" || fail "$bad: no reason given: $(cat "$T/$bad.err")"
+    log "$bad: refused: $(grep -o 'failed verification.*' "$T/$bad.err")"
+done
+timeout 10 "$SEQCTL" tx --api "$API" "$id" --genesis "$T/other_keys.json" >/dev/null 2>"$T/txbad.err" &&
+    fail "tx verified against other validators"
+grep -q 'does NOT verify' "$T/txbad.err" || fail "tx with other validators: $(cat "$T/txbad.err")"
+log "PASS: verified by default, refused without genesis or with another network's, tx proof checked"
