@@ -204,6 +204,11 @@ static void render_clients(writer *w, const seq_metrics *m)
     sample_u64(w, "seq_subscribers", &api, 1, m->api_subscribers);
     sample_u64(w, "seq_subscribers", &http, 1, m->http_streams);
     counter(w, "seq_http_requests_total", "HTTP requests answered.", m->http_requests_total);
+    label live = {"source", "live"}, stored = {"source", "store"};
+    family(w, "seq_http_stream_events_total", "counter",
+           "Server-sent batches: as blocks finalized (live) or read back from the store (store).");
+    sample_u64(w, "seq_http_stream_events_total", &live, 1, m->http_events_live_total);
+    sample_u64(w, "seq_http_stream_events_total", &stored, 1, m->http_events_stored_total);
 }
 
 static void render_resources(writer *w, const seq_metrics *m)

@@ -70,6 +70,8 @@ typedef struct {
     uint32_t http_connections;
     uint32_t http_streams;               /* server-sent event subscribers */
     uint64_t http_requests_total;
+    uint64_t http_events_live_total;     /* stream events sent as their block finalized */
+    uint64_t http_events_stored_total;   /* stream events read back from the store (catching up) */
     /* resources */
     uint64_t store_used_bytes;
     uint64_t store_map_bytes;
