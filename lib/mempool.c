@@ -561,3 +561,28 @@ void seq_mempool_ns_usage(const seq_mempool *mp, seq_ns ns, uint32_t *count, uin
     if (bytes)
         *bytes = q ? q->bytes : 0;
 }
+
+uint32_t seq_mempool_namespaces(const seq_mempool *mp)
+{
+    return mp->namespaces.count;
+}
+
+static bool ns_stat_before(const seq_mempool_ns_stat *a, const nsq *q)
+{
+    return a->count > q->count || (a->count == q->count && a->ns < q->ns);
+}
+
+uint32_t seq_mempool_ns_top(const seq_mempool *mp, seq_mempool_ns_stat *out, uint32_t cap)
+{
+    uint32_t n = 0;
+    const nsq *q = mp->start;
+    for (uint32_t seen = 0; q && cap > 0 && seen < mp->namespaces.count; seen++, q = q->ring_next) {
+        if (n == cap && ns_stat_before(&out[n - 1], q))
+            continue;
+        uint32_t i = n < cap ? n++ : cap - 1; /* the last one drops out */
+        for (; i > 0 && !ns_stat_before(&out[i - 1], q); i--)
+            out[i] = out[i - 1];
+        out[i] = (seq_mempool_ns_stat){.ns = q->ns, .count = q->count, .bytes = q->bytes};
+    }
+    return n;
+}

@@ -97,4 +97,16 @@ uint64_t seq_mempool_bytes(const seq_mempool *mp);
 /* Pending count and bytes of one namespace (0, 0 when none). */
 void seq_mempool_ns_usage(const seq_mempool *mp, seq_ns ns, uint32_t *count, uint64_t *bytes);
 
+/* For metrics: namespaces with pending transactions, and the up to cap of
+ * them with the most (count descending, then ns ascending) written to out;
+ * returns how many. Work: one pass over the pending namespaces. */
+typedef struct {
+    seq_ns ns;
+    uint32_t count;
+    uint64_t bytes;
+} seq_mempool_ns_stat;
+
+uint32_t seq_mempool_namespaces(const seq_mempool *mp);
+uint32_t seq_mempool_ns_top(const seq_mempool *mp, seq_mempool_ns_stat *out, uint32_t cap);
+
 #endif

@@ -585,6 +585,11 @@ bool seq_replica_contains(const seq_replica *r, const seq_hash *id)
     return seq_mempool_contains(r->mempool, id);
 }
 
+const seq_mempool *seq_replica_mempool(const seq_replica *r)
+{
+    return r->mempool;
+}
+
 void seq_replica_status_get(const seq_replica *r, seq_replica_status *out)
 {
     seq_consensus_status_get(r->consensus, &out->consensus);

@@ -109,6 +109,8 @@ int seq_replica_peer_up(seq_replica *r, uint32_t peer) SEQ_MUST_CHECK;
 
 /* Whether transaction id waits in the mempool. */
 bool seq_replica_contains(const seq_replica *r, const seq_hash *id);
+/* The mempool, read-only, for the driver's metrics (seq_mempool_ns_top). */
+const seq_mempool *seq_replica_mempool(const seq_replica *r);
 
 typedef struct {
     seq_consensus_status consensus;

@@ -583,6 +583,43 @@ static void test_expire_with_builds_and_removals(void **state)
     seq_mempool_free(mp);
 }
 
+/* ns_top lists the namespaces with the most pending transactions, most
+ * first (ties by namespace), with their bytes, at most cap of them; a
+ * namespace emptied by finalization leaves the list and the count. */
+static void test_ns_top(void **state)
+{
+    (void)state;
+    seq_mempool *mp = pool_default();
+    seq_mempool_ns_stat top[3];
+    assert_int_equal(seq_mempool_ns_top(mp, top, 3), 0);
+    static const struct { seq_ns ns; uint32_t n; } load[] = {{5, 2}, {9, 7}, {1, 2}, {4, 1}, {8, 4}};
+    uint32_t index = 0;
+    seq_hash ids_of_8[4];
+    for (size_t k = 0; k < sizeof load / sizeof load[0]; k++)
+        for (uint32_t i = 0; i < load[k].n; i++) {
+            seq_hash id = add_ok(mp, load[k].ns, index++);
+            if (load[k].ns == 8)
+                ids_of_8[i] = id;
+        }
+    assert_int_equal(seq_mempool_namespaces(mp), 5);
+    assert_int_equal(seq_mempool_ns_top(mp, top, 3), 3);
+    assert_int_equal(top[0].ns, 9);
+    assert_int_equal(top[0].count, 7);
+    assert_int_equal(top[0].bytes, 7 * PAYLOAD_BYTES);
+    assert_int_equal(top[1].ns, 8);
+    assert_int_equal(top[2].ns, 1); /* 1 and 5 both have 2: the lower namespace first */
+    assert_int_equal(top[2].count, 2);
+
+    seq_mempool_remove_finalized(mp, ids_of_8, 4);
+    assert_int_equal(seq_mempool_namespaces(mp), 4);
+    seq_mempool_ns_stat all[8];
+    assert_int_equal(seq_mempool_ns_top(mp, all, 8), 4);
+    const seq_ns order[4] = {9, 1, 5, 4};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(all[i].ns, order[i]);
+    seq_mempool_free(mp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -602,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_large_scale),
         cmocka_unit_test(test_expire_oldest_first_bounded),
         cmocka_unit_test(test_expire_with_builds_and_removals),
+        cmocka_unit_test(test_ns_top),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
