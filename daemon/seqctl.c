@@ -364,8 +364,8 @@ static int cmd_submit(int argc, char **argv)
 /* ---- subscribe --------------------------------------------------------------- */
 
 static const char SUBSCRIBE_HELP[] =
-    "usage: seqctl subscribe --api HOST:PORT --ns N[,M...] --from H [--count K] [--skip-empty]\n"
-    "                        [--genesis FILE | --no-verify]\n"
+    "usage: seqctl subscribe --api HOST:PORT[,HOST:PORT...] --ns N[,M...] --from H [--count K]\n"
+    "                        [--skip-empty] [--genesis FILE | --no-verify] [--reconnect-every K]\n"
     "\n"
     "Follows namespaces from height H (>= 1) on: one JSON line per finalized block\n"
     "and namespace, flushed as it comes (the form of lib/batch_json.h):\n"
@@ -380,7 +380,10 @@ static const char SUBSCRIBE_HELP[] =
     "                  ./genesis.json\n"
     "  --no-verify     print batches unchecked (\"verified\":false); for debugging\n"
     "  --count K       exit after K batches (with --skip-empty, K non-empty ones)\n"
-    "  --skip-empty    print only batches with transactions\n";
+    "  --skip-empty    print only batches with transactions\n"
+    "A lost connection is resumed on the next --api node (round robin) from the\n"
+    "last verified height and block hash: no gap, no duplicate.\n"
+    "  --reconnect-every K  also reconnect after every K batches (for testing)\n";
 
 /* The genesis file to verify against: --genesis, else $SEQ_GENESIS, else
  * ./genesis.json when it exists (where `seqctl testnet --out .` writes it).
@@ -445,21 +448,137 @@ static json_t *json_u64(uint64_t v)
     return json_string(s);
 }
 
-static int follow(seq_client *c, uint64_t count, bool has_count, bool skip_empty)
+/* One subscription across connections: --api may name several nodes; after
+ * a lost connection (or every --reconnect-every batches, for testers) it
+ * reconnects to the next one and resumes from the last verified height and
+ * block hash, so the stream has no gap and no duplicate across connections. */
+#define SUB_ADDRS_MAX 16
+#define SUB_RETRIES_MAX 20     /* consecutive failed reconnects before giving up */
+#define SUB_RETRY_MS 250
+
+typedef struct {
+    char list[1024];
+    const char *addrs[SUB_ADDRS_MAX];
+    uint32_t naddrs, next;
+    const seq_genesis *g;      /* NULL: --no-verify */
+    seq_ns ns[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
+    uint64_t printed_to[SEQ_CLIENT_SUBSCRIBE_NS_MAX]; /* last height printed per namespace */
+    uint32_t ns_count;
+    uint64_t from;
+    seq_client *c;
+    bool have_point;
+    uint64_t point_height;
+    seq_hash point_hash;
+    uint64_t reconnects;
+} sub_session;
+
+/* "host:port,host:port" into s->addrs. */
+static int sub_addrs_parse(sub_session *s, const char *list)
 {
-    bool verified = seq_client_verifying(c);
-    uint64_t printed = 0;
+    if (strlen(list) >= sizeof s->list)
+        return usage_error("--api: list too long");
+    snprintf(s->list, sizeof s->list, "%s", list);
+    char *save = NULL;
+    s->naddrs = 0;
+    for (char *tok = strtok_r(s->list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (s->naddrs == SUB_ADDRS_MAX)
+            return usage_error("--api: at most %d HOST:PORT", SUB_ADDRS_MAX);
+        s->addrs[s->naddrs++] = tok;
+    }
+    return s->naddrs ? 0 : usage_error("--api: no HOST:PORT given");
+}
+
+static int sub_open(sub_session *s)
+{
+    const char *addr = s->addrs[s->next++ % s->naddrs];
+    int rc = connect_api(&s->c, addr);
+    if (rc)
+        return rc;
+    if (s->g && (rc = seq_client_verify_with(s->c, &s->g->set, s->g->chain_id)) != 0)
+        return failure("verify: %s", seq_strerror(rc));
+    rc = s->have_point ? seq_client_subscribe_resume(s->c, s->ns, s->ns_count, s->point_height, &s->point_hash)
+                       : seq_client_subscribe(s->c, s->ns, s->ns_count, s->from);
+    if (rc)
+        return failure("subscribe at %s: %s (%s)", addr, seq_strerror(rc), seq_client_last_error(s->c));
+    if (s->reconnects)
+        fprintf(stderr, "%s: reconnected to %s, resuming after height %" PRIu64 " (reconnect %" PRIu64 ")\n",
+                g_cmd, addr, s->point_height, s->reconnects);
+    return 0;
+}
+
+/* Closes the connection, remembering where to resume. */
+static void sub_close(sub_session *s)
+{
+    if (!s->c)
+        return;
+    uint64_t old_height = s->point_height;
+    seq_hash old_hash = s->point_hash;
+    if (seq_client_resume_point(s->c, &s->point_height, &s->point_hash) == 0) {
+        s->have_point = true;
+    } else { /* no batch on this connection: resume where the last one did */
+        s->point_height = old_height;
+        s->point_hash = old_hash;
+    }
+    seq_client_close(s->c);
+    s->c = NULL;
+}
+
+static int sub_reconnect(sub_session *s)
+{
+    sub_close(s);
+    s->reconnects++;
+    for (int tries = 0;; tries++) {
+        if (sub_open(s) == 0)
+            return 0;
+        sub_close(s);
+        if (tries + 1 == SUB_RETRIES_MAX)
+            return failure("gave up after %d failed reconnects", SUB_RETRIES_MAX);
+        struct timespec ts = {0, SUB_RETRY_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Prints b unless a namespace that was ahead at a resume sees it again. */
+static int sub_print(sub_session *s, const seq_batch *b, bool skip_empty, uint64_t *printed)
+{
+    for (uint32_t i = 0; i < s->ns_count; i++) {
+        if (s->ns[i] != b->ns)
+            continue;
+        if (b->header.height <= s->printed_to[i])
+            return 0;
+        s->printed_to[i] = b->header.height;
+    }
+    if (skip_empty && b->tx_count == 0)
+        return 0;
+    (*printed)++;
+    return print_json_line(seq_batch_to_json(b, s->g != NULL));
+}
+
+static int follow(sub_session *s, uint64_t count, bool has_count, bool skip_empty, uint64_t reconnect_every)
+{
+    uint64_t printed = 0, since_connect = 0;
     while (!has_count || printed < count) {
+        if (reconnect_every && since_connect == reconnect_every) {
+            since_connect = 0;
+            int rc = sub_reconnect(s);
+            if (rc)
+                return rc;
+        }
         seq_batch *b;
-        int rc = seq_client_next_batch(c, &b, BATCH_WAIT_MS);
+        int rc = seq_client_next_batch(s->c, &b, BATCH_WAIT_MS);
         if (rc == SEQ_ETIMEOUT)
             continue;
-        if (rc)
-            return failure("subscription: %s (%s)", seq_strerror(rc), seq_client_last_error(c));
-        if (!(skip_empty && b->tx_count == 0)) {
-            rc = print_json_line(seq_batch_to_json(b, verified));
-            printed++;
+        if (rc == SEQ_ECLOSED || rc == SEQ_EIO) {
+            fprintf(stderr, "%s: connection lost (%s)\n", g_cmd, seq_client_last_error(s->c));
+            if ((rc = sub_reconnect(s)) != 0)
+                return rc;
+            since_connect = 0;
+            continue;
         }
+        if (rc)
+            return failure("subscription: %s (%s)", seq_strerror(rc), seq_client_last_error(s->c));
+        since_connect++;
+        rc = sub_print(s, b, skip_empty, &printed);
         seq_batch_free(b);
         if (rc)
             return rc;
@@ -469,51 +588,54 @@ static int follow(seq_client *c, uint64_t count, bool has_count, bool skip_empty
 
 static int cmd_subscribe(int argc, char **argv)
 {
-    enum { F_API, F_NS, F_FROM, F_COUNT, F_SKIP, F_GENESIS, F_NO_VERIFY, F_N };
+    enum { F_API, F_NS, F_FROM, F_COUNT, F_SKIP, F_GENESIS, F_NO_VERIFY, F_RECONNECT, F_N };
     flag flags[F_N] = { { "api", true },         { "ns", true },      { "from", true },       { "count", true },
-                        { "skip-empty", false }, { "genesis", true }, { "no-verify", false } };
+                        { "skip-empty", false }, { "genesis", true }, { "no-verify", false }, { "reconnect-every", true } };
     int rc = parse_flags(argc, argv, flags, F_N);
     if (rc < 0) {
         fputs(SUBSCRIBE_HELP, stdout);
         return 0;
     }
-    seq_ns ns[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
-    uint32_t ns_count = 0;
-    uint64_t from = 0, count = 0;
+    sub_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return failure("out of memory");
+    uint64_t count = 0, reconnect_every = 0;
     if (rc || (rc = require(&flags[F_API])) || (rc = require(&flags[F_NS])) || (rc = require(&flags[F_FROM])) ||
-        (rc = parse_ns_list(flags[F_NS].value, ns, &ns_count)) ||
-        (rc = parse_u64("from", flags[F_FROM].value, 1, UINT64_MAX, &from)) ||
-        (flags[F_COUNT].present && (rc = parse_u64("count", flags[F_COUNT].value, 1, UINT64_MAX, &count))))
-        return rc;
-    if (flags[F_GENESIS].present && flags[F_NO_VERIFY].present)
-        return usage_error("--genesis and --no-verify exclude each other");
+        (rc = parse_ns_list(flags[F_NS].value, s->ns, &s->ns_count)) ||
+        (rc = parse_u64("from", flags[F_FROM].value, 1, UINT64_MAX, &s->from)) ||
+        (flags[F_COUNT].present && (rc = parse_u64("count", flags[F_COUNT].value, 1, UINT64_MAX, &count))) ||
+        (flags[F_RECONNECT].present &&
+         (rc = parse_u64("reconnect-every", flags[F_RECONNECT].value, 1, UINT64_MAX, &reconnect_every))))
+        goto out;
+    if (flags[F_GENESIS].present && flags[F_NO_VERIFY].present) {
+        rc = usage_error("--genesis and --no-verify exclude each other");
+        goto out;
+    }
+    if ((rc = sub_addrs_parse(s, flags[F_API].value)) != 0)
+        goto out;
     seq_genesis *g = NULL;
     const char *genesis = flags[F_NO_VERIFY].present ? NULL : genesis_lookup(&flags[F_GENESIS]);
-    if (!genesis && !flags[F_NO_VERIFY].present)
-        return failure("no genesis file to verify batches against: pass --genesis FILE (the network's "
-                       "genesis.json) or set SEQ_GENESIS, or --no-verify to print them unchecked");
+    if (!genesis && !flags[F_NO_VERIFY].present) {
+        rc = failure("no genesis file to verify batches against: pass --genesis FILE (the network's "
+                     "genesis.json) or set SEQ_GENESIS, or --no-verify to print them unchecked");
+        goto out;
+    }
     if (genesis && (rc = genesis_read(genesis, &g)))
-        return rc;
+        goto out;
     if (g)
         fprintf(stderr, "%s: verifying against genesis %s (chain %" PRIu64 ", %u validators)\n", g_cmd, genesis,
                 g->chain_id, g->n);
     else
         fprintf(stderr, "%s: warning: --no-verify: batches are NOT verified (\"verified\":false); "
                         "for debugging only\n", g_cmd);
-    seq_client *c;
-    if ((rc = connect_api(&c, flags[F_API].value))) {
-        free(g);
-        return rc;
-    }
-    rc = g ? seq_client_verify_with(c, &g->set, g->chain_id) : 0;
-    free(g);
+    s->g = g;
+    rc = sub_open(s);
     if (rc == 0)
-        rc = seq_client_subscribe(c, ns, ns_count, from);
-    if (rc)
-        rc = failure("subscribe: %s (%s)", seq_strerror(rc), seq_client_last_error(c));
-    else
-        rc = follow(c, count, flags[F_COUNT].present, flags[F_SKIP].present);
-    seq_client_close(c);
+        rc = follow(s, count, flags[F_COUNT].present, flags[F_SKIP].present, reconnect_every);
+    sub_close(s);
+    free(g);
+out:
+    free(s);
     return rc;
 }
 
