@@ -868,8 +868,9 @@ static const char TESTNET_HELP[] =
     "\n"
     "Writes a local network of N validators: DIR/genesis.json and one node home\n"
     "DIR/node<i>/ (key, seqd.conf, data/) per validator. Node i listens for peers\n"
-    "on 127.0.0.1:P+10*i and for clients on 127.0.0.1:P+10*i+1 (P defaults to\n"
-    "7600); its config names ../genesis.json. The chain id is random unless\n"
+    "on 127.0.0.1:P+10*i, for clients on 127.0.0.1:P+10*i+1 and for HTTP on\n"
+    "127.0.0.1:P+10*i+2 (P defaults to 7600); its config names ../genesis.json.\n"
+    "The chain id is random unless\n"
     "given. Refuses a DIR that already holds a genesis.json or a node home.\n"
     "Start node i with: seqd start --home DIR/node<i>\n";
 
@@ -910,6 +911,7 @@ static int testnet_node(const testnet_opts *o, uint32_t i, seq_genesis *g)
     unsigned p2p = (unsigned)(o->base_port + TESTNET_PORT_STRIDE * i);
     snprintf(cfg.p2p_listen, sizeof cfg.p2p_listen, "127.0.0.1:%u", p2p);
     snprintf(cfg.api_listen, sizeof cfg.api_listen, "127.0.0.1:%u", p2p + 1);
+    snprintf(cfg.http_listen, sizeof cfg.http_listen, "127.0.0.1:%u", p2p + 2);
     if (o->view_timeout_set)
         cfg.view_timeout_ms = (uint32_t)o->view_timeout_ms;
     char dir[SEQ_PATH_BYTES], err[512];
@@ -923,7 +925,8 @@ static int testnet_node(const testnet_opts *o, uint32_t i, seq_genesis *g)
     snprintf(v->address, sizeof v->address, "%s", cfg.p2p_listen);
     char pk[2 * SEQ_PUBKEY_BYTES + 1];
     hex_of(pk, v->key.b, SEQ_PUBKEY_BYTES);
-    printf("%u %s pubkey=%.16s p2p=%s api=%s home=%s\n", i, v->name, pk, cfg.p2p_listen, cfg.api_listen, dir);
+    printf("%u %s pubkey=%.16s p2p=%s api=%s http=%s home=%s\n", i, v->name, pk, cfg.p2p_listen, cfg.api_listen,
+           cfg.http_listen, dir);
     return 0;
 }
 
@@ -975,7 +978,7 @@ static int cmd_testnet(int argc, char **argv)
     o.out = flags[F_OUT].value;
     if (!o.out[0])
         return usage_error("--out: empty path");
-    uint64_t port_span = TESTNET_PORT_STRIDE * (o.n - 1) + 1;
+    uint64_t port_span = TESTNET_PORT_STRIDE * (o.n - 1) + 2; /* the last node's http port */
     if (flags[F_PORT].present &&
         (rc = parse_u64("base-port", flags[F_PORT].value, 1, 65535 - port_span, &o.base_port)))
         return rc;

@@ -90,6 +90,11 @@ static const setting settings[] = {
         "A subscriber that is behind and to which no byte could be written for this long (it does\n"
         "not read) is told why and disconnected; it resumes from its last height."),
 
+    STR("http", "listen", T_ADDR, http_listen, "127.0.0.1:7800",
+        "Address the HTTP port binds (HOST:PORT): /healthz, /status, /metrics (Prometheus) and the\n"
+        "JSON API with server-sent events (README). Connections, body size and per-connection queue\n"
+        "take the [api] bounds (clients_max, frame_bytes_max, send_queue_bytes_max)."),
+
     NUM("consensus", "view_timeout_ms", T_U32, view_timeout_ms, 10, TIMEOUT_MS_MAX, 1000,
         "Milliseconds without progress before a validator votes to skip the view's leader."),
     NUM("consensus", "block_txs_max", T_U32, block_txs_max, 1, SEQ_BLOCK_TXS_MAX, 4000,
@@ -438,7 +443,7 @@ static int handler(void *user, const char *section, const char *name, const char
         return 0;
     }
     if (!section_known(section)) {
-        fail(x, line, "[%s] %s: unknown section [%s] (known: node, p2p, api, consensus, mempool, sync, store)",
+        fail(x, line, "[%s] %s: unknown section [%s] (known: node, p2p, api, http, consensus, mempool, sync, store)",
              section, name, section);
         return 0;
     }

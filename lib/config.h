@@ -34,6 +34,8 @@ typedef struct {
     uint32_t api_clients_max;          /* default 1024 */
     uint32_t api_send_queue_bytes_max; /* per client, default 16 MiB */
     uint32_t api_subscriber_stall_ms;  /* default 30000 */
+    /* [http] */
+    char http_listen[SEQ_ADDR_BYTES];  /* default "127.0.0.1:7800" */
     /* [consensus] */
     uint32_t view_timeout_ms;          /* default 1000 */
     uint32_t block_txs_max;            /* default 4000 */

@@ -12,12 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "crypto.h"
 #include "errors.h"
 #include "genesis.h"
+#include "http.h"
 #include "log.h"
+#include "mempool.h"
+#include "metrics.h"
 #include "net.h"
 #include "replica.h"
 #include "store.h"
@@ -32,6 +36,20 @@
 #define TXTRACK_DROPPED_MAX 262144u /* dropped transactions remembered */
 #define SYNC_REQUESTS_PER_TICK_MAX 64 /* served per peer per sync tick */
 #define INDEX_FLUSH_MS 3000   /* tx ids of finalized blocks reach the LMDB index this often */
+#define HTTP_HEADER_BYTES_MAX (16u << 10) /* request line and headers on the HTTP port */
+#define HTTP_REQUEST_TIMEOUT_MS 10000u    /* a request must arrive within this (also keep-alive idle) */
+#define HTTP_HEARTBEAT_MS 15000u          /* comment line on an idle event stream */
+#define METRICS_SAMPLE_MS 1000u           /* rates and views per block: one sample a second ... */
+#define METRICS_SAMPLES 11u               /* ... over the last ten seconds */
+
+/* What /metrics reports as recent rates: finalized totals at one moment. */
+typedef struct {
+    uint64_t ms;      /* uv_now: monotonic */
+    uint64_t height;
+    uint64_t view;
+    uint64_t txs;
+    uint64_t bytes;
+} metrics_sample;
 
 struct seq_node {
     uv_loop_t *loop;
@@ -43,6 +61,7 @@ struct seq_node {
     seq_replica *replica;
     seq_net *net;
     seq_api *api;
+    seq_http *http;
     seq_txtrack *txtrack;       /* client keys and dropped transactions */
     seq_sync sync;
     uv_timer_t consensus_timer;
@@ -61,6 +80,11 @@ struct seq_node {
     uint32_t parts_closing;
     seq_node_stopped_fn stopped;
     void *stopped_ctx;
+    /* metrics the pure core does not count */
+    uint64_t started_ms;        /* uv_now at start */
+    uint64_t finalized_blocks, finalized_txs, finalized_bytes; /* since start */
+    metrics_sample samples[METRICS_SAMPLES]; /* ring, one per METRICS_SAMPLE_MS */
+    uint32_t sample_next, sample_count;
 };
 
 static uint64_t wall_ms(void)
@@ -114,8 +138,13 @@ static void io_delivered(void *ctx, const seq_block *b, const seq_cert *cert)
     seq_node *n = ctx;
     SEQ_DEBUG("finalized", "height=%llu view=%llu txs=%u hash=%s", (unsigned long long)b->h.height,
               (unsigned long long)b->h.view, b->tx_count, seq_hash_short(&b->hash));
+    n->finalized_blocks++;
+    n->finalized_txs += b->tx_count;
+    n->finalized_bytes += b->payload_bytes;
     if (n->api)
         seq_api_delivered(n->api, b, cert);
+    if (n->http)
+        seq_http_delivered(n->http, b, cert);
 }
 
 static void io_fatal(void *ctx, int err, const char *what)
@@ -131,6 +160,107 @@ static void io_dropped(void *ctx, const seq_hash *ids, uint32_t count, int reaso
     for (uint32_t i = 0; i < count; i++)
         seq_txtrack_dropped_put(n->txtrack, &ids[i], reason);
     SEQ_DEBUG("txs_dropped", "count=%u reason=%s", count, seq_drop_reason_name(reason));
+}
+
+/* ---- metrics (GET /metrics, /status on the HTTP port) ---------------------------- */
+
+static void metrics_sample_take(seq_node *n, uint64_t tip)
+{
+    uint64_t now = uv_now(n->loop);
+    const metrics_sample *last = &n->samples[(n->sample_next + METRICS_SAMPLES - 1) % METRICS_SAMPLES];
+    if (n->sample_count > 0 && now < last->ms + METRICS_SAMPLE_MS)
+        return;
+    seq_replica_status st;
+    seq_replica_status_get(n->replica, &st);
+    n->samples[n->sample_next] = (metrics_sample){.ms = now, .height = tip, .view = st.consensus.view,
+                                                  .txs = n->finalized_txs, .bytes = n->finalized_bytes};
+    n->sample_next = (n->sample_next + 1) % METRICS_SAMPLES;
+    if (n->sample_count < METRICS_SAMPLES)
+        n->sample_count++;
+}
+
+/* Rates between the oldest sample kept and now. */
+static void metrics_rates(seq_node *n, seq_metrics *m)
+{
+    if (n->sample_count == 0)
+        return;
+    uint32_t oldest = n->sample_count < METRICS_SAMPLES ? 0 : n->sample_next;
+    const metrics_sample *o = &n->samples[oldest];
+    uint64_t ms = uv_now(n->loop) - o->ms;
+    if (m->height > o->height)
+        m->views_per_block = (double)(m->view - o->view) / (double)(m->height - o->height);
+    if (ms > 0) {
+        m->finalized_txs_per_second = (double)(n->finalized_txs - o->txs) * 1000.0 / (double)ms;
+        m->finalized_bytes_per_second = (double)(n->finalized_bytes - o->bytes) * 1000.0 / (double)ms;
+    }
+}
+
+static uint64_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+    int got = f ? fscanf(f, "%llu %llu", &size, &resident) : 0;
+    if (f)
+        fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return got == 2 && page > 0 ? (uint64_t)resident * (uint64_t)page : 0;
+}
+
+static void metrics_mempool(seq_node *n, seq_metrics *m)
+{
+    const seq_mempool *mp = seq_replica_mempool(n->replica);
+    seq_mempool_ns_stat top[SEQ_METRICS_NS_MAX];
+    m->mempool_namespaces = seq_mempool_namespaces(mp);
+    m->ns_count = seq_mempool_ns_top(mp, top, SEQ_METRICS_NS_MAX);
+    for (uint32_t i = 0; i < m->ns_count; i++)
+        m->ns[i] = (seq_metrics_ns){.ns = top[i].ns, .txs = top[i].count, .bytes = top[i].bytes};
+}
+
+static void http_metrics(void *ctx, seq_metrics *m)
+{
+    seq_node *n = ctx;
+    seq_replica_status st;
+    seq_replica_status_get(n->replica, &st);
+    m->chain_id = n->genesis->chain_id;
+    m->self = n->self;
+    snprintf(m->name, sizeof m->name, "%s", n->genesis->validators[n->self].name);
+    m->validators = n->genesis->n;
+    m->uptime_seconds = (uv_now(n->loop) - n->started_ms) / 1000u;
+    m->height = store_height(n, NULL);
+    m->view = st.consensus.view;
+    m->leader = seq_leader_of(&n->genesis->set, st.consensus.view);
+    m->timeouts_total = st.consensus.timeouts;
+    m->msgs_dropped_total = st.consensus.msgs_dropped;
+    m->equivocations_total = st.consensus.equivocations;
+    m->finalized_blocks_total = n->finalized_blocks;
+    m->finalized_txs_total = n->finalized_txs;
+    m->finalized_bytes_total = n->finalized_bytes;
+    metrics_rates(n, m);
+    m->mempool_txs = st.mempool_txs;
+    m->mempool_bytes = st.mempool_bytes;
+    metrics_mempool(n, m);
+    m->expired_txs_total = st.expired_txs;
+    m->gossip_dropped_total = st.gossip_dropped;
+    uint64_t target = seq_sync_target(&n->sync);
+    m->sync_lag_blocks = target > m->height ? target - m->height : 0;
+    if (n->net) {
+        seq_net_stats ns;
+        seq_net_stats_get(n->net, &ns);
+        m->peers_connected = seq_net_peers_up(n->net);
+        m->p2p_bytes_in_total = ns.bytes_in;
+        m->p2p_bytes_out_total = ns.bytes_out;
+        m->p2p_frames_dropped_total = ns.frames_dropped;
+    }
+    if (n->api) {
+        m->api_clients = seq_api_clients(n->api);
+        m->api_subscribers = seq_api_subscribers(n->api);
+    }
+    size_t used = 0, map = 0;
+    if (seq_store_usage(n->store, &used, &map) == 0) {
+        m->store_used_bytes = used;
+        m->store_map_bytes = map;
+    }
+    m->rss_bytes = rss_bytes();
 }
 
 /* ---- driving the replica -------------------------------------------------------- */
@@ -296,6 +426,7 @@ static void sync_timer_cb(uv_timer_t *t)
         return;
     uint64_t now = wall_ms();
     uint64_t tip = store_height(n, NULL);
+    metrics_sample_take(n, tip);
     if (tip != n->tip_seen) {
         n->tip_seen = tip;
         n->tip_changed_ms = now;
@@ -523,6 +654,19 @@ static int start_api(seq_node *n)
     return seq_api_start(&n->api, &ac);
 }
 
+static int start_http(seq_node *n)
+{
+    seq_http_config hc = {
+        .loop = n->loop, .listen = n->cfg.http_listen, .clients_max = n->cfg.api_clients_max,
+        .header_bytes_max = HTTP_HEADER_BYTES_MAX, .body_bytes_max = n->cfg.api_frame_bytes_max,
+        .request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS, .heartbeat_ms = HTTP_HEARTBEAT_MS,
+        .send_queue_bytes_max = n->cfg.api_send_queue_bytes_max, .store = n->store,
+        .hooks = {.ctx = n, .submit = api_submit, .tx_fate = api_tx_fate, .key_lookup = api_key_lookup,
+                  .metrics = http_metrics},
+    };
+    return seq_http_start(&n->http, &hc);
+}
+
 static void init_handles(seq_node *n)
 {
     uv_timer_init(n->loop, &n->consensus_timer);
@@ -576,6 +720,9 @@ int seq_node_start(seq_node **out, uv_loop_t *loop, const seq_config *cfg, const
         snprintf(err, err_len, "cannot listen for peers on %s: %s", cfg->p2p_listen, seq_strerror(rc));
     else if ((rc = start_api(n)) != 0)
         snprintf(err, err_len, "cannot listen for clients on %s: %s", cfg->api_listen, seq_strerror(rc));
+    else if ((rc = start_http(n)) != 0)
+        snprintf(err, err_len, "cannot listen for HTTP on %s ([http] listen): %s", cfg->http_listen,
+                 seq_strerror(rc));
     if (rc != 0) {
         n->stopped = NULL;
         seq_node_stop(n, rc); /* frees n once its handles are closed */
@@ -583,11 +730,12 @@ int seq_node_start(seq_node **out, uv_loop_t *loop, const seq_config *cfg, const
     }
     n->tip_seen = store_height(n, NULL);
     n->tip_changed_ms = wall_ms();
+    n->started_ms = uv_now(loop);
     (void)uv_timer_start(&n->gossip_timer, gossip_timer_cb, cfg->gossip_flush_ms, cfg->gossip_flush_ms);
     (void)uv_timer_start(&n->sync_timer, sync_timer_cb, SYNC_TICK_MS, SYNC_TICK_MS);
-    SEQ_INFO("node_started", "self=%u name=%s chain_id=%llu height=%llu p2p=%s api=%s validators=%u", n->self,
-             n->genesis->validators[n->self].name, (unsigned long long)n->genesis->chain_id,
-             (unsigned long long)n->tip_seen, cfg->p2p_listen, cfg->api_listen, n->genesis->n);
+    SEQ_INFO("node_started", "self=%u name=%s chain_id=%llu height=%llu p2p=%s api=%s http=%s validators=%u",
+             n->self, n->genesis->validators[n->self].name, (unsigned long long)n->genesis->chain_id,
+             (unsigned long long)n->tip_seen, cfg->p2p_listen, cfg->api_listen, cfg->http_listen, n->genesis->n);
     after_replica(n, seq_replica_start(n->replica, wall_ms()));
     *out = n;
     return 0;
@@ -618,13 +766,15 @@ void seq_node_stop(seq_node *n, int rc)
     n->stopping = true;
     n->stop_rc = rc;
     SEQ_INFO("node_stopping", "rc=%d", rc);
-    n->parts_closing = n->handles_open + (n->net ? 1 : 0) + (n->api ? 1 : 0);
+    n->parts_closing = n->handles_open + (n->net ? 1 : 0) + (n->api ? 1 : 0) + (n->http ? 1 : 0);
     uv_close((uv_handle_t *)&n->consensus_timer, handle_closed);
     uv_close((uv_handle_t *)&n->gossip_timer, handle_closed);
     uv_close((uv_handle_t *)&n->sync_timer, handle_closed);
     uv_close((uv_handle_t *)&n->continue_idle, handle_closed);
     if (n->api)
         seq_api_close(n->api, part_closed, n);
+    if (n->http)
+        seq_http_close(n->http, part_closed, n);
     if (n->net)
         seq_net_close(n->net, part_closed, n);
 }

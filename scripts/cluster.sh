@@ -12,7 +12,7 @@ commands:
   up [N]      create a testnet of N validators (default 4) in DIR unless DIR
               already holds genesis.json, start every node that is not
               running, and wait until each answers `seqctl status`
-  status      one line per node: pid, state, finalized height, addresses
+  status      one line per node: pid, state, finalized height, addresses (p2p, api, http)
   start I     start node I (and wait until it answers)
   stop I      SIGTERM node I and wait until it exits
   kill I      SIGKILL node I (its pid file stays: status shows it as dead)
@@ -22,7 +22,8 @@ commands:
 options:
   --dir DIR              cluster directory (default ./cluster)
   --bin DIR              directory of seqd and seqctl (default ./build)
-  --base-port P          up: node i listens p2p P+10*i, api P+10*i+1 (default 7600)
+  --base-port P          up: node i listens p2p P+10*i, api P+10*i+1, http P+10*i+2
+                         (default 7600)
   --view-timeout-ms T    up: consensus view timeout written into each config
   --log-level L          seqd --log-level for the nodes started (debug|info|warn|error)
   --wait S               seconds to wait for a node to answer (default 20)
@@ -85,6 +86,7 @@ conf_get() {
 home_of() { echo "$DIR/node$1"; }
 api_of() { conf_get "$(home_of "$1")/seqd.conf" api listen; }
 p2p_of() { conf_get "$(home_of "$1")/seqd.conf" p2p listen; }
+http_of() { conf_get "$(home_of "$1")/seqd.conf" http listen; }
 
 # Node indexes present in DIR, ascending.
 nodes() {
@@ -205,7 +207,7 @@ cmd_status() {
         else
             state=dead
         fi
-        echo "node$i pid=$pid state=$state height=$h p2p=$(p2p_of "$i") api=$(api_of "$i")"
+        echo "node$i pid=$pid state=$state height=$h p2p=$(p2p_of "$i") api=$(api_of "$i") http=$(http_of "$i")"
     done
 }
 
