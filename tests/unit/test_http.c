@@ -785,6 +785,33 @@ static void test_blocks_and_batches(void **state)
     conn_close(c);
 }
 
+/* Many pipelined requests for large replies, sent before reading any: the
+ * node stops parsing while its unsent replies exceed the bound (the rest
+ * is held) and resumes as the client reads; every reply comes, in order. */
+static void test_pipelining_backpressure(void **state)
+{
+    fixture *fx = *state;
+    while (fx->committed < BLOCKS_MAX)
+        commit_next(fx);
+    conn *c = conn_open_rcvbuf(fx, 4096);
+    char reqs[64 * 64];
+    size_t len = 0;
+    for (uint32_t h = BLOCKS_STORED + 1; h <= BLOCKS_MAX; h++)
+        len += (size_t)snprintf(reqs + len, sizeof reqs - len, "GET /v1/blocks/%u?ns=10 HTTP/1.1\r\nHost: t\r\n\r\n",
+                                (unsigned)h);
+    send_all(c, reqs, len); /* ~20 MB of replies asked for */
+    for (uint32_t h = BLOCKS_STORED + 1; h <= BLOCKS_MAX; h++) {
+        response r;
+        response_read(c, &r);
+        assert_int_equal(r.status, 200);
+        seq_batch *b = batch_of(r.json);
+        assert_batch(fx, b, h, NS_BUSY);
+        seq_batch_free(b);
+        response_free(&r);
+    }
+    conn_close(c);
+}
+
 /* ---- bad requests ------------------------------------------------------------------------ */
 
 /* Each malformed parameter, body, path or method gets its 4xx with a JSON
@@ -1187,6 +1214,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finalized_status_proves, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blocks_and_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelining_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_parameters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_requests_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
