@@ -533,6 +533,20 @@ static void test_keep_alive_and_pipelining(void **state)
     assert_true(closed_by_server(c)); /* the fourth request is never answered */
     conn_close(c);
 
+    /* a reply to HEAD announces its length but carries no body */
+    c = conn_open(fx);
+    send_str(c, "HEAD /healthz HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n");
+    char *end;
+    while (!(c->len > 0 && (end = memmem(c->buf, c->len, "\r\n\r\n", 4)) != NULL))
+        assert_true(fill(c, WAIT_MS));
+    assert_memory_equal(c->buf, "HTTP/1.1 405 ", 13);
+    consume(c, (size_t)(end - c->buf) + 4);
+    response_read(c, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_true(json_object_get(r.json, "ok")));
+    response_free(&r);
+    conn_close(c);
+
     c = conn_open(fx);
     send_str(c, "GET /healthz HTTP/1.0\r\n\r\n");
     response_read(c, &r);
@@ -599,6 +613,23 @@ static void test_submit_and_status(void **state)
     assert_string_equal(jstr(json_array_get(res, 2), "status"), "accepted");
     hex_id(id, 9, "");
     assert_string_equal(jstr(json_array_get(res, 2), "id"), id);
+    response_free(&r);
+
+    /* a client that waits for 100 Continue before its body gets it */
+    b64(d1, sizeof d1, "later", 5);
+    snprintf(body, sizeof body, "{\"ns\": 8, \"data\": \"%s\"}", d1);
+    char head[256];
+    snprintf(head, sizeof head, "POST /v1/tx HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+             strlen(body));
+    send_str(c, head);
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    while (c->len < sizeof cont - 1)
+        assert_true(fill(c, WAIT_MS));
+    assert_memory_equal(c->buf, cont, sizeof cont - 1);
+    consume(c, sizeof cont - 1);
+    send_str(c, body);
+    response_read(c, &r);
+    assert_int_equal(r.status, 202);
     response_free(&r);
 
     hex_id(id, 5, (const char *)dropped_payload);
