@@ -18,6 +18,7 @@ typedef struct {
  * must be uniform hashes: the first 8 bytes are used as the hash. */
 typedef struct {
     seq_idset_slot *slots; /* cap slots, all-zero id = empty */
+    uint64_t *tags;        /* cap: 0 = empty, else the id's first 8 bytes | 1 (probed instead of slots) */
     uint32_t cap;          /* 0 or a power of two */
     uint32_t count;        /* entries, including the zero id */
     bool zero_present;     /* the all-zero id lives outside the table */
