@@ -64,7 +64,7 @@ static void loc_unpack(void *v, uint64_t *height, uint32_t *index)
 
 /* ---- the worker ------------------------------------------------------------------ */
 
-static int put_loc(seq_txindex *x, MDB_txn *txn, const seq_hash *id, void *loc)
+static int put_loc(MDB_cursor *cur, const seq_hash *id, void *loc)
 {
     uint64_t height;
     uint32_t index;
@@ -73,25 +73,55 @@ static int put_loc(seq_txindex *x, MDB_txn *txn, const seq_hash *id, void *loc)
     seq_put_u64be(v, height);
     seq_put_u32be(v + 8, index);
     MDB_val k = {.mv_size = SEQ_HASH_BYTES, .mv_data = (void *)id->b}, val = {.mv_size = sizeof v, .mv_data = v};
-    int rc = mdb_put(txn, x->txs, &k, &val, MDB_NOOVERWRITE);
+    int rc = mdb_cursor_put(cur, &k, &val, MDB_NOOVERWRITE);
     return rc == MDB_KEYEXIST ? 0 : rc; /* an id finalized again keeps its first location */
+}
+
+static int by_id(const void *a, const void *b)
+{
+    return memcmp(((const seq_idset_slot *)a)->id.b, ((const seq_idset_slot *)b)->id.b, SEQ_HASH_BYTES);
+}
+
+/* The ids of `writing` in key order. Inserting them in order through one
+ * cursor lets LMDB find each key's leaf from the page the cursor is on
+ * (mdb_cursor_set's fast path) and touch each leaf page once per batch;
+ * in hash-table order every insert searched from the root and re-dirtied
+ * pages all over the tree (perf: LMDB's page search was ~15% of a node). */
+static seq_idset_slot *sorted_entries(const seq_idset *w, size_t *n)
+{
+    seq_idset_slot *e = malloc(((size_t)w->count + 1) * sizeof *e);
+    if (!e)
+        return NULL;
+    *n = 0;
+    for (uint32_t i = 0; i < w->cap; i++)
+        if (!seq_hash_is_zero(&w->slots[i].id))
+            e[(*n)++] = w->slots[i];
+    if (w->zero_present)
+        e[(*n)++] = (seq_idset_slot){.value = w->zero_value};
+    qsort(e, *n, sizeof *e, by_id);
+    return e;
 }
 
 /* One durable transaction: every id of `writing`, and the height it completes. */
 static int write_batch(seq_txindex *x)
 {
+    size_t n;
+    seq_idset_slot *entries = sorted_entries(&x->writing, &n);
+    if (!entries)
+        return SEQ_ENOMEM;
     MDB_txn *txn;
+    MDB_cursor *cur = NULL;
     int rc = mdb_txn_begin(x->env, NULL, 0, &txn);
-    if (rc)
+    if (rc) {
+        free(entries);
         return mdb_err(x->dir, "txn_begin", rc);
-    const seq_idset *w = &x->writing;
-    for (uint32_t i = 0; !rc && i < w->cap; i++)
-        if (!seq_hash_is_zero(&w->slots[i].id))
-            rc = put_loc(x, txn, &w->slots[i].id, w->slots[i].value);
-    if (!rc && w->zero_present) {
-        seq_hash zero = {{0}};
-        rc = put_loc(x, txn, &zero, w->zero_value);
     }
+    rc = mdb_cursor_open(txn, x->txs, &cur);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = put_loc(cur, &entries[i].id, entries[i].value);
+    if (cur)
+        mdb_cursor_close(cur);
+    free(entries);
     uint8_t hv[8];
     seq_put_u64be(hv, x->writing_height);
     MDB_val k = {.mv_size = strlen(KEY_HEIGHT), .mv_data = KEY_HEIGHT}, v = {.mv_size = 8, .mv_data = hv};
