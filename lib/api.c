@@ -7,10 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "batch.h"
-#include "batchcache.h"
+#include "substream.h"
 #include "codec.h"
 #include "crypto.h"
 #include "errors.h"
@@ -22,8 +23,6 @@
 #include "wire.h"
 
 #define READ_BUF_BYTES (256u << 10)
-#define CATCHUP_INTERVAL_MS 2
-#define CATCHUP_BLOCKS_PER_TICK 32 /* per subscriber per tick: bounds one tick's work */
 #define BATCH_CACHE_BYTES (32u << 20) /* encoded batches shared by subscribers */
 
 typedef struct client client;
@@ -39,7 +38,7 @@ struct client {
     bool subscribed;
     uint64_t sub_request_id;
     uint64_t next_height; /* next height to send to the subscriber */
-    uint64_t last_written_ms; /* loop time a write last completed */
+    bool handed_over;     /* the subscription thread has the socket now */
     uint32_t ns_count;
     seq_ns ns[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
 };
@@ -47,12 +46,9 @@ struct client {
 struct seq_api {
     seq_api_config cfg;
     uv_tcp_t listener;
-    uv_timer_t catchup;
-    seq_batch_cache *cache;
+    seq_substream *stream;
     client *clients;
     uint32_t client_count;
-    uint32_t subscribers;
-    uint64_t slow_disconnects;
     uint32_t handles_open;
     bool closing;
     void (*done)(void *ctx);
@@ -72,19 +68,22 @@ static void client_close(client *c, const char *why);
 /* ---- writing ------------------------------------------------------------------ */
 
 static void maybe_resume_reading(client *c);
+static void hand_over(client *c);
 
 static void write_cb(uv_write_t *req, int status)
 {
     write_req *w = (write_req *)req;
     client *c = w->c;
     c->queued -= w->len;
-    c->last_written_ms = uv_now(c->api->cfg.loop);
     free(w);
     if (status < 0) {
         client_close(c, uv_strerror(status));
         return;
     }
-    maybe_resume_reading(c);
+    if (c->subscribed && c->queued == 0 && !c->closing)
+        hand_over(c);
+    else
+        maybe_resume_reading(c);
 }
 
 /* A frame of n body bytes for the caller to fill after the header, or NULL. */
@@ -139,50 +138,25 @@ static void send_error(client *c, uint64_t request_id, int err, const char *what
 
 /* ---- subscriptions ------------------------------------------------------------ */
 
-/* One subscription item: the cached NamespaceBatch bytes inside a
- * ClientResponse envelope written by hand (field 1 request_id, field 3
- * batch), so S subscribers of one batch cost S copies, not S encodings. */
-static size_t varint_put(uint8_t *p, uint64_t v)
+/* A subscribed connection carries only batches from now on: it moves to the
+ * subscription thread (lib/substream.h) once every reply queued before the
+ * subscribe has been written (a dup of the socket goes over; this handle
+ * closes). */
+static void hand_over(client *c)
 {
-    size_t n = 0;
-    do {
-        p[n++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    return n;
-}
-
-static int send_batch_bytes(client *c, const uint8_t *batch, size_t len)
-{
-    uint8_t head[1 + 10 + 1 + 10];
-    size_t h = 0;
-    head[h++] = 0x08; /* ClientResponse.request_id, varint */
-    h += varint_put(head + h, c->sub_request_id);
-    head[h++] = 0x1a; /* ClientResponse.batch, length-delimited */
-    h += varint_put(head + h, len);
-    int err;
-    write_req *w = frame_new(c, h + len, &err);
-    if (!w)
-        return err;
-    memcpy(w->data + SEQ_FRAME_HEADER_BYTES, head, h);
-    memcpy(w->data + SEQ_FRAME_HEADER_BYTES + h, batch, len);
-    return frame_send(c, w);
-}
-
-/* Every subscribed namespace's batch of the subscriber's next height. */
-static int send_height(client *c)
-{
-    for (uint32_t i = 0; i < c->ns_count; i++) {
-        const uint8_t *bytes;
-        size_t len;
-        int rc = seq_batch_cache_get(c->api->cache, c->next_height, c->ns[i], &bytes, &len);
-        if (rc == 0)
-            rc = send_batch_bytes(c, bytes, len);
-        if (rc)
-            return rc;
+    uv_os_fd_t fd;
+    int dup_fd = -1;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        dup_fd = dup(fd);
+    if (dup_fd < 0) {
+        client_close(c, "cannot hand the subscription over");
+        return;
     }
-    c->next_height++;
-    return 0;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = false;
+    int rc = seq_substream_adopt(c->api->stream, dup_fd, c->sub_request_id, c->ns, c->ns_count, c->next_height);
+    c->handed_over = true;
+    client_close(c, rc == 0 ? "handed to the subscription thread" : seq_strerror(rc));
 }
 
 static uint64_t store_height(seq_api *a)
@@ -191,89 +165,9 @@ static uint64_t store_height(seq_api *a)
     return seq_store_tip_get(a->cfg.store, &tip) == 0 ? tip.height : 0;
 }
 
-static bool lagging(const client *c, uint64_t tip)
-{
-    return c->subscribed && !c->closing && c->next_height <= tip;
-}
-
-static void catchup_cb(uv_timer_t *t);
-
-static void catchup_start(seq_api *a)
-{
-    if (!a->closing && !uv_is_active((uv_handle_t *)&a->catchup))
-        (void)uv_timer_start(&a->catchup, catchup_cb, CATCHUP_INTERVAL_MS, CATCHUP_INTERVAL_MS);
-}
-
-/* Sends one subscriber up to CATCHUP_BLOCKS_PER_TICK stored blocks while its
- * queue has room. */
-static void catchup_client(client *c, uint64_t tip)
-{
-    size_t room = c->api->cfg.send_queue_bytes_max / 2;
-    for (uint32_t k = 0; k < CATCHUP_BLOCKS_PER_TICK && lagging(c, tip) && c->queued < room; k++) {
-        int rc = send_height(c);
-        if (rc) {
-            client_close(c, seq_strerror(rc));
-            return;
-        }
-    }
-}
-
-/* A lagging subscriber none of whose queued bytes went out for
- * subscriber_stall_ms (the kernel's buffers are full: it does not read) is
- * told why and disconnected: it can resume from its last height. */
-static void check_stalled(client *c, uint64_t now)
-{
-    seq_api *a = c->api;
-    if (a->cfg.subscriber_stall_ms == 0 || c->queued == 0 || now < c->last_written_ms + a->cfg.subscriber_stall_ms)
-        return;
-    char why[160];
-    snprintf(why, sizeof why, "subscriber read nothing for %u ms with %zu bytes queued; resume from height %llu",
-             a->cfg.subscriber_stall_ms, c->queued, (unsigned long long)c->next_height);
-    SEQ_WARN("api_subscriber_slow", "queued=%zu next_height=%llu", c->queued, (unsigned long long)c->next_height);
-    a->slow_disconnects++;
-    send_error(c, c->sub_request_id, SEQ_ESLOW, why);
-    client_close(c, why);
-}
-
-static void catchup_cb(uv_timer_t *t)
-{
-    seq_api *a = t->data;
-    uint64_t tip = store_height(a);
-    uint64_t now = uv_now(a->cfg.loop);
-    bool any = false;
-    for (client *c = a->clients, *next; c; c = next) {
-        next = c->next;
-        catchup_client(c, tip);
-        if (lagging(c, tip))
-            check_stalled(c, now);
-        any |= lagging(c, tip);
-    }
-    if (!any)
-        uv_timer_stop(t);
-}
-
 void seq_api_delivered(seq_api *a, const seq_block *b, const seq_cert *cert)
 {
-    bool behind = false;
-    if (a->subscribers > 0) {
-        int rc = seq_batch_cache_offer(a->cache, b, cert);
-        if (rc)
-            SEQ_WARN("api_cache", "height=%llu err=%s", (unsigned long long)b->h.height, seq_errname(rc));
-    }
-    for (client *c = a->clients, *next; c; c = next) {
-        next = c->next;
-        if (!c->subscribed || c->closing)
-            continue;
-        if (c->next_height == b->h.height && c->queued < a->cfg.send_queue_bytes_max) {
-            int rc = send_height(c);
-            if (rc)
-                client_close(c, seq_strerror(rc));
-        } else if (c->next_height <= b->h.height) {
-            behind = true;
-        }
-    }
-    if (behind)
-        catchup_start(a);
+    seq_substream_tip(a->stream, b, cert);
 }
 
 /* ---- requests ----------------------------------------------------------------- */
@@ -373,10 +267,13 @@ static void on_subscribe(client *c, uint64_t rid, const Seq__SubscribeRequest *r
     /* from 0: from the next block on */
     c->next_height = req->from_height ? req->from_height : store_height(c->api) + 1;
     c->subscribed = true;
-    c->last_written_ms = uv_now(c->api->cfg.loop);
-    c->api->subscribers++;
     SEQ_INFO("api_subscribe", "namespaces=%u from=%llu", c->ns_count, (unsigned long long)c->next_height);
-    catchup_start(c->api);
+    if (c->queued == 0) {
+        hand_over(c);
+    } else if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
 }
 
 static void on_status(client *c, uint64_t rid)
@@ -659,7 +556,9 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     const uint8_t *frame;
     size_t len;
-    while (!c->closing && seq_framer_next(&c->framer, &frame, &len) == 1)
+    /* after a subscribe the client's frames are not read: the connection is
+     * on its way to the subscription thread */
+    while (!c->closing && !c->subscribed && seq_framer_next(&c->framer, &frame, &len) == 1)
         on_frame(c, frame, len);
     /* backpressure: a client that does not read its replies is not read */
     if (!c->closing && c->queued > c->api->cfg.send_queue_bytes_max && c->reading) {
@@ -670,7 +569,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void maybe_resume_reading(client *c)
 {
-    if (!c->closing && !c->reading && c->queued <= c->api->cfg.send_queue_bytes_max / 2) {
+    if (!c->closing && !c->subscribed && !c->reading && c->queued <= c->api->cfg.send_queue_bytes_max / 2) {
         if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
             c->reading = true;
     }
@@ -681,7 +580,6 @@ static void api_maybe_done(seq_api *a)
     if (a->closing && a->handles_open == 0 && a->clients == NULL) {
         void (*done)(void *) = a->done;
         void *ctx = a->done_ctx;
-        seq_batch_cache_free(a->cache);
         free(a);
         if (done)
             done(ctx);
@@ -699,8 +597,6 @@ static void client_closed_cb(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     a->client_count--;
-    if (c->subscribed)
-        a->subscribers--;
     seq_framer_free(&c->framer);
     free(c);
     api_maybe_done(a);
@@ -759,15 +655,15 @@ int seq_api_start(seq_api **out, const seq_api_config *cfg)
     if (!a)
         return SEQ_ENOMEM;
     a->cfg = *cfg;
-    if (seq_batch_cache_new(&a->cache, cfg->store, BATCH_CACHE_BYTES) != 0) {
+    seq_substream_config sc = {.store = cfg->store, .send_queue_bytes_max = cfg->send_queue_bytes_max,
+                               .stall_ms = cfg->subscriber_stall_ms, .cache_bytes = BATCH_CACHE_BYTES};
+    if (seq_substream_start(&a->stream, &sc) != 0) {
         free(a);
         return SEQ_ENOMEM;
     }
     uv_tcp_init(cfg->loop, &a->listener);
-    uv_timer_init(cfg->loop, &a->catchup);
     a->listener.data = a;
-    a->catchup.data = a;
-    a->handles_open = 2;
+    a->handles_open = 1;
     int rc = uv_tcp_bind(&a->listener, (const struct sockaddr *)&addr, 0);
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&a->listener, 256, connection_cb);
@@ -781,8 +677,8 @@ int seq_api_start(seq_api **out, const seq_api_config *cfg)
 }
 
 uint32_t seq_api_clients(const seq_api *a) { return a->client_count; }
-uint32_t seq_api_subscribers(const seq_api *a) { return a->subscribers; }
-uint64_t seq_api_slow_disconnects(const seq_api *a) { return a->slow_disconnects; }
+uint32_t seq_api_subscribers(const seq_api *a) { return seq_substream_count(a->stream); }
+uint64_t seq_api_slow_disconnects(const seq_api *a) { return seq_substream_slow_disconnects(a->stream); }
 
 static void handle_closed_cb(uv_handle_t *h)
 {
@@ -799,5 +695,6 @@ void seq_api_close(seq_api *a, void (*done)(void *ctx), void *ctx)
     for (client *c = a->clients; c; c = c->next)
         client_close(c, "node stopping");
     uv_close((uv_handle_t *)&a->listener, handle_closed_cb);
-    uv_close((uv_handle_t *)&a->catchup, handle_closed_cb);
+    seq_substream_stop(a->stream);
+    a->stream = NULL;
 }

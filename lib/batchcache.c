@@ -101,6 +101,16 @@ static int block_keep(seq_batch_cache *c, seq_block *b, const seq_cert *cert, bl
     return 0;
 }
 
+int seq_batch_cache_adopt(seq_batch_cache *c, seq_block *b, const seq_cert *cert)
+{
+    if (block_find(c, b->h.height)) {
+        seq_block_free(b);
+        return 0;
+    }
+    block_slot *slot;
+    return block_keep(c, b, cert, &slot);
+}
+
 int seq_batch_cache_offer(seq_batch_cache *c, const seq_block *b, const seq_cert *cert)
 {
     if (block_find(c, b->h.height))

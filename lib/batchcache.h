@@ -27,6 +27,8 @@ void seq_batch_cache_free(seq_batch_cache *c);
 /* A finalized block the caller holds (a live delivery): kept (copied) so the
  * batches of its height are built without reading the store. */
 int seq_batch_cache_offer(seq_batch_cache *c, const seq_block *b, const seq_cert *cert) SEQ_MUST_CHECK;
+/* The same, taking b over (the cache frees it, also on error). */
+int seq_batch_cache_adopt(seq_batch_cache *c, seq_block *b, const seq_cert *cert) SEQ_MUST_CHECK;
 
 /* The encoded NamespaceBatch of ns at height: *bytes valid until the next
  * call on c. Reads block and certificate from the store when not held.

@@ -142,6 +142,7 @@ static void *worker_main(void *arg)
      * Linux a thread is its own scheduling entity: lowest priority for this
      * one, so it takes the CPU the loop leaves (failure is harmless). */
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    (void)pthread_setname_np(pthread_self(), "seq-txindex"); /* top -H, perf */
     pthread_mutex_lock(&x->lock);
     for (;;) {
         while (!x->busy && !x->stopping)

@@ -86,7 +86,10 @@ growth_mb=$(((max_rss - base_rss) / 1024))
 log "node0: heights $h0 -> $h1 while stalled; RSS ${base_rss} kB -> max ${max_rss} kB (+${growth_mb} MiB)"
 # Bound: the send queue (2 MiB) + the shared batch cache (32 MiB) + the
 # blocks it holds + allocator slack.
-[ "$growth_mb" -lt 64 ] || fail "node0 grew by ${growth_mb} MiB while one subscriber stalled"
+# (Not under AddressSanitizer, whose quarantine keeps freed memory resident.)
+if [[ $BIN != *asan* ]]; then
+    [ "$growth_mb" -lt 64 ] || fail "node0 grew by ${growth_mb} MiB while one subscriber stalled"
+fi
 # The direct evidence: what was queued for it when it was cut off is within
 # send_queue_bytes_max plus one frame (frame_bytes_max), whatever it was owed.
 line=$(grep 'event=api_subscriber_slow' "$CDIR/node0/seqd.log" | head -1)

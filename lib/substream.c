@@ -1,0 +1,511 @@
+/* The subscription thread of lib/substream.h: its own libuv loop, an inbox
+ * of adopted sockets and the latest tip (guarded by a mutex, announced with a
+ * uv_async), the subscribers, and the batch cache they share. */
+#include "substream.h"
+
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "batchcache.h"
+#include "client.h"
+#include "errors.h"
+#include "log.h"
+#include "seq.pb-c.h"
+#include "wire.h"
+
+#define TICK_MS 2                  /* catch-up pace while a subscriber is behind */
+#define CATCHUP_BLOCKS_PER_TICK 32 /* heights per subscriber per tick */
+#define READ_BYTES 4096            /* what an adopted socket's reads go into */
+#define REQUEST_BYTES_MAX (64u << 10) /* a request on a subscribed connection, at most */
+#define SUBSCRIBER_NICE 10         /* below the node's loop, above the tx index writer (19) */
+#define FRESH_MAX 8                /* delivered blocks waiting for the stream thread */
+
+typedef struct sub sub;
+
+struct sub {
+    uv_tcp_t tcp;
+    seq_substream *s;
+    sub *prev, *next;
+    size_t queued;            /* bytes handed to libuv, not yet written */
+    bool closing;
+    uint64_t request_id;
+    uint64_t next_height;
+    uint64_t last_written_ms; /* loop time a write last completed */
+    seq_framer framer;        /* requests sent after subscribing: refused */
+    uint32_t ns_count;
+    seq_ns ns[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
+};
+
+/* An adoption waiting in the inbox. */
+typedef struct adopt {
+    struct adopt *next;
+    int fd;
+    uint64_t request_id;
+    uint64_t next_height;
+    uint32_t ns_count;
+    seq_ns ns[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
+} adopt;
+
+struct seq_substream {
+    seq_substream_config cfg;
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t tick;
+    seq_batch_cache *cache;
+    sub *subs;
+    uint64_t tip;             /* stream thread's view of the store's height */
+    /* shared with the node's thread, under lock */
+    uv_mutex_t lock;
+    adopt *inbox;
+    uint64_t tip_in;
+    seq_block *fresh[FRESH_MAX]; /* delivered blocks not yet taken by the stream thread */
+    seq_cert fresh_cert[FRESH_MAX];
+    uint32_t fresh_count;
+    bool stopping;
+    /* read by the node's thread */
+    atomic_uint count;
+    atomic_ullong slow;
+    uint8_t read_buf[READ_BYTES];
+};
+
+typedef struct {
+    uv_write_t req;
+    sub *c;
+    size_t len;
+    uint8_t data[];
+} write_req;
+
+static void sub_close(sub *c, const char *why);
+static void serve(sub *c);
+
+/* ---- writing ------------------------------------------------------------------ */
+
+static void write_cb(uv_write_t *req, int status)
+{
+    write_req *w = (write_req *)req;
+    sub *c = w->c;
+    c->queued -= w->len;
+    c->last_written_ms = uv_now(&c->s->loop);
+    free(w);
+    if (status < 0)
+        sub_close(c, uv_strerror(status));
+    else
+        serve(c);
+}
+
+static size_t varint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        p[n++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+/* The cached NamespaceBatch bytes inside a ClientResponse envelope written by
+ * hand (field 1 request_id, field 3 batch): S subscribers of one batch cost S
+ * copies, not S encodings. */
+static int send_frame(sub *c, const uint8_t *body, size_t len, bool is_batch)
+{
+    if (c->closing)
+        return SEQ_ECLOSED;
+    uint8_t head[1 + 10 + 1 + 10];
+    size_t h = 0;
+    if (is_batch) {
+        head[h++] = 0x08; /* ClientResponse.request_id, varint */
+        h += varint_put(head + h, c->request_id);
+        head[h++] = 0x1a; /* ClientResponse.batch, length-delimited */
+        h += varint_put(head + h, len);
+    }
+    size_t n = h + len;
+    if (n > SEQ_CLIENT_FRAME_BYTES_MAX)
+        return SEQ_ETOOBIG;
+    write_req *w = malloc(sizeof *w + SEQ_FRAME_HEADER_BYTES + n);
+    if (!w)
+        return SEQ_ENOMEM;
+    w->c = c;
+    w->len = SEQ_FRAME_HEADER_BYTES + n;
+    seq_frame_header(w->data, (uint32_t)n);
+    memcpy(w->data + SEQ_FRAME_HEADER_BYTES, head, h);
+    memcpy(w->data + SEQ_FRAME_HEADER_BYTES + h, body, len);
+    uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, write_cb);
+    if (rc < 0) {
+        free(w);
+        sub_close(c, uv_strerror(rc));
+        return SEQ_EIO;
+    }
+    c->queued += w->len;
+    return 0;
+}
+
+/* An Error frame: why a subscriber is cut off (best effort: it may not read),
+ * or why a request on a subscribed connection is refused. */
+static void send_error(sub *c, uint64_t request_id, int err, const char *what)
+{
+    Seq__Error e = SEQ__ERROR__INIT;
+    e.code = (uint32_t)-err;
+    e.message = (char *)what;
+    Seq__ClientResponse resp = SEQ__CLIENT_RESPONSE__INIT;
+    resp.request_id = request_id;
+    resp.body_case = SEQ__CLIENT_RESPONSE__BODY_ERROR;
+    resp.error = &e;
+    uint8_t buf[512];
+    size_t n = seq__client_response__get_packed_size(&resp);
+    if (n <= sizeof buf) {
+        seq__client_response__pack(&resp, buf);
+        (void)send_frame(c, buf, n, false);
+    }
+}
+
+/* ---- serving ------------------------------------------------------------------ */
+
+static bool lagging(const sub *c)
+{
+    return !c->closing && c->next_height <= c->s->tip;
+}
+
+/* Every subscribed namespace's batch of the subscriber's next height. */
+static int send_height(sub *c)
+{
+    for (uint32_t i = 0; i < c->ns_count; i++) {
+        const uint8_t *bytes;
+        size_t len;
+        int rc = seq_batch_cache_get(c->s->cache, c->next_height, c->ns[i], &bytes, &len);
+        if (rc == 0)
+            rc = send_frame(c, bytes, len, true);
+        if (rc)
+            return rc;
+    }
+    c->next_height++;
+    return 0;
+}
+
+/* Up to CATCHUP_BLOCKS_PER_TICK heights while the queue has room. */
+static void serve(sub *c)
+{
+    size_t room = c->s->cfg.send_queue_bytes_max / 2;
+    for (uint32_t k = 0; k < CATCHUP_BLOCKS_PER_TICK && lagging(c) && c->queued < room; k++) {
+        int rc = send_height(c);
+        if (rc) {
+            sub_close(c, seq_strerror(rc));
+            return;
+        }
+    }
+}
+
+/* A lagging subscriber none of whose queued bytes went out for stall_ms
+ * (the kernel's buffers are full: it does not read) is told why and cut off;
+ * it can resume from its last height. */
+static void check_stalled(sub *c, uint64_t now)
+{
+    seq_substream *s = c->s;
+    if (s->cfg.stall_ms == 0 || c->queued == 0 || now < c->last_written_ms + s->cfg.stall_ms)
+        return;
+    char why[160];
+    snprintf(why, sizeof why, "subscriber read nothing for %u ms with %zu bytes queued; resume from height %llu",
+             s->cfg.stall_ms, c->queued, (unsigned long long)c->next_height);
+    SEQ_WARN("api_subscriber_slow", "queued=%zu next_height=%llu", c->queued, (unsigned long long)c->next_height);
+    atomic_fetch_add(&s->slow, 1);
+    send_error(c, c->request_id, SEQ_ESLOW, why);
+    sub_close(c, why);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    seq_substream *s = t->data;
+    uint64_t now = uv_now(&s->loop);
+    bool any = false;
+    for (sub *c = s->subs, *next; c; c = next) {
+        next = c->next;
+        serve(c);
+        if (lagging(c))
+            check_stalled(c, now);
+        any |= lagging(c);
+    }
+    if (!any)
+        uv_timer_stop(t);
+}
+
+static void serve_all(seq_substream *s)
+{
+    for (sub *c = s->subs, *next; c; c = next) {
+        next = c->next;
+        serve(c);
+    }
+    for (sub *c = s->subs; c; c = c->next)
+        if (lagging(c)) {
+            if (!uv_is_active((uv_handle_t *)&s->tick))
+                (void)uv_timer_start(&s->tick, tick_cb, TICK_MS, TICK_MS);
+            break;
+        }
+}
+
+/* ---- subscribers ----------------------------------------------------------------- */
+
+static void sub_closed_cb(uv_handle_t *h)
+{
+    sub *c = h->data;
+    seq_substream *s = c->s;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->subs = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    atomic_fetch_sub(&s->count, 1);
+    seq_framer_free(&c->framer);
+    free(c);
+}
+
+static void sub_close(sub *c, const char *why)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    SEQ_DEBUG("api_subscriber_closed", "reason=\"%s\"", why);
+    if (strcmp(why, "client closed") != 0 && !c->s->stopping)
+        SEQ_INFO("api_subscriber_closed", "reason=\"%s\"", why);
+    uv_close((uv_handle_t *)&c->tcp, sub_closed_cb);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    sub *c = h->data;
+    *buf = uv_buf_init((char *)c->s->read_buf, READ_BYTES);
+}
+
+/* After subscribing a client only reads batches: a request it still sends
+ * gets an Error (a connection carries one subscription and nothing else);
+ * reading is also how its going away is noticed. */
+static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    sub *c = st->data;
+    if (nread < 0) {
+        sub_close(c, nread == UV_EOF ? "client closed" : uv_strerror((int)nread));
+        return;
+    }
+    if (seq_framer_feed(&c->framer, (const uint8_t *)buf->base, (size_t)nread) != 0) {
+        sub_close(c, "request frame over the limit");
+        return;
+    }
+    const uint8_t *frame;
+    size_t len;
+    while (!c->closing && seq_framer_next(&c->framer, &frame, &len) == 1) {
+        Seq__ClientRequest *req = seq__client_request__unpack(NULL, len, frame);
+        if (!req) {
+            sub_close(c, "malformed request frame");
+            return;
+        }
+        send_error(c, req->request_id, SEQ_EINVAL,
+                   "this connection carries a subscription; open another one for other requests");
+        seq__client_request__free_unpacked(req, NULL);
+    }
+}
+
+static void take_over(seq_substream *s, adopt *a)
+{
+    sub *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(a->fd);
+        atomic_fetch_sub(&s->count, 1);
+        return;
+    }
+    c->s = s;
+    c->tcp.data = c;
+    c->request_id = a->request_id;
+    c->next_height = a->next_height;
+    c->ns_count = a->ns_count;
+    memcpy(c->ns, a->ns, a->ns_count * sizeof c->ns[0]);
+    c->last_written_ms = uv_now(&s->loop);
+    seq_framer_init(&c->framer, REQUEST_BYTES_MAX);
+    uv_tcp_init(&s->loop, &c->tcp);
+    c->next = s->subs;
+    if (s->subs)
+        s->subs->prev = c;
+    s->subs = c;
+    if (uv_tcp_open(&c->tcp, a->fd) != 0) {
+        close(a->fd);
+        sub_close(c, "cannot take over the socket");
+        return;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0)
+        sub_close(c, "cannot read the socket");
+}
+
+static void close_all(seq_substream *s)
+{
+    for (sub *c = s->subs; c; c = c->next)
+        sub_close(c, "node stopping");
+    uv_close((uv_handle_t *)&s->wake, NULL);
+    uv_close((uv_handle_t *)&s->tick, NULL);
+}
+
+/* The node's thread announced adoptions, a new tip or the stop. */
+static void wake_cb(uv_async_t *h)
+{
+    seq_substream *s = h->data;
+    uv_mutex_lock(&s->lock);
+    adopt *in = s->inbox;
+    s->inbox = NULL;
+    uint64_t tip = s->tip_in;
+    bool stopping = s->stopping;
+    seq_block *fresh[FRESH_MAX];
+    seq_cert *fresh_cert = malloc(FRESH_MAX * sizeof *fresh_cert);
+    uint32_t fresh_count = fresh_cert ? s->fresh_count : 0;
+    for (uint32_t i = 0; i < fresh_count; i++) {
+        fresh[i] = s->fresh[i];
+        fresh_cert[i] = s->fresh_cert[i];
+    }
+    if (fresh_cert)
+        s->fresh_count = 0;
+    uv_mutex_unlock(&s->lock);
+    for (uint32_t i = 0; i < fresh_count; i++) {
+        if (stopping)
+            seq_block_free(fresh[i]);
+        else if (seq_batch_cache_adopt(s->cache, fresh[i], &fresh_cert[i]) != 0)
+            SEQ_WARN("api_cache", "height=%llu err=nomem", (unsigned long long)fresh[i]->h.height);
+    }
+    free(fresh_cert);
+    while (in) {
+        adopt *next = in->next;
+        if (stopping) {
+            close(in->fd);
+            atomic_fetch_sub(&s->count, 1);
+        } else {
+            take_over(s, in);
+        }
+        free(in);
+        in = next;
+    }
+    if (stopping) {
+        close_all(s);
+        return;
+    }
+    if (tip > s->tip)
+        s->tip = tip;
+    serve_all(s);
+}
+
+static void thread_main(void *arg)
+{
+    seq_substream *s = arg;
+    (void)pthread_setname_np(pthread_self(), "seq-subscribers"); /* top -H, perf */
+    /* Consensus first: under full CPU this thread gets what the node's loop
+     * leaves (a thread is its own scheduling entity on Linux; failure is
+     * harmless). Subscribers then fall behind and are served from the store. */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SUBSCRIBER_NICE);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+}
+
+/* ---- the node's side ----------------------------------------------------------- */
+
+int seq_substream_start(seq_substream **out, const seq_substream_config *cfg)
+{
+    SEQ_ASSERT(out && cfg && cfg->store);
+    seq_substream *s = calloc(1, sizeof *s);
+    if (!s)
+        return SEQ_ENOMEM;
+    s->cfg = *cfg;
+    seq_store_tip tip;
+    s->tip = s->tip_in = seq_store_tip_get(cfg->store, &tip) == 0 ? tip.height : 0;
+    if (seq_batch_cache_new(&s->cache, cfg->store, cfg->cache_bytes) != 0) {
+        free(s);
+        return SEQ_ENOMEM;
+    }
+    if (uv_loop_init(&s->loop) != 0 || uv_mutex_init(&s->lock) != 0) {
+        seq_batch_cache_free(s->cache);
+        free(s);
+        return SEQ_EIO;
+    }
+    uv_async_init(&s->loop, &s->wake, wake_cb);
+    uv_timer_init(&s->loop, &s->tick);
+    s->wake.data = s->tick.data = s;
+    if (uv_thread_create(&s->thread, thread_main, s) != 0) {
+        uv_close((uv_handle_t *)&s->wake, NULL);
+        uv_close((uv_handle_t *)&s->tick, NULL);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&s->loop);
+        uv_mutex_destroy(&s->lock);
+        seq_batch_cache_free(s->cache);
+        free(s);
+        return SEQ_EIO;
+    }
+    *out = s;
+    return 0;
+}
+
+int seq_substream_adopt(seq_substream *s, int fd, uint64_t request_id, const seq_ns *ns, uint32_t ns_count,
+                        uint64_t next_height)
+{
+    SEQ_ASSERT(ns_count >= 1 && ns_count <= SEQ_CLIENT_SUBSCRIBE_NS_MAX);
+    adopt *a = malloc(sizeof *a);
+    if (!a) {
+        close(fd);
+        return SEQ_ENOMEM;
+    }
+    *a = (adopt){.fd = fd, .request_id = request_id, .next_height = next_height, .ns_count = ns_count};
+    memcpy(a->ns, ns, ns_count * sizeof ns[0]);
+    uv_mutex_lock(&s->lock);
+    bool stopping = s->stopping;
+    if (!stopping) {
+        a->next = s->inbox;
+        s->inbox = a;
+    }
+    uv_mutex_unlock(&s->lock);
+    if (stopping) {
+        close(fd);
+        free(a);
+        return SEQ_ECLOSED;
+    }
+    atomic_fetch_add(&s->count, 1);
+    uv_async_send(&s->wake);
+    return 0;
+}
+
+void seq_substream_tip(seq_substream *s, const seq_block *b, const seq_cert *cert)
+{
+    seq_block *copy = atomic_load(&s->count) > 0 ? seq_block_clone(b) : NULL;
+    uv_mutex_lock(&s->lock);
+    if (b->h.height > s->tip_in)
+        s->tip_in = b->h.height;
+    if (copy && s->fresh_count < FRESH_MAX) {
+        s->fresh[s->fresh_count] = copy;
+        s->fresh_cert[s->fresh_count++] = *cert;
+        copy = NULL;
+    }
+    uv_mutex_unlock(&s->lock);
+    seq_block_free(copy); /* the stream thread is behind: it reads the store */
+    uv_async_send(&s->wake);
+}
+
+uint32_t seq_substream_count(const seq_substream *s) { return atomic_load(&s->count); }
+
+uint64_t seq_substream_slow_disconnects(const seq_substream *s) { return atomic_load(&s->slow); }
+
+void seq_substream_stop(seq_substream *s)
+{
+    if (!s)
+        return;
+    uv_mutex_lock(&s->lock);
+    s->stopping = true;
+    uv_mutex_unlock(&s->lock);
+    uv_async_send(&s->wake);
+    uv_thread_join(&s->thread);
+    for (uint32_t i = 0; i < s->fresh_count; i++)
+        seq_block_free(s->fresh[i]);
+    uv_loop_close(&s->loop);
+    uv_mutex_destroy(&s->lock);
+    seq_batch_cache_free(s->cache);
+    free(s);
+}
