@@ -1374,6 +1374,9 @@ struct bench {
     uint64_t seq_cap;        /* bits in seen */
     uint8_t *seen;           /* dedup bitmap by sequence */
     seq_hist hist;           /* latency in ns, subscriber thread only until joined */
+    seq_hist hist_wait;      /* send -> the leader built the block (its header timestamp) */
+    seq_hist hist_commit;    /* block built -> finalized and seen by the subscriber */
+    int64_t wall_minus_mono_ns; /* to compare header timestamps (wall ms) with stamps (monotonic) */
 };
 
 static void sleep_until_ns(uint64_t t)
@@ -1558,8 +1561,19 @@ static double ms_of(uint64_t ns)
     return (double)ns / 1e6;
 }
 
+/* Splits one latency at the block's header timestamp (the leader's wall clock
+ * when it built the block; same machine, so the same clock): waiting for a
+ * proposal, then the consensus and delivery. Millisecond granularity. */
+static void bench_split(bench *b, uint64_t send_ns, uint64_t now, uint64_t block_ts_ms)
+{
+    int64_t built = (int64_t)block_ts_ms * 1000000 - b->wall_minus_mono_ns; /* monotonic ns */
+    int64_t wait = built - (int64_t)send_ns, commit = (int64_t)now - built;
+    seq_hist_add(&b->hist_wait, wait > 0 ? (uint64_t)wait : 0);
+    seq_hist_add(&b->hist_commit, commit > 0 ? (uint64_t)commit : 0);
+}
+
 /* One finalized transaction seen by the subscriber. */
-static void bench_observe(bench *b, const seq_tx *tx, uint64_t now)
+static void bench_observe(bench *b, const seq_tx *tx, uint64_t now, uint64_t block_ts_ms)
 {
     uint64_t send_ns, nonce, seq;
     if (!seq_bench_unstamp(tx->data, tx->len, &send_ns, &nonce, &seq) || nonce != b->nonce || seq >= b->seq_cap) {
@@ -1578,6 +1592,7 @@ static void bench_observe(bench *b, const seq_tx *tx, uint64_t now)
     if (in_warmup(b, send_ns))
         return;
     seq_hist_add(&b->hist, now > send_ns ? now - send_ns : 0);
+    bench_split(b, send_ns, now, block_ts_ms);
     atomic_fetch_add(&b->finalized, 1);
     atomic_fetch_add(&b->finalized_bytes, tx->len);
 }
@@ -1599,7 +1614,7 @@ static int subscriber_loop(bench *b, seq_client *c)
         uint64_t now = mono_ns();
         if (rc == 0) {
             for (uint32_t i = 0; i < batch->tx_count; i++)
-                bench_observe(b, &batch->txs[i], now);
+                bench_observe(b, &batch->txs[i], now, batch->header.timestamp_ms);
             seq_batch_free(batch);
         } else if (rc != SEQ_ETIMEOUT) {
             fprintf(stderr, "bench: subscription: %s (%s)\n", seq_strerror(rc), seq_client_last_error(c));
@@ -1712,6 +1727,9 @@ static void bench_report(bench *b, uint64_t lost)
     printf("bench: latency_ms p50=%.1f p90=%.1f p99=%.1f max=%.1f samples=%" PRIu64 "\n",
            ms_of(seq_hist_quantile(&b->hist, 0.50)), ms_of(seq_hist_quantile(&b->hist, 0.90)),
            ms_of(seq_hist_quantile(&b->hist, 0.99)), ms_of(b->hist.max), b->hist.n);
+    printf("bench: latency_split_ms until_proposed p50=%.1f p99=%.1f proposed_to_seen p50=%.1f p99=%.1f\n",
+           ms_of(seq_hist_quantile(&b->hist_wait, 0.50)), ms_of(seq_hist_quantile(&b->hist_wait, 0.99)),
+           ms_of(seq_hist_quantile(&b->hist_commit, 0.50)), ms_of(seq_hist_quantile(&b->hist_commit, 0.99)));
     printf("bench: finalized_tx_per_s=%" PRIu64 " p50_ms=%.1f p99_ms=%.1f offered_tx_per_s=%" PRIu64 "\n",
            (uint64_t)((double)in_window / d + 0.5), ms_of(seq_hist_quantile(&b->hist, 0.50)),
            ms_of(seq_hist_quantile(&b->hist, 0.99)), (uint64_t)((double)offered / d + 0.5));
@@ -1800,6 +1818,13 @@ static int cmd_bench(int argc, char **argv)
         goto out;
     }
     seq_hist_init(&b->hist);
+    seq_hist_init(&b->hist_wait);
+    seq_hist_init(&b->hist_commit);
+    struct timespec wall, mono;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    b->wall_minus_mono_ns = ((int64_t)wall.tv_sec - (int64_t)mono.tv_sec) * 1000000000 +
+                            ((int64_t)wall.tv_nsec - (int64_t)mono.tv_nsec);
     rc = bench_run(b);
 out:
     free(b->seen);
