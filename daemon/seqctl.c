@@ -1919,8 +1919,10 @@ static const char FANOUT_HELP[] =
     "NS-first .. NS-first+N-1 (default 1), spread over the given nodes, each from the next\n"
     "height on, read as fast as they come for S seconds (default 10) and not verified: the\n"
     "point is what serving them costs the nodes. Prints one line:\n"
-    "  fanout: subscribers=N batches=B bytes=Y mb_per_s=M lost=L\n"
-    "lost counts subscriptions the node closed or that failed.\n";
+    "  fanout: subscribers=N batches=B bytes=Y mb_per_s=M lost=L gaps=G min_heights=H\n"
+    "lost counts subscriptions the node closed or that failed, gaps heights that did\n"
+    "not follow the one before, min_heights the heights the least served one got;\n"
+    "exits 1 when lost or gaps is not 0.\n";
 
 #define FANOUT_MAX 1000
 
@@ -1948,11 +1950,19 @@ static int fanout_connect(seq_client **cs, const char *apis, uint64_t n, uint64_
     return 0;
 }
 
-/* Reads every subscription that has data until the deadline. */
-static void fanout_read(seq_client **cs, uint64_t n, uint64_t deadline_ns, uint64_t *batches, uint64_t *bytes,
-                        uint64_t *lost)
+typedef struct {
+    uint64_t batches, bytes, lost, gaps;
+    uint64_t min_heights; /* heights the least served subscription got */
+} fanout_totals;
+
+/* Reads every subscription that has data until the deadline; a subscription
+ * whose heights are not consecutive counts as a gap. */
+static void fanout_read(seq_client **cs, uint64_t n, uint64_t deadline_ns, fanout_totals *t)
 {
     static struct pollfd fds[FANOUT_MAX];
+    static uint64_t last[FANOUT_MAX], got[FANOUT_MAX];
+    memset(last, 0, sizeof last);
+    memset(got, 0, sizeof got);
     bool *dead = calloc(n, sizeof *dead);
     while (dead && mono_ns() < deadline_ns) {
         for (uint64_t i = 0; i < n; i++)
@@ -1965,17 +1975,23 @@ static void fanout_read(seq_client **cs, uint64_t n, uint64_t deadline_ns, uint6
             seq_batch *b;
             int rc;
             while ((rc = seq_client_next_batch(cs[i], &b, 0)) == 0) {
-                (*batches)++;
+                t->batches++;
+                got[i]++;
+                t->gaps += last[i] && b->header.height != last[i] + 1;
+                last[i] = b->header.height;
                 for (uint32_t k = 0; k < b->tx_count; k++)
-                    *bytes += b->txs[k].len;
+                    t->bytes += b->txs[k].len;
                 seq_batch_free(b);
             }
             if (rc != SEQ_ETIMEOUT) {
                 dead[i] = true;
-                (*lost)++;
+                t->lost++;
             }
         }
     }
+    t->min_heights = n ? UINT64_MAX : 0;
+    for (uint64_t i = 0; i < n; i++)
+        t->min_heights = got[i] < t->min_heights ? got[i] : t->min_heights;
     free(dead);
 }
 
@@ -1997,15 +2013,16 @@ static int cmd_fanout(int argc, char **argv)
     seq_client **cs = calloc(n, sizeof *cs);
     if (!cs)
         return failure("out of memory");
-    uint64_t batches = 0, bytes = 0, lost = 0;
+    fanout_totals t = {0};
     uint64_t t0 = mono_ns();
     rc = fanout_connect(cs, flags[F_API].value, n, ns_first);
     if (rc == 0) {
-        fanout_read(cs, n, t0 + duration * 1000000000ull, &batches, &bytes, &lost);
+        fanout_read(cs, n, t0 + duration * 1000000000ull, &t);
         double secs = (double)(mono_ns() - t0) / 1e9;
-        printf("fanout: subscribers=%" PRIu64 " batches=%" PRIu64 " bytes=%" PRIu64 " mb_per_s=%.2f lost=%" PRIu64 "\n",
-               n, batches, bytes, (double)bytes / 1e6 / secs, lost);
-        rc = lost ? 1 : 0;
+        printf("fanout: subscribers=%" PRIu64 " batches=%" PRIu64 " bytes=%" PRIu64 " mb_per_s=%.2f lost=%" PRIu64
+               " gaps=%" PRIu64 " min_heights=%" PRIu64 "\n",
+               n, t.batches, t.bytes, (double)t.bytes / 1e6 / secs, t.lost, t.gaps, t.min_heights);
+        rc = t.lost || t.gaps ? 1 : 0;
     }
     for (uint64_t i = 0; i < n; i++)
         if (cs[i])

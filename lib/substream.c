@@ -22,6 +22,7 @@
 
 #define TICK_MS 2                  /* catch-up pace while a subscriber is behind */
 #define CATCHUP_BLOCKS_PER_TICK 32 /* heights per subscriber per tick */
+#define WRITE_BYTES_MAX (256u << 10) /* frames gathered into one write */
 #define READ_BYTES 4096            /* what an adopted socket's reads go into */
 #define REQUEST_BYTES_MAX (64u << 10) /* a request on a subscribed connection, at most */
 #define SUBSCRIBER_NICE 10         /* below the node's loop, above the tx index writer (19) */
@@ -76,11 +77,14 @@ struct seq_substream {
     uint8_t read_buf[READ_BYTES];
 };
 
+/* One write: several frames back to back in one buffer, so a subscriber
+ * that is sent many heights at once costs one syscall, not one per batch (on
+ * loopback each write also runs the receiver's TCP processing). */
 typedef struct {
     uv_write_t req;
     sub *c;
-    size_t len;
-    uint8_t data[];
+    size_t len, cap;
+    uint8_t *data;
 } write_req;
 
 static void sub_close(sub *c, const char *why);
@@ -88,13 +92,21 @@ static void serve(sub *c);
 
 /* ---- writing ------------------------------------------------------------------ */
 
+static void write_req_free(write_req *w)
+{
+    if (w) {
+        free(w->data);
+        free(w);
+    }
+}
+
 static void write_cb(uv_write_t *req, int status)
 {
     write_req *w = (write_req *)req;
     sub *c = w->c;
     c->queued -= w->len;
     c->last_written_ms = uv_now(&c->s->loop);
-    free(w);
+    write_req_free(w);
     if (status < 0)
         sub_close(c, uv_strerror(status));
     else
@@ -111,13 +123,12 @@ static size_t varint_put(uint8_t *p, uint64_t v)
     return n;
 }
 
-/* The cached NamespaceBatch bytes inside a ClientResponse envelope written by
- * hand (field 1 request_id, field 3 batch): S subscribers of one batch cost S
- * copies, not S encodings. */
-static int send_frame(sub *c, const uint8_t *body, size_t len, bool is_batch)
+/* Appends one frame to *wp (created on first use): for a batch, the cached
+ * NamespaceBatch bytes inside a ClientResponse envelope written by hand
+ * (field 1 request_id, field 3 batch), so S subscribers of one batch cost S
+ * copies, not S encodings; otherwise body is a whole ClientResponse. */
+static int frame_append(sub *c, write_req **wp, const uint8_t *body, size_t len, bool is_batch)
 {
-    if (c->closing)
-        return SEQ_ECLOSED;
     uint8_t head[1 + 10 + 1 + 10];
     size_t h = 0;
     if (is_batch) {
@@ -129,18 +140,44 @@ static int send_frame(sub *c, const uint8_t *body, size_t len, bool is_batch)
     size_t n = h + len;
     if (n > SEQ_CLIENT_FRAME_BYTES_MAX)
         return SEQ_ETOOBIG;
-    write_req *w = malloc(sizeof *w + SEQ_FRAME_HEADER_BYTES + n);
-    if (!w)
+    write_req *w = *wp;
+    if (!w && !(w = *wp = calloc(1, sizeof *w)))
         return SEQ_ENOMEM;
+    size_t need = w->len + SEQ_FRAME_HEADER_BYTES + n;
+    if (need > w->cap) {
+        size_t cap = w->cap ? w->cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        uint8_t *grown = realloc(w->data, cap);
+        if (!grown)
+            return SEQ_ENOMEM;
+        w->data = grown;
+        w->cap = cap;
+    }
+    uint8_t *out = w->data + w->len;
+    seq_frame_header(out, (uint32_t)n);
+    memcpy(out + SEQ_FRAME_HEADER_BYTES, head, h);
+    memcpy(out + SEQ_FRAME_HEADER_BYTES + h, body, len);
+    w->len = need;
+    return 0;
+}
+
+/* Hands the frames gathered in w to libuv as one write (w may be NULL). */
+static int frames_send(sub *c, write_req *w)
+{
+    if (!w || w->len == 0) {
+        write_req_free(w);
+        return 0;
+    }
+    if (c->closing) {
+        write_req_free(w);
+        return SEQ_ECLOSED;
+    }
     w->c = c;
-    w->len = SEQ_FRAME_HEADER_BYTES + n;
-    seq_frame_header(w->data, (uint32_t)n);
-    memcpy(w->data + SEQ_FRAME_HEADER_BYTES, head, h);
-    memcpy(w->data + SEQ_FRAME_HEADER_BYTES + h, body, len);
     uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, write_cb);
     if (rc < 0) {
-        free(w);
+        write_req_free(w);
         sub_close(c, uv_strerror(rc));
         return SEQ_EIO;
     }
@@ -161,10 +198,15 @@ static void send_error(sub *c, uint64_t request_id, int err, const char *what)
     resp.error = &e;
     uint8_t buf[512];
     size_t n = seq__client_response__get_packed_size(&resp);
+    write_req *w = NULL;
     if (n <= sizeof buf) {
         seq__client_response__pack(&resp, buf);
-        (void)send_frame(c, buf, n, false);
+        if (frame_append(c, &w, buf, n, false) == 0) {
+            (void)frames_send(c, w);
+            return;
+        }
     }
+    write_req_free(w);
 }
 
 /* ---- serving ------------------------------------------------------------------ */
@@ -174,15 +216,15 @@ static bool lagging(const sub *c)
     return !c->closing && c->next_height <= c->s->tip;
 }
 
-/* Every subscribed namespace's batch of the subscriber's next height. */
-static int send_height(sub *c)
+/* Every subscribed namespace's batch of the subscriber's next height, into w. */
+static int append_height(sub *c, write_req **w)
 {
     for (uint32_t i = 0; i < c->ns_count; i++) {
         const uint8_t *bytes;
         size_t len;
         int rc = seq_batch_cache_get(c->s->cache, c->next_height, c->ns[i], &bytes, &len);
         if (rc == 0)
-            rc = send_frame(c, bytes, len, true);
+            rc = frame_append(c, w, bytes, len, true);
         if (rc)
             return rc;
     }
@@ -190,17 +232,25 @@ static int send_height(sub *c)
     return 0;
 }
 
-/* Up to CATCHUP_BLOCKS_PER_TICK heights while the queue has room. */
+/* Up to CATCHUP_BLOCKS_PER_TICK heights while the queue has room, in one
+ * write of at most WRITE_BYTES_MAX (a single larger batch goes alone). */
 static void serve(sub *c)
 {
     size_t room = c->s->cfg.send_queue_bytes_max / 2;
+    write_req *w = NULL;
+    int rc = 0;
     for (uint32_t k = 0; k < CATCHUP_BLOCKS_PER_TICK && lagging(c) && c->queued < room; k++) {
-        int rc = send_height(c);
-        if (rc) {
-            sub_close(c, seq_strerror(rc));
-            return;
-        }
+        if ((rc = append_height(c, &w)) != 0)
+            break;
+        if (w->len >= WRITE_BYTES_MAX || c->queued + w->len >= room)
+            break;
     }
+    if (rc) {
+        write_req_free(w);
+        sub_close(c, seq_strerror(rc));
+        return;
+    }
+    (void)frames_send(c, w);
 }
 
 /* A lagging subscriber none of whose queued bytes went out for stall_ms
