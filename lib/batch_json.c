@@ -523,6 +523,7 @@ int seq_batch_from_json(const json_t *j, seq_batch **out, bool *verified, char *
         seq_batch_free(b);
         return rc;
     }
+    b->ids_from_payloads_ = true; /* each id was computed from its data (and had to match) */
     *out = b;
     return 0;
 }

@@ -96,6 +96,7 @@ int seq_batch_make_proved(seq_store *s, const seq_block *b, const seq_cert *cert
     batch->cert = *cert;
     batch->prev_batch_hash = b->h.parent;
     batch->proof = proof;
+    batch->ids_from_payloads_ = true; /* the stored block's ids were computed when it was decoded */
     *out = batch;
     return 0;
 }

@@ -855,6 +855,7 @@ static int batch_fields_from_pb(seq_batch *b, uint8_t *payloads, const Seq__Name
         seq_tx_compute_id(&b->txs[i]);
         payloads += t->payload.len;
     }
+    b->ids_from_payloads_ = true; /* computed just above from what was received */
     seq_header_hash(&b->header, &b->block_hash);
     return 0;
 }

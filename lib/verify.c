@@ -174,7 +174,8 @@ static int check_proof(const seq_batch *b, char *why, size_t why_len)
     }
     seq_nsproof p = b->proof;
     p.count = b->tx_count;
-    int rc = seq_nsproof_verify_ns_payloads(&b->header, b->ns, b->txs, &p);
+    int rc = b->ids_from_payloads_ ? seq_nsproof_verify_ns(&b->header, b->ns, b->txs, &p)
+                                   : seq_nsproof_verify_ns_payloads(&b->header, b->ns, b->txs, &p);
     if (rc == SEQ_EPROOF)
         return refuse(why, why_len, rc, "proof: root mismatch (%" PRIu32 " txs at %" PRIu32 ", %" PRIu32 " nodes)",
                       p.count, p.start, p.node_count);

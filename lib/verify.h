@@ -42,6 +42,11 @@ typedef struct {
     uint32_t path_len;
     seq_header *cert_path;
     seq_nsproof proof;
+    /* Set by the builders in lib/ that compute txs[i].id from the payloads
+     * they store (the client's decoder, seq_batch_from_json, seq_batch_make):
+     * seq_batch_check then uses those ids instead of hashing every payload a
+     * second time. Unset (a batch filled by hand), it recomputes them. */
+    bool ids_from_payloads_;
     void *arena_;
 } seq_batch;
 
