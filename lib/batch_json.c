@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include "batch.h"
+#include "decimal.h"
 #include "errors.h"
 
 #define WHERE_BYTES 64
-#define U64_DIGITS_MAX 20
 #define B64 sodium_base64_VARIANT_ORIGINAL
 
 /* ---- writing ------------------------------------------------------------------ */
@@ -21,7 +21,7 @@ static json_t *u64_json(uint64_t v)
 {
     if (v <= INT64_MAX)
         return json_integer((json_int_t)v);
-    char s[U64_DIGITS_MAX + 1];
+    char s[SEQ_U64_DIGITS_MAX + 1];
     snprintf(s, sizeof s, "%" PRIu64, v);
     return json_string(s);
 }
@@ -189,24 +189,6 @@ static int shape_check(const json_t *o, const char *where, const char *const *ke
     return SEQ_EDECODE;
 }
 
-static bool u64_parse_string(const char *s, uint64_t *out)
-{
-    size_t len = strlen(s);
-    if (len == 0 || len > U64_DIGITS_MAX)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
-}
-
 /* o[key]: a JSON integer >= 0 or a decimal string, at most max. */
 static int u64_get(const json_t *o, const char *where, const char *key, uint64_t max, uint64_t *out, char *err,
                    size_t err_len)
@@ -215,7 +197,7 @@ static int u64_get(const json_t *o, const char *where, const char *key, uint64_t
     uint64_t x;
     if (json_is_integer(v) && json_integer_value(v) >= 0)
         x = (uint64_t)json_integer_value(v);
-    else if (!json_is_string(v) || !u64_parse_string(json_string_value(v), &x))
+    else if (!json_is_string(v) || !seq_u64_parse(json_string_value(v), json_string_length(v), &x))
         return bad(err, err_len, where, key, "not an unsigned integer");
     if (x > max)
         return bad(err, err_len, where, key, "out of range");

@@ -111,17 +111,6 @@ int seq_batch_cache_adopt(seq_batch_cache *c, seq_block *b, const seq_cert *cert
     return block_keep(c, b, cert, &slot);
 }
 
-int seq_batch_cache_offer(seq_batch_cache *c, const seq_block *b, const seq_cert *cert)
-{
-    if (block_find(c, b->h.height))
-        return 0;
-    seq_block *copy = seq_block_clone(b);
-    if (!copy)
-        return SEQ_ENOMEM;
-    block_slot *slot;
-    return block_keep(c, copy, cert, &slot);
-}
-
 static int block_get(seq_batch_cache *c, uint64_t height, block_slot **out)
 {
     if ((*out = block_find(c, height)) != NULL)
@@ -140,7 +129,8 @@ static int block_get(seq_batch_cache *c, uint64_t height, block_slot **out)
 
 /* ---- encoding ------------------------------------------------------------- */
 
-int seq_batch_encode_pb(const seq_batch *b, uint8_t **out, size_t *len)
+/* One batch's NamespaceBatch encoding; *out malloc'd, owned by the caller. */
+static int encode_pb(const seq_batch *b, uint8_t **out, size_t *len)
 {
     Seq__Tx *txs = calloc(b->tx_count + 1, sizeof *txs);
     Seq__Tx **tx_ptrs = calloc(b->tx_count + 1, sizeof *tx_ptrs);
@@ -236,7 +226,7 @@ static int build_encoded(seq_batch_cache *c, uint64_t height, seq_ns ns, uint8_t
     seq_batch *batch = NULL;
     if ((rc = seq_batch_make_proved(c->store, b, &blk->cert, ns, &proof, &batch)) != 0)
         return rc;
-    rc = seq_batch_encode_pb(batch, bytes, len);
+    rc = encode_pb(batch, bytes, len);
     seq_batch_free(batch);
     return rc;
 }

@@ -24,10 +24,9 @@ typedef struct seq_batch_cache seq_batch_cache;
 int seq_batch_cache_new(seq_batch_cache **out, seq_store *s, size_t bytes_max) SEQ_MUST_CHECK;
 void seq_batch_cache_free(seq_batch_cache *c);
 
-/* A finalized block the caller holds (a live delivery): kept (copied) so the
- * batches of its height are built without reading the store. */
-int seq_batch_cache_offer(seq_batch_cache *c, const seq_block *b, const seq_cert *cert) SEQ_MUST_CHECK;
-/* The same, taking b over (the cache frees it, also on error). */
+/* A finalized block the caller holds (a live delivery), taken over (the
+ * cache frees it, also on error): the batches of its height are then built
+ * without reading and re-checking it from the store. */
 int seq_batch_cache_adopt(seq_batch_cache *c, seq_block *b, const seq_cert *cert) SEQ_MUST_CHECK;
 
 /* The encoded NamespaceBatch of ns at height: *bytes valid until the next
@@ -35,8 +34,5 @@ int seq_batch_cache_adopt(seq_batch_cache *c, seq_block *b, const seq_cert *cert
  * SEQ_ENOTFOUND above the store's tip, store and encoding errors. */
 int seq_batch_cache_get(seq_batch_cache *c, uint64_t height, seq_ns ns, const uint8_t **bytes,
                         size_t *len) SEQ_MUST_CHECK;
-
-/* One batch's NamespaceBatch encoding; *out malloc'd, owned by the caller. */
-int seq_batch_encode_pb(const seq_batch *b, uint8_t **out, size_t *len) SEQ_MUST_CHECK;
 
 #endif

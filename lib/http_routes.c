@@ -13,6 +13,7 @@
 #include "batch.h"
 #include "batch_json.h"
 #include "client.h"
+#include "decimal.h"
 #include "errors.h"
 #include "log.h"
 #include "msg.h"
@@ -24,7 +25,6 @@
 #define BATCHES_LIMIT_DEFAULT 16
 #define BATCHES_LIMIT_MAX 256
 #define BATCHES_PAYLOAD_BYTES_MAX (8u << 20) /* one /batches reply stops past this (after one batch) */
-#define U64_DIGITS_MAX 20
 
 typedef struct {
     uint32_t count;
@@ -69,24 +69,6 @@ static bool split_path(const http_request *r, segments *out)
 static bool seg_is(const segments *s, uint32_t i, const char *word)
 {
     return i < s->count && s->len[i] == strlen(word) && memcmp(s->s[i], word, s->len[i]) == 0;
-}
-
-/* Decimal digits only, at most 20, no overflow. */
-static bool u64_parse(const char *s, size_t len, uint64_t *out)
-{
-    if (len == 0 || len > U64_DIGITS_MAX)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        uint64_t d = (uint64_t)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *out = v;
-    return true;
 }
 
 static int hex_digit(char ch)
@@ -190,7 +172,7 @@ static bool query_u64(http_conn *c, const query *q, const char *key, uint64_t mi
     *present = p != NULL;
     if (!p)
         return true;
-    if (!u64_parse((const char *)p->value, p->value_len, out) || *out < min || *out > max) {
+    if (!seq_u64_parse((const char *)p->value, p->value_len, out) || *out < min || *out > max) {
         http_reply_error(c, 400, "query parameter '%s': want a decimal integer in %" PRIu64 "..%" PRIu64, key, min,
                          max);
         return false;
@@ -221,7 +203,7 @@ static json_t *u64_json(uint64_t v)
 {
     if (v <= INT64_MAX)
         return json_integer((json_int_t)v);
-    char s[U64_DIGITS_MAX + 1];
+    char s[SEQ_U64_DIGITS_MAX + 1];
     snprintf(s, sizeof s, "%" PRIu64, v);
     return json_string(s);
 }
@@ -332,7 +314,7 @@ static bool ns_from_json(const json_t *v, seq_ns *out)
         *out = (seq_ns)json_integer_value(v);
         return true;
     }
-    return json_is_string(v) && u64_parse(json_string_value(v), json_string_length(v), out);
+    return json_is_string(v) && seq_u64_parse(json_string_value(v), json_string_length(v), out);
 }
 
 /* One {"ns","data","client_key"?} object; err names the field. */
@@ -628,7 +610,7 @@ static void on_tx_root(http_conn *c, const http_request *r)
 
 static bool ns_segment(http_conn *c, const segments *s, uint32_t i, seq_ns *ns)
 {
-    if (u64_parse(s->s[i], s->len[i], ns))
+    if (seq_u64_parse(s->s[i], s->len[i], ns))
         return true;
     http_reply_error(c, 400, "namespace: want a decimal integer");
     return false;
@@ -643,7 +625,7 @@ static void on_block(http_conn *c, const http_request *r, const segments *s)
     if (!method_is(c, r, HTTP_GET, "GET") || !query_parse(c, r, keys, &q) ||
         !query_u64(c, &q, "ns", 0, UINT64_MAX, &ns, &has_ns))
         return;
-    if (!u64_parse(s->s[2], s->len[2], &height) || height == 0) {
+    if (!seq_u64_parse(s->s[2], s->len[2], &height) || height == 0) {
         http_reply_error(c, 400, "height: want a decimal integer from 1");
         return;
     }
@@ -711,7 +693,7 @@ static void on_stream(http_conn *c, const http_request *r, seq_ns ns)
         !query_u64(c, &q, "from", 1, UINT64_MAX, &from, &has_from))
         return;
     if (r->last_event_id) { /* a reconnecting EventSource resumes after the last event it got */
-        if (!u64_parse(r->last_event_id, r->last_event_id_len, &last) || last == UINT64_MAX) {
+        if (!seq_u64_parse(r->last_event_id, r->last_event_id_len, &last) || last == UINT64_MAX) {
             http_reply_error(c, 400, "Last-Event-ID: want the decimal height of the last event received");
             return;
         }
