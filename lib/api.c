@@ -197,7 +197,7 @@ static void submit_one(client *c, const Seq__SubmitRequest *req, size_t i, Seq__
     int rc = SEQ_ETOOBIG;
     memset(id, 0, sizeof *id);
     if (tx && tx->payload.len <= SEQ_TX_PAYLOAD_BYTES_MAX) {
-        rc = c->api->cfg.hooks.submit(c->api->cfg.hooks.ctx, tx->ns, tx->payload.data, (uint32_t)tx->payload.len,
+        rc = c->api->cfg.hooks.tx.submit(c->api->cfg.hooks.ctx, tx->ns, tx->payload.data, (uint32_t)tx->payload.len,
                                       key ? key->data : NULL, key ? key->len : 0, id);
         if (seq_hash_is_zero(id)) {
             seq_tx t = {.ns = tx->ns, .len = (uint32_t)tx->payload.len, .data = tx->payload.data};
@@ -445,7 +445,7 @@ static bool tx_status_id(client *c, uint64_t rid, const Seq__TxStatusRequest *re
             send_error(c, rid, SEQ_EINVAL, "ask by id or by client key, not both");
             return false;
         }
-        *known = h->key_lookup(h->ctx, req->client_key.data, req->client_key.len, id);
+        *known = h->tx.key_lookup(h->ctx, req->client_key.data, req->client_key.len, id);
         if (!*known)
             memset(id, 0, sizeof *id);
         return true;
@@ -482,7 +482,7 @@ static void on_tx_status(client *c, uint64_t rid, const Seq__TxStatusRequest *re
             return;
         }
     } else {
-        int fate = h->tx_fate(h->ctx, &id, &reason);
+        int fate = h->tx.tx_fate(h->ctx, &id, &reason);
         if (fate == SEQ_TX_PENDING)
             reply.status = SEQ__TX_STATUS_REPLY__STATUS__PENDING;
         else if (fate == SEQ_TX_DROPPED) {

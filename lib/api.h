@@ -19,18 +19,11 @@
 #include "assert.h"
 #include "client.h"
 #include "store.h"
+#include "txhooks.h"
 
 typedef struct {
     void *ctx;
-    /* A client's transaction, with an optional client key (key_len 0: none):
-     * 0 or the verdict of seq_node_submit (lib/node.h). */
-    int (*submit)(void *ctx, seq_ns ns, const uint8_t *data, uint32_t len, const uint8_t *key, size_t key_len,
-                  seq_hash *id);
-    /* A transaction not in the store: SEQ_TX_PENDING, SEQ_TX_DROPPED (with
-     * *reason, a SEQ_DROP_*) or SEQ_TX_UNKNOWN (lib/client.h). */
-    int (*tx_fate)(void *ctx, const seq_hash *id, int *reason);
-    /* The transaction a client key was used for. */
-    bool (*key_lookup)(void *ctx, const uint8_t *key, size_t key_len, seq_hash *id);
+    seq_tx_hooks tx; /* key_lookup required here */
     void (*status)(void *ctx, seq_node_status *out);
 } seq_api_hooks;
 

@@ -590,7 +590,7 @@ static void connection_cb(uv_stream_t *server, int status)
 
 int seq_http_start(seq_http **out, const seq_http_config *cfg)
 {
-    SEQ_ASSERT(out && cfg && cfg->loop && cfg->store && cfg->hooks.submit && cfg->hooks.tx_fate &&
+    SEQ_ASSERT(out && cfg && cfg->loop && cfg->store && cfg->hooks.tx.submit && cfg->hooks.tx.tx_fate &&
                cfg->hooks.metrics);
     if (!cfg->clients_max || !cfg->header_bytes_max || !cfg->body_bytes_max || !cfg->request_timeout_ms ||
         !cfg->heartbeat_ms || !cfg->send_queue_bytes_max)

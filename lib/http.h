@@ -46,23 +46,13 @@
 #include "assert.h"
 #include "metrics.h"
 #include "store.h"
+#include "txhooks.h"
 #include "types.h"
 
 /* What the port needs of the node. Every hook runs on the loop's thread. */
 typedef struct {
     void *ctx;
-    /* A client's transaction: 0 or the mempool's verdict (lib/replica.h),
-     * SEQ_EEXISTS for a client key already used for another transaction.
-     * key may be NULL (key_len 0); *id is the transaction's id. */
-    int (*submit)(void *ctx, seq_ns ns, const uint8_t *data, uint32_t len, const uint8_t *key, size_t key_len,
-                  seq_hash *id);
-    /* Where a transaction the store does not hold is: SEQ_TX_PENDING,
-     * SEQ_TX_DROPPED (with *reason a SEQ_DROP_*) or SEQ_TX_UNKNOWN
-     * (lib/client.h seq_tx_state). */
-    int (*tx_fate)(void *ctx, const seq_hash *id, int *reason);
-    /* Optional (NULL: lookups by key answer 501): the id a client key was
-     * submitted with; false when the node does not know the key. */
-    bool (*key_lookup)(void *ctx, const uint8_t *key, size_t key_len, seq_hash *id);
+    seq_tx_hooks tx;
     /* Everything /status and /metrics show; http_* fields are filled by the
      * port itself afterwards. */
     void (*metrics)(void *ctx, seq_metrics *out);

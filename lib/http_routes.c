@@ -403,7 +403,7 @@ static json_t *submit_one(seq_http *h, const submit_tx *t, int *rc_out)
     seq_hash id = tx.id;
     int rc = SEQ_ETOOBIG;
     if (!t->too_large)
-        rc = h->cfg.hooks.submit(h->cfg.hooks.ctx, t->ns, t->data, t->len, (const uint8_t *)t->key, t->key_len, &id);
+        rc = h->cfg.hooks.tx.submit(h->cfg.hooks.ctx, t->ns, t->data, t->len, (const uint8_t *)t->key, t->key_len, &id);
     *rc_out = rc;
     json_t *o = json_object();
     if (!o)
@@ -557,7 +557,7 @@ static void tx_status_reply(http_conn *c, const seq_hash *id, const uint8_t *key
             return;
         }
     } else {
-        int fate = h->cfg.hooks.tx_fate(h->cfg.hooks.ctx, id, &reason);
+        int fate = h->cfg.hooks.tx.tx_fate(h->cfg.hooks.ctx, id, &reason);
         json_object_set_new(o, "status", json_string(fate == SEQ_TX_PENDING   ? "pending"
                                                      : fate == SEQ_TX_DROPPED ? "dropped"
                                                                               : "unknown"));
@@ -597,12 +597,12 @@ static void on_tx_root(http_conn *c, const http_request *r)
         return;
     }
     const seq_http_hooks *hk = &c->srv->cfg.hooks;
-    if (!hk->key_lookup) {
+    if (!hk->tx.key_lookup) {
         http_reply_error(c, 501, "this node does not look transactions up by client key");
         return;
     }
     seq_hash id;
-    bool known = hk->key_lookup(hk->ctx, k->value, k->value_len, &id);
+    bool known = hk->tx.key_lookup(hk->ctx, k->value, k->value_len, &id);
     tx_status_reply(c, known ? &id : NULL, k->value, k->value_len);
 }
 

@@ -537,6 +537,9 @@ static bool api_key_lookup(void *ctx, const uint8_t *key, size_t key_len, seq_ha
     return seq_node_key_lookup(ctx, key, key_len, id);
 }
 
+/* One set for both client ports. */
+#define NODE_TX_HOOKS {.submit = api_submit, .tx_fate = api_tx_fate, .key_lookup = api_key_lookup}
+
 static void api_status(void *ctx, seq_node_status *out) { seq_node_status_get(ctx, out); }
 
 void seq_node_status_get(seq_node *n, seq_node_status *out)
@@ -648,7 +651,7 @@ static int start_api(seq_node *n)
         .clients_max = n->cfg.api_clients_max, .send_queue_bytes_max = n->cfg.api_send_queue_bytes_max,
         .subscriber_stall_ms = n->cfg.api_subscriber_stall_ms,
         .store = n->store,
-        .hooks = {.ctx = n, .submit = api_submit, .tx_fate = api_tx_fate, .key_lookup = api_key_lookup,
+        .hooks = {.ctx = n, .tx = NODE_TX_HOOKS,
                   .status = api_status},
     };
     return seq_api_start(&n->api, &ac);
@@ -661,7 +664,7 @@ static int start_http(seq_node *n)
         .header_bytes_max = HTTP_HEADER_BYTES_MAX, .body_bytes_max = n->cfg.api_frame_bytes_max,
         .request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS, .heartbeat_ms = HTTP_HEARTBEAT_MS,
         .send_queue_bytes_max = n->cfg.api_send_queue_bytes_max, .store = n->store,
-        .hooks = {.ctx = n, .submit = api_submit, .tx_fate = api_tx_fate, .key_lookup = api_key_lookup,
+        .hooks = {.ctx = n, .tx = NODE_TX_HOOKS,
                   .metrics = http_metrics},
     };
     return seq_http_start(&n->http, &hc);

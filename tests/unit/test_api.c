@@ -213,7 +213,7 @@ static int setup(void **state)
     snprintf(fx->listen, sizeof fx->listen, "127.0.0.1:%u", free_port());
     seq_api_config cfg = {.loop = &fx->loop, .listen = fx->listen, .frame_bytes_max = FRAME_BYTES_MAX,
                           .clients_max = CLIENTS_MAX, .send_queue_bytes_max = 1u << 20, .store = fx->store,
-                          .hooks = {.ctx = fx, .submit = hook_submit, .tx_fate = hook_tx_fate, .key_lookup = hook_key_lookup,
+                          .hooks = {.ctx = fx, .tx = {.submit = hook_submit, .tx_fate = hook_tx_fate, .key_lookup = hook_key_lookup},
                                     .status = hook_status}};
     assert_int_equal(seq_api_start(&fx->api, &cfg), 0);
     assert_int_equal(pthread_create(&fx->thread, NULL, loop_main, fx), 0);
@@ -766,7 +766,7 @@ static void test_start_failures(void **state)
     assert_int_equal(uv_loop_init(&loop), 0);
     seq_api_config cfg = {.loop = &loop, .listen = fx->listen, .frame_bytes_max = FRAME_BYTES_MAX,
                           .clients_max = 1, .send_queue_bytes_max = 1u << 20, .store = fx->store,
-                          .hooks = {.ctx = fx, .submit = hook_submit, .tx_fate = hook_tx_fate, .key_lookup = hook_key_lookup,
+                          .hooks = {.ctx = fx, .tx = {.submit = hook_submit, .tx_fate = hook_tx_fate, .key_lookup = hook_key_lookup},
                                     .status = hook_status}};
     seq_api *a = NULL;
     assert_int_equal(seq_api_start(&a, &cfg), SEQ_EIO);

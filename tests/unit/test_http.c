@@ -246,8 +246,9 @@ static int setup(void **state)
                            .header_bytes_max = HEADER_BYTES_MAX, .body_bytes_max = BODY_BYTES_MAX,
                            .request_timeout_ms = REQUEST_TIMEOUT_MS, .heartbeat_ms = HEARTBEAT_MS,
                            .send_queue_bytes_max = SEND_QUEUE_BYTES, .store = fx->store,
-                           .hooks = {.ctx = fx, .submit = hook_submit, .tx_fate = hook_tx_fate,
-                                     .key_lookup = hook_key_lookup, .metrics = hook_metrics}};
+                           .hooks = {.ctx = fx, .tx = {.submit = hook_submit, .tx_fate = hook_tx_fate,
+                                                        .key_lookup = hook_key_lookup},
+                                     .metrics = hook_metrics}};
     assert_int_equal(seq_http_start(&fx->http, &cfg), 0);
     fx->port = seq_http_port(fx->http);
     assert_int_equal(fx->port, port);
