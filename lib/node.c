@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "api.h"
 #include "crypto.h"
 #include "errors.h"
@@ -35,7 +37,7 @@
 #define TXTRACK_KEYS_MAX 262144u    /* client keys remembered (about 100 bytes each) */
 #define TXTRACK_DROPPED_MAX 262144u /* dropped transactions remembered */
 #define SYNC_REQUESTS_PER_TICK_MAX 64 /* served per peer per sync tick */
-#define INDEX_FLUSH_MS 3000   /* tx ids of finalized blocks reach the LMDB index this often */
+#define INDEX_FLUSH_MS 1000   /* tx ids of finalized blocks reach the LMDB index this often */
 #define HTTP_HEADER_BYTES_MAX (16u << 10) /* request line and headers on the HTTP port */
 #define HTTP_REQUEST_TIMEOUT_MS 10000u    /* a request must arrive within this (also keep-alive idle) */
 #define HTTP_HEARTBEAT_MS 15000u          /* comment line on an idle event stream */
@@ -733,6 +735,9 @@ int seq_node_start(seq_node **out, uv_loop_t *loop, const seq_config *cfg, const
     }
     n->tip_seen = store_height(n, NULL);
     n->tip_changed_ms = wall_ms();
+    /* A random phase: nodes sharing a machine (a local cluster) do not all
+     * write their index batch in the same instant. */
+    n->last_index_flush_ms = n->tip_changed_ms - randombytes_uniform(INDEX_FLUSH_MS);
     n->started_ms = uv_now(loop);
     (void)uv_timer_start(&n->gossip_timer, gossip_timer_cb, cfg->gossip_flush_ms, cfg->gossip_flush_ms);
     (void)uv_timer_start(&n->sync_timer, sync_timer_cb, SYNC_TICK_MS, SYNC_TICK_MS);

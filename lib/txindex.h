@@ -7,7 +7,9 @@
  * every vote after it) waits on. Here, ids of committed blocks wait in memory,
  * where every lookup sees them at once, and a worker thread writes them in one
  * transaction per batch into its own LMDB environment (DIR/txindex), so
- * neither its writer lock nor its fsync ever stalls the node's votes.
+ * neither its writer lock nor its fsync ever stalls the node's votes. Each
+ * batch is written as a sorted run (sequential pages, not one random leaf
+ * per id); runs are merged in the background (lib/txindex.c).
  * The environment records the height it is complete up to; the store indexes
  * the blocks above it again at open, so a crash loses nothing. Used only by
  * lib/store.c. */
@@ -44,6 +46,13 @@ int seq_txindex_flush(seq_txindex *x) SEQ_MUST_CHECK;
 int seq_txindex_sync(seq_txindex *x) SEQ_MUST_CHECK;
 /* Ids in memory (pending or being written). */
 size_t seq_txindex_unwritten(seq_txindex *x);
+
+/* Waits until the worker has nothing left to do: no batch, no merge due.
+ * Returns the worker's last error (sticky), else 0. */
+int seq_txindex_settle(seq_txindex *x) SEQ_MUST_CHECK;
+/* Runs the index is made of now (each a sorted table with a filter; merged
+ * four into one as they pile up), for tests and metrics. Any thread. */
+size_t seq_txindex_runs(seq_txindex *x);
 
 /* SEQ_ENOTFOUND, or 0 with the location. Any thread. */
 int seq_txindex_find(seq_txindex *x, const seq_hash *id, uint64_t *height, uint32_t *index) SEQ_MUST_CHECK;
