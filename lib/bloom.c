@@ -1,8 +1,6 @@
 /* The blocked Bloom filter: see lib/bloom.h. */
 #include "bloom.h"
 
-#include <string.h>
-
 #define BITS_PER_LINE (SEQ_BLOOM_LINE_BYTES * 8u)
 #define PROBES 8u
 #define PROBE_BITS 9u /* log2(BITS_PER_LINE) */
@@ -16,10 +14,13 @@ uint64_t seq_bloom_lines_for(uint64_t ids)
     return lines ? lines : 1;
 }
 
+/* Little-endian whatever the host: a filter stored by one machine reads the
+ * same on another. */
 static uint64_t word_at(const seq_hash *id, size_t offset)
 {
-    uint64_t w;
-    memcpy(&w, id->b + offset, sizeof w);
+    uint64_t w = 0;
+    for (size_t i = 0; i < 8; i++)
+        w |= (uint64_t)id->b[offset + i] << (8 * i);
     return w;
 }
 

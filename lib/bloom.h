@@ -1,6 +1,6 @@
 /* A blocked Bloom filter over 32-byte ids that are uniform hashes (tx ids):
  * each id sets 8 bits inside one 64-byte line, so a lookup reads one cache
- * line. About 10 bits per id give ~1% false positives, never a false negative.
+ * line. About 10 bits per id give ~2% false positives, never a false negative.
  * The filter is a plain byte array (lines * 64 bytes) so that it can be
  * stored as an LMDB value and tested where it is mapped, without a copy.
  *

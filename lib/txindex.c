@@ -57,7 +57,8 @@
 #define MERGE_CHUNK_IDS 32768u  /* ids a merge moves per write transaction (~5 ms of CPU) */
 #define MERGE_REST_FACTOR 2     /* after each chunk, rest twice as long as it took */
 #define RUN_ID_BYTES 4
-#define RUN_HEADER_BYTES (4 + 4 + 8) /* slot, level, ids; then the Bloom filter */
+#define RUN_HEADER_BYTES (4 + 4 + 8 + 8) /* slot, level, ids, filter lines; then the filter */
+#define SLOTS_RESERVE 8                  /* fewer free slots than this: merges before batches */
 #define LEGACY_TABLE "txs"           /* the single B-tree of earlier versions */
 _Static_assert(SEQ_BLOCK_TXS_MAX <= (1u << LOC_INDEX_BITS), "index fits its bits");
 
@@ -151,19 +152,20 @@ static int run_entry_parse(const MDB_val *k, const MDB_val *v, run_entry *e)
     e->slot = seq_get_u32be(p);
     e->level = seq_get_u32be(p + 4);
     e->ids = seq_get_u64be(p + 8);
+    e->bloom_lines = seq_get_u64be(p + 16);
     e->bloom = p + RUN_HEADER_BYTES;
-    e->bloom_lines = seq_bloom_lines_for(e->ids);
-    if (e->slot >= SLOTS || v->mv_size != RUN_HEADER_BYTES + e->bloom_lines * SEQ_BLOOM_LINE_BYTES)
+    if (e->slot >= SLOTS || e->bloom_lines == 0 ||
+        e->bloom_lines > (v->mv_size - RUN_HEADER_BYTES) / SEQ_BLOOM_LINE_BYTES ||
+        v->mv_size != RUN_HEADER_BYTES + e->bloom_lines * SEQ_BLOOM_LINE_BYTES)
         return SEQ_ECORRUPT;
     return 0;
 }
 
-/* Lists a run: its entry, with the filter copied in. */
-static int run_list(seq_txindex *x, MDB_txn *txn, const run_info *r, const uint8_t *bloom)
+/* Lists a run: its entry, with the filter (of `lines` lines) copied in. */
+static int run_list(seq_txindex *x, MDB_txn *txn, const run_info *r, const uint8_t *bloom, uint64_t lines)
 {
     uint8_t key[RUN_ID_BYTES];
     seq_put_u32be(key, r->id);
-    uint64_t lines = seq_bloom_lines_for(r->ids);
     MDB_val k = {.mv_size = sizeof key, .mv_data = key},
             v = {.mv_size = RUN_HEADER_BYTES + lines * SEQ_BLOOM_LINE_BYTES};
     int rc = mdb_put(txn, x->runs, &k, &v, MDB_RESERVE | MDB_NOOVERWRITE);
@@ -173,6 +175,7 @@ static int run_list(seq_txindex *x, MDB_txn *txn, const run_info *r, const uint8
     seq_put_u32be(p, r->slot);
     seq_put_u32be(p + 4, r->level);
     seq_put_u64be(p + 8, r->ids);
+    seq_put_u64be(p + 16, lines);
     memcpy(p + RUN_HEADER_BYTES, bloom, lines * SEQ_BLOOM_LINE_BYTES);
     return 0;
 }
@@ -324,7 +327,10 @@ static int write_batch(seq_txindex *x)
     }
     int err = 0;
     if (n > 0) {
-        rc = mdb_cursor_open(txn, x->slots[r.slot], &cur);
+        /* empty already, unless a failed merge left rows behind: never trusted */
+        rc = mdb_drop(txn, x->slots[r.slot], 0);
+        if (!rc)
+            rc = mdb_cursor_open(txn, x->slots[r.slot], &cur);
         for (size_t i = 0; !rc && i < n; i++) {
             uint64_t height;
             uint32_t index;
@@ -337,7 +343,7 @@ static int write_batch(seq_txindex *x)
         }
         if (cur)
             mdb_cursor_close(cur);
-        err = rc ? mdb_err(x->dir, "write", rc) : run_list(x, txn, &r, bloom);
+        err = rc ? mdb_err(x->dir, "write", rc) : run_list(x, txn, &r, bloom, seq_bloom_lines_for(n));
     }
     free(entries);
     free(bloom);
@@ -430,17 +436,20 @@ static int merge_cursors(seq_txindex *x, merge_state *m, MDB_txn *txn, MDB_curso
     return 0;
 }
 
-/* The input holding the smallest current id (the lowest location among equal
- * ids: an id indexed twice keeps its first occurrence); FANOUT when all done. */
-static uint32_t merge_smallest(MDB_cursor *cur[FANOUT], const bool done[FANOUT], MDB_val *k, MDB_val *v)
+/* *best: the input holding the smallest current id (the lowest location
+ * among equal ids: an id indexed twice keeps its first occurrence); FANOUT
+ * when all are done. An input that cannot be read is an error, never "done":
+ * the merge's end empties its inputs. */
+static int merge_smallest(MDB_cursor *cur[FANOUT], const bool done[FANOUT], MDB_val *k, MDB_val *v, uint32_t *best_out)
 {
     uint32_t best = FANOUT;
     for (uint32_t i = 0; i < FANOUT; i++) {
         if (done[i])
             continue;
         MDB_val ki, vi;
-        if (mdb_cursor_get(cur[i], &ki, &vi, MDB_GET_CURRENT) != 0)
-            continue;
+        int rc = mdb_cursor_get(cur[i], &ki, &vi, MDB_GET_CURRENT);
+        if (rc)
+            return rc;
         int c = best == FANOUT ? -1 : memcmp(ki.mv_data, k->mv_data, SEQ_HASH_BYTES);
         if (c < 0 || (c == 0 && memcmp(vi.mv_data, v->mv_data, LOC_BYTES) < 0)) {
             best = i;
@@ -448,7 +457,8 @@ static uint32_t merge_smallest(MDB_cursor *cur[FANOUT], const bool done[FANOUT],
             *v = vi;
         }
     }
-    return best;
+    *best_out = best;
+    return 0;
 }
 
 /* Moves up to MERGE_CHUNK_IDS ids into the output; *finished when the inputs
@@ -458,14 +468,20 @@ static int merge_chunk(seq_txindex *x, merge_state *m, MDB_txn *txn, bool *finis
     MDB_cursor *cur[FANOUT] = {0}, *out = NULL;
     bool done[FANOUT];
     int err = merge_cursors(x, m, txn, cur, done);
-    int rc = err ? 0 : mdb_cursor_open(txn, x->slots[m->out_slot], &out);
-    if (rc)
+    int rc = 0;
+    if (!err && !m->moved_any && (rc = mdb_drop(txn, x->slots[m->out_slot], 0)) != 0)
+        err = mdb_err(x->dir, "merge_clear", rc); /* see write_batch */
+    if (!err && (rc = mdb_cursor_open(txn, x->slots[m->out_slot], &out)) != 0)
         err = mdb_err(x->dir, "merge_out", rc);
     uint32_t moved = 0;
     *finished = false;
     while (!err && moved < MERGE_CHUNK_IDS) {
         MDB_val k = {0}, v = {0};
-        uint32_t i = merge_smallest(cur, done, &k, &v);
+        uint32_t i;
+        if ((rc = merge_smallest(cur, done, &k, &v, &i)) != 0) {
+            err = mdb_err(x->dir, "merge_read", rc);
+            break;
+        }
         if (i == FANOUT) {
             *finished = true;
             break;
@@ -481,8 +497,13 @@ static int merge_chunk(seq_txindex *x, merge_state *m, MDB_txn *txn, bool *finis
         /* every input holding this id steps past it */
         for (uint32_t j = 0; j < FANOUT; j++) {
             MDB_val kj, vj;
-            if (done[j] || mdb_cursor_get(cur[j], &kj, &vj, MDB_GET_CURRENT) != 0 ||
-                memcmp(kj.mv_data, id.b, SEQ_HASH_BYTES) != 0)
+            if (done[j])
+                continue;
+            if ((rc = mdb_cursor_get(cur[j], &kj, &vj, MDB_GET_CURRENT)) != 0) {
+                err = mdb_err(x->dir, "merge_read", rc);
+                break;
+            }
+            if (memcmp(kj.mv_data, id.b, SEQ_HASH_BYTES) != 0)
                 continue;
             rc = mdb_cursor_get(cur[j], &kj, &vj, MDB_NEXT);
             done[j] = rc == MDB_NOTFOUND;
@@ -512,26 +533,9 @@ static int merge_chunk(seq_txindex *x, merge_state *m, MDB_txn *txn, bool *finis
 static int merge_finish(seq_txindex *x, merge_state *m, MDB_txn *txn, run_info *made)
 {
     *made = (run_info){.id = x->next_run_id, .slot = m->out_slot, .level = m->level, .ids = m->moved};
-    /* the filter was sized for every input id; duplicates made the run smaller */
-    uint8_t *bloom = m->bloom;
-    if (seq_bloom_lines_for(m->moved) != m->bloom_lines) {
-        bloom = calloc(seq_bloom_lines_for(m->moved), SEQ_BLOOM_LINE_BYTES);
-        if (!bloom)
-            return SEQ_ENOMEM;
-        MDB_cursor *c;
-        int rc = mdb_cursor_open(txn, x->slots[m->out_slot], &c);
-        MDB_val k, v;
-        for (rc = rc ? rc : mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
-            seq_bloom_add(bloom, seq_bloom_lines_for(m->moved), (const seq_hash *)k.mv_data);
-        mdb_cursor_close(c);
-        if (rc != MDB_NOTFOUND) {
-            free(bloom);
-            return mdb_err(x->dir, "merge_refilter", rc);
-        }
-    }
-    int err = run_list(x, txn, made, bloom);
-    if (bloom != m->bloom)
-        free(bloom);
+    /* the filter was sized for every input id (duplicates make the run
+     * smaller): kept as it is, its size is in the entry */
+    int err = run_list(x, txn, made, m->bloom, m->bloom_lines);
     for (uint32_t i = 0; !err && i < FANOUT; i++) {
         uint8_t key[RUN_ID_BYTES];
         seq_put_u32be(key, m->in[i].id);
@@ -606,6 +610,56 @@ static int merge_step(seq_txindex *x)
     return 0;
 }
 
+static uint32_t slots_free(const seq_txindex *x)
+{
+    uint32_t used = x->listed_count;
+    for (uint32_t l = 0; l < LEVELS; l++)
+        used += x->merges[l].active;
+    return used < SLOTS ? SLOTS - used : 0;
+}
+
+/* With the lock held: writes the handed-over batch (unlocked meanwhile). */
+static void worker_write(seq_txindex *x)
+{
+    pthread_mutex_unlock(&x->lock);
+    int err = write_batch(x); /* `writing` is ours: nobody else changes it while busy */
+    pthread_mutex_lock(&x->lock);
+    if (err && !x->error)
+        x->error = err;
+    if (!err)
+        x->height = x->writing_height;
+    seq_idset_free(&x->writing);
+    x->busy = false;
+    pthread_cond_broadcast(&x->cond);
+}
+
+/* With the lock held: one merge chunk (unlocked meanwhile), then a rest. */
+static void worker_merge(seq_txindex *x, bool urgent)
+{
+    uint64_t started = mono_ns();
+    pthread_mutex_unlock(&x->lock);
+    int err = merge_step(x);
+    uint64_t now = mono_ns();
+    x->merge_rest_until_ns = urgent ? now : now + (now - started) * MERGE_REST_FACTOR;
+    pthread_mutex_lock(&x->lock);
+    if (err && !x->error)
+        x->error = err;
+}
+
+/* Merges are paced, so that they take a share of a core instead of all of it
+ * in bursts (on a shared machine the loop threads of every node would wait):
+ * with the lock held, rests until the rest is over or a batch arrives. */
+static void worker_rest(seq_txindex *x)
+{
+    struct timespec until = {.tv_sec = (time_t)(x->merge_rest_until_ns / 1000000000u),
+                             .tv_nsec = (long)(x->merge_rest_until_ns % 1000000000u)};
+    pthread_cond_timedwait(&x->cond, &x->lock, &until);
+}
+
+/* Batches go before merge chunks, except when free slots run short (batches
+ * arriving faster than merges, as at a catch-up from height 0): then merges
+ * go first, unpaced, and a full `pending` makes seq_txindex_add wait. That
+ * is the back-pressure that keeps the slots from running out. */
 static void *worker_main(void *arg)
 {
     seq_txindex *x = arg;
@@ -617,45 +671,21 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&x->lock);
     for (;;) {
         x->merging = merge_wanted(x);
+        bool urgent = x->merging && slots_free(x) < SLOTS_RESERVE;
         if (!x->busy && !x->merging) {
             pthread_cond_broadcast(&x->cond); /* seq_txindex_settle */
             if (x->stopping)
                 break;
             pthread_cond_wait(&x->cond, &x->lock);
-            continue;
-        }
-        if (x->busy) { /* a handed-over batch goes before any merge work */
-            pthread_mutex_unlock(&x->lock);
-            int err = write_batch(x); /* `writing` is ours: nobody else changes it while busy */
-            pthread_mutex_lock(&x->lock);
-            if (err && !x->error)
-                x->error = err;
-            if (!err)
-                x->height = x->writing_height;
-            seq_idset_free(&x->writing);
-            x->busy = false;
-            pthread_cond_broadcast(&x->cond);
-            continue;
-        }
-        if (x->stopping)
+        } else if (x->busy && !urgent) {
+            worker_write(x);
+        } else if (x->stopping) {
             break; /* a merge cut short here is redone later */
-        if (mono_ns() < x->merge_rest_until_ns) {
-            /* merges are paced, so that they take a share of a core instead
-             * of all of it in bursts (on a shared machine the loop threads of
-             * every node would wait); a handed-over batch wakes us */
-            struct timespec until = {.tv_sec = (time_t)(x->merge_rest_until_ns / 1000000000u),
-                                     .tv_nsec = (long)(x->merge_rest_until_ns % 1000000000u)};
-            pthread_cond_timedwait(&x->cond, &x->lock, &until);
-            continue;
+        } else if (!urgent && !x->busy && mono_ns() < x->merge_rest_until_ns) {
+            worker_rest(x);
+        } else {
+            worker_merge(x, urgent);
         }
-        uint64_t started = mono_ns();
-        pthread_mutex_unlock(&x->lock);
-        int err = merge_step(x);
-        uint64_t now = mono_ns();
-        x->merge_rest_until_ns = now + (now - started) * MERGE_REST_FACTOR;
-        pthread_mutex_lock(&x->lock);
-        if (err && !x->error)
-            x->error = err;
     }
     x->merging = false;
     pthread_cond_broadcast(&x->cond);
@@ -1004,6 +1034,7 @@ int seq_txindex_open(seq_txindex **out, const char *store_dir, size_t map_bytes,
     if (!err && x->present)
         err = env_open(x, map_bytes);
     if (!err && !read_only) {
+        x->merging = merge_wanted(x); /* seq_txindex_settle before the worker's first look */
         if (pthread_create(&x->worker, NULL, worker_main, x) != 0)
             err = SEQ_ENOMEM;
         else
