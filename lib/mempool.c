@@ -13,6 +13,9 @@ _Static_assert(SEQ_MEMPOOL_TXS_LIMIT_MAX <= SEQ_IDSET_ENTRIES_MAX, "pending ids 
 _Static_assert(SEQ_MEMPOOL_RECENT_LIMIT_MAX <= SEQ_IDSET_ENTRIES_MAX, "recent ids must fit an idset");
 _Static_assert(SEQ_MEMPOOL_EXCLUDED_SKIPS_MAX > 0, "a namespace must be able to skip one excluded tx");
 
+#define EVICT_SCAN_MAX 64   /* namespaces looked at for a victim when the hint is stale */
+#define EVICT_PER_ADD_MAX 16 /* transactions one add may evict */
+
 struct nsq;
 
 /* One pending transaction: header and payload in one allocation. */
@@ -78,6 +81,10 @@ struct seq_mempool {
     recent_ids recent;
     mtx *oldest, *newest; /* arrival list */
     uint64_t now_ms;      /* last time given to seq_mempool_expire */
+    nsq *biggest;         /* hint: the namespace with the most pending (see victim) */
+    seq_hash evicted[SEQ_MEMPOOL_EVICTED_MAX]; /* until seq_mempool_take_evicted */
+    uint32_t evicted_count;
+    uint64_t evicted_unreported; /* evicted while `evicted` was full */
 };
 
 /* ---- namespace map ----------------------------------------------------- */
@@ -288,6 +295,8 @@ static nsq *namespace_new(seq_mempool *mp, seq_ns ns)
 static void namespace_free(seq_mempool *mp, nsq *q)
 {
     SEQ_ASSERT(q->count == 0 && !q->head && !q->tail);
+    if (mp->biggest == q)
+        mp->biggest = NULL;
     ns_map_remove(&mp->namespaces, q->ns);
     ring_remove(mp, q);
     free(q);
@@ -326,7 +335,66 @@ static int insert(seq_mempool *mp, nsq *q, const seq_tx *tx)
     q->bytes += tx->len;
     mp->count++;
     mp->bytes += tx->len;
+    if (!mp->biggest || q->count > mp->biggest->count)
+        mp->biggest = q;
     return 0;
+}
+
+static void drop_pending(seq_mempool *mp, mtx *m);
+
+static bool fits(const seq_mempool *mp, uint32_t len)
+{
+    return mp->count < mp->limits.txs_max && len <= mp->limits.bytes_max - mp->bytes;
+}
+
+/* The namespace to evict from for one holding `mine`: the biggest, if it has
+ * at least two more. The hint is exact until evictions and removals shrink
+ * it; then up to EVICT_SCAN_MAX namespaces of the ring are looked at (a
+ * bounded cost per add, however many namespaces: the choice is then the
+ * biggest of those, not always of all). NULL when none qualifies. */
+static nsq *victim(seq_mempool *mp, uint32_t mine)
+{
+    nsq *v = mp->biggest;
+    if (!v || v->count < mine + 2) {
+        nsq *q = mp->start;
+        for (uint32_t i = 0; q && i < EVICT_SCAN_MAX; i++) {
+            if (!v || q->count > v->count)
+                v = q;
+            q = q->ring_next;
+            if (q == mp->start)
+                break;
+        }
+        mp->biggest = v;
+    }
+    return v && v->count >= mine + 2 ? v : NULL;
+}
+
+static void evict(seq_mempool *mp, mtx *m)
+{
+    if (mp->evicted_count < SEQ_MEMPOOL_EVICTED_MAX)
+        mp->evicted[mp->evicted_count++] = m->id;
+    else
+        mp->evicted_unreported++;
+    bool was = seq_idset_remove(&mp->pending, &m->id, NULL);
+    SEQ_ASSERT(was);
+    drop_pending(mp, m);
+}
+
+/* A full mempool makes room for a namespace holding fewer transactions than
+ * the biggest one: that one gives way, newest transaction first, so one
+ * rollup's flood can fill the pool but cannot keep the others out of it.
+ * At most EVICT_PER_ADD_MAX evictions (a large payload needing more is
+ * refused). False: no room. */
+static bool make_room(seq_mempool *mp, const nsq *q, uint32_t len)
+{
+    uint32_t mine = q ? q->count : 0;
+    for (uint32_t i = 0; i < EVICT_PER_ADD_MAX && !fits(mp, len); i++) {
+        nsq *v = victim(mp, mine);
+        if (!v || v == q)
+            return false;
+        evict(mp, v->tail);
+    }
+    return fits(mp, len);
 }
 
 int seq_mempool_add(seq_mempool *mp, seq_ns ns, const uint8_t *payload, uint32_t len, seq_hash *id)
@@ -360,11 +428,11 @@ int seq_mempool_add_tx(seq_mempool *mp, const seq_tx *in)
     if (seq_idset_get(&mp->pending, &tx.id, NULL) || seq_idset_get(&mp->recent.ids, &tx.id, NULL))
         return SEQ_EDUPLICATE;
     SEQ_ASSERT(mp->bytes <= mp->limits.bytes_max);
-    if (mp->count >= mp->limits.txs_max || len > mp->limits.bytes_max - mp->bytes)
-        return SEQ_EFULL;
     nsq *q = ns_map_find(&mp->namespaces, ns);
-    if (!q && mp->namespaces.count >= mp->limits.namespaces_max)
-        return SEQ_ENS_FULL;
+    if (!q && mp->namespaces.count >= mp->limits.namespaces_max) /* checked before evicting anything */
+        return fits(mp, len) ? SEQ_ENS_FULL : SEQ_EFULL;
+    if (!fits(mp, len) && !make_room(mp, q, len)) /* never evicts from q, never frees a namespace */
+        return SEQ_EFULL;
     return insert(mp, q, &tx);
 }
 
@@ -529,6 +597,20 @@ uint32_t seq_mempool_expire(seq_mempool *mp, uint64_t now_ms, uint64_t ttl_ms, s
         bool was = seq_idset_remove(&mp->pending, &m->id, NULL);
         SEQ_ASSERT(was);
         drop_pending(mp, m);
+    }
+    return n;
+}
+
+uint32_t seq_mempool_take_evicted(seq_mempool *mp, seq_hash *out, uint32_t max, uint64_t *unreported)
+{
+    SEQ_ASSERT(mp && (out || max == 0));
+    uint32_t n = mp->evicted_count < max ? mp->evicted_count : max;
+    memcpy(out, mp->evicted, n * sizeof *out);
+    memmove(mp->evicted, mp->evicted + n, (mp->evicted_count - n) * sizeof *out);
+    mp->evicted_count -= n;
+    if (unreported) {
+        *unreported = mp->evicted_unreported;
+        mp->evicted_unreported = 0;
     }
     return n;
 }

@@ -34,10 +34,18 @@ typedef struct seq_mempool seq_mempool;
 int seq_mempool_new(seq_mempool **out, const seq_mempool_limits *limits) SEQ_MUST_CHECK;
 void seq_mempool_free(seq_mempool *mp);
 
+/* Evicted ids kept for seq_mempool_take_evicted; more are only counted. */
+#define SEQ_MEMPOOL_EVICTED_MAX 1024u
+
 /* Copies and queues a transaction at the tail of its namespace. On success
- * *id is its id. Errors (nothing changes): SEQ_ETOOBIG (payload over
- * tx_bytes_max), SEQ_EDUPLICATE (pending or recently finalized), SEQ_EFULL
- * (count or bytes limit), SEQ_ENS_FULL (namespaces_max).
+ * *id is its id. When the pool is full (txs_max or bytes_max), the namespace
+ * with the most pending transactions gives way to one holding at least two
+ * fewer: its newest transactions are evicted (up to 16 for one add) and their
+ * ids kept for seq_mempool_take_evicted. So one namespace's flood can fill the
+ * pool but not keep the others out.
+ * Errors (nothing changes): SEQ_ETOOBIG (payload over tx_bytes_max),
+ * SEQ_EDUPLICATE (pending or recently finalized), SEQ_EFULL (full, and no
+ * namespace has two more than this one), SEQ_ENS_FULL (namespaces_max).
  * Checked in that order; *id (may be NULL) is also set on the last three.
  * SEQ_EINVAL for a NULL payload with len > 0, SEQ_ENOMEM. */
 int seq_mempool_add(seq_mempool *mp, seq_ns ns, const uint8_t *payload, uint32_t len, seq_hash *id);
@@ -45,6 +53,11 @@ int seq_mempool_add(seq_mempool *mp, seq_ns ns, const uint8_t *payload, uint32_t
  * frame hashed it): saves hashing the payload again. tx->id must be the id of
  * ns, len and data (seq_tx_compute_id). */
 int seq_mempool_add_tx(seq_mempool *mp, const seq_tx *tx);
+
+/* Moves up to max ids of evicted transactions (oldest eviction first) to out;
+ * returns how many. *unreported (may be NULL): evictions beyond what could be
+ * kept since the last call, then reset. */
+uint32_t seq_mempool_take_evicted(seq_mempool *mp, seq_hash *out, uint32_t max, uint64_t *unreported);
 
 /* Predicate: true to leave this pending tx out of the batch (it stays queued),
  * e.g. because a notarized, not yet finalized ancestor already carries it. */

@@ -180,6 +180,9 @@ static void render_mempool(writer *w, const seq_metrics *m)
     }
     counter(w, "seq_mempool_expired_txs_total", "Pending transactions dropped unordered (expired).",
             m->expired_txs_total);
+    counter(w, "seq_mempool_evicted_txs_total",
+            "Pending transactions dropped unordered: evicted from a full mempool for another namespace's.",
+            m->evicted_txs_total);
     counter(w, "seq_gossip_dropped_total", "Accepted transactions not gossiped: the gossip queue was full.",
             m->gossip_dropped_total);
 }

@@ -56,7 +56,8 @@ typedef struct {
     uint32_t mempool_namespaces;         /* namespaces with pending transactions */
     uint32_t ns_count;                   /* entries of ns[] */
     seq_metrics_ns ns[SEQ_METRICS_NS_MAX];
-    uint64_t expired_txs_total;          /* dropped from the mempool unordered */
+    uint64_t expired_txs_total;          /* dropped from the mempool unordered: expired */
+    uint64_t evicted_txs_total;          /* ... and evicted (full, for another namespace) */
     uint64_t gossip_dropped_total;
     /* peers and sync */
     uint32_t peers_connected;

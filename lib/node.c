@@ -242,6 +242,7 @@ static void http_metrics(void *ctx, seq_metrics *m)
     m->mempool_bytes = st.mempool_bytes;
     metrics_mempool(n, m);
     m->expired_txs_total = st.expired_txs;
+    m->evicted_txs_total = st.evicted_txs;
     m->gossip_dropped_total = st.gossip_dropped;
     uint64_t target = seq_sync_target(&n->sync);
     m->sync_lag_blocks = target > m->height ? target - m->height : 0;

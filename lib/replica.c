@@ -59,6 +59,7 @@ struct seq_replica {
     uint64_t finalized_txs;
     uint64_t gossip_dropped;
     uint64_t expired_txs;
+    uint64_t evicted_txs;
     followup held;             /* a BUILD held back for lack of transactions */
     uint64_t held_since_ms;
     bool holding;
@@ -474,10 +475,25 @@ static void serve_block(seq_replica *r, uint32_t to, const seq_hash *hash)
 /* Gossiped transactions go into the mempool, which refuses ids pending or
  * recently finalized; an older finalized one is dropped when a proposal is
  * built (drop_finalized), and a peer's proposal with one is refused (VERIFY). */
+/* Transactions a full mempool evicted for another namespace's: dropped. */
+static void report_evicted(seq_replica *r)
+{
+    seq_hash ids[64];
+    uint32_t n;
+    uint64_t unreported = 0;
+    while ((n = seq_mempool_take_evicted(r->mempool, ids, 64, &unreported)) > 0) {
+        r->evicted_txs += n;
+        if (r->io.dropped)
+            r->io.dropped(r->io.ctx, ids, n, SEQ_DROP_EVICTED);
+    }
+    r->evicted_txs += unreported;
+}
+
 static void accept_gossip(seq_replica *r, const seq_msg *m)
 {
     for (uint32_t i = 0; i < m->u.txs.count; i++)
         (void)seq_mempool_add_tx(r->mempool, &m->u.txs.txs[i]); /* ids computed by seq_msg_decode */
+    report_evicted(r);
 }
 
 int seq_replica_receive(seq_replica *r, uint64_t now_ms, uint32_t from, const seq_msg *m)
@@ -531,6 +547,7 @@ int seq_replica_submit(seq_replica *r, seq_ns ns, const uint8_t *payload, uint32
     if (seq_store_txs_finalized(r->cfg.store, &tx.id, 1, &finalized) == 0 && finalized)
         return SEQ_EDUPLICATE;
     int rc = seq_mempool_add(r->mempool, ns, payload, len, id);
+    report_evicted(r);
     if (rc != 0)
         return rc;
     if (!gossip_queue(r, ns, payload, len))
@@ -598,6 +615,7 @@ void seq_replica_status_get(const seq_replica *r, seq_replica_status *out)
     out->finalized_txs = r->finalized_txs;
     out->gossip_dropped = r->gossip_dropped;
     out->expired_txs = r->expired_txs;
+    out->evicted_txs = r->evicted_txs;
 }
 
 /* ---- life cycle -------------------------------------------------------------------- */

@@ -28,7 +28,8 @@ typedef struct {
     void (*delivered)(void *ctx, const seq_block *b, const seq_cert *cert);
     /* Optional: our own vote is durable and about to be sent (simulator checks). */
     void (*signed_vote)(void *ctx, const seq_vote *v);
-    /* Optional: pending transactions left the mempool unordered (expired). */
+    /* Optional: pending transactions left the mempool unordered (expired, or
+     * evicted by a full mempool for another namespace's). */
     void (*dropped)(void *ctx, const seq_hash *ids, uint32_t n, int reason);
     /* The store failed to persist: the node must stop. Nothing was sent after
      * the failed write. */
@@ -119,6 +120,7 @@ typedef struct {
     uint64_t finalized_txs;
     uint64_t gossip_dropped; /* gossip queue was full */
     uint64_t expired_txs;    /* dropped from the mempool by tx_ttl_ms */
+    uint64_t evicted_txs;    /* dropped from a full mempool for another namespace's */
 } seq_replica_status;
 
 void seq_replica_status_get(const seq_replica *r, seq_replica_status *out);

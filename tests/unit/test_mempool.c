@@ -220,6 +220,57 @@ static void test_rejections_exact_codes_change_nothing(void **state)
     seq_mempool_free(mp);
 }
 
+/* A full pool: the namespace holding the most gives way, newest first, to
+ * one holding at least two fewer, until the two are level; the evicted ids
+ * are handed out once, in eviction order; the flooding namespace itself is
+ * refused (it is the biggest). */
+static void test_full_pool_evicts_biggest_namespace(void **state)
+{
+    (void)state;
+    seq_mempool *mp = pool_new(10, 1u << 20, 10, 10);
+    seq_hash flood[10], id;
+    for (uint8_t i = 0; i < 10; i++)
+        assert_int_equal(add_sized(mp, 1, (uint8_t)(0x10 + i), 8, &flood[i]), 0);
+    assert_int_equal(add_sized(mp, 1, 0x99, 8, &id), SEQ_EFULL);
+    seq_hash evicted[SEQ_MEMPOOL_EVICTED_MAX];
+    assert_int_equal(seq_mempool_take_evicted(mp, evicted, SEQ_MEMPOOL_EVICTED_MAX, NULL), 0);
+    for (uint8_t k = 0; k < 5; k++) {
+        assert_int_equal(add_sized(mp, 2, (uint8_t)(0x20 + k), 8, &id), 0);
+        assert_true(seq_mempool_contains(mp, &id));
+    }
+    assert_int_equal(add_sized(mp, 2, 0x2f, 8, &id), SEQ_EFULL); /* level: 5 and 5 */
+    assert_int_equal(ns_count(mp, 1), 5);
+    assert_int_equal(ns_count(mp, 2), 5);
+    assert_int_equal(seq_mempool_count(mp), 10);
+    uint64_t unreported = 7;
+    assert_int_equal(seq_mempool_take_evicted(mp, evicted, SEQ_MEMPOOL_EVICTED_MAX, &unreported), 5);
+    assert_int_equal(unreported, 0);
+    for (uint32_t k = 0; k < 5; k++) {
+        assert_memory_equal(evicted[k].b, flood[9 - k].b, SEQ_HASH_BYTES); /* newest first */
+        assert_false(seq_mempool_contains(mp, &flood[9 - k]));
+        assert_true(seq_mempool_contains(mp, &flood[k])); /* the oldest stay */
+    }
+    assert_int_equal(seq_mempool_take_evicted(mp, evicted, SEQ_MEMPOOL_EVICTED_MAX, NULL), 0);
+    seq_mempool_free(mp);
+}
+
+/* Full by bytes: one larger transaction evicts as many of the biggest
+ * namespace's newest as it needs, and no more. */
+static void test_full_bytes_evicts_enough(void **state)
+{
+    (void)state;
+    seq_mempool *mp = pool_new(100, 100, 10, 10);
+    seq_hash id;
+    for (uint8_t i = 0; i < 10; i++)
+        assert_int_equal(add_sized(mp, 1, (uint8_t)(0x10 + i), 10, &id), 0);
+    assert_int_equal(add_sized(mp, 2, 0x55, 35, &id), 0); /* 100 + 35 - 4 * 10 <= 100 */
+    assert_int_equal(ns_count(mp, 1), 6);
+    assert_int_equal(seq_mempool_bytes(mp), 95);
+    seq_hash evicted[8];
+    assert_int_equal(seq_mempool_take_evicted(mp, evicted, 8, NULL), 4);
+    seq_mempool_free(mp);
+}
+
 /* Inside one namespace the batch keeps arrival order; namespaces come sorted. */
 static void test_fifo_and_sorted_output(void **state)
 {
@@ -640,6 +691,8 @@ int main(void)
         cmocka_unit_test(test_expire_oldest_first_bounded),
         cmocka_unit_test(test_expire_with_builds_and_removals),
         cmocka_unit_test(test_ns_top),
+        cmocka_unit_test(test_full_pool_evicts_biggest_namespace),
+        cmocka_unit_test(test_full_bytes_evicts_enough),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,6 +85,7 @@ typedef struct {
     uint32_t block_count;
     uint64_t empty_block_delay_ms; /* for replica_open */
     uint64_t tx_ttl_ms;            /* for replica_open */
+    uint32_t mempool_txs_max;      /* for replica_open; 0: 1024 */
     seq_hash dropped[DELIVERED_MAX];
     int dropped_reason[DELIVERED_MAX];
     uint32_t dropped_count;
@@ -243,7 +244,8 @@ static void replica_open(fixture *fx)
     seq_replica_config cfg = {
         .consensus = {.chain_id = CHAIN_ID, .validators = &fx->vs, .self = fx->self, .key = keys[fx->self],
                       .view_timeout_ms = TIMEOUT_MS},
-        .mempool = {.txs_max = 1024, .bytes_max = 1u << 20, .tx_bytes_max = 4096, .namespaces_max = 16,
+        .mempool = {.txs_max = fx->mempool_txs_max ? fx->mempool_txs_max : 1024, .bytes_max = 1u << 20,
+                    .tx_bytes_max = 4096, .namespaces_max = 16,
                     .recent_max = 1024},
         .block_txs_max = 64,
         .block_bytes_max = 1u << 20,
@@ -1052,6 +1054,37 @@ static void test_pending_tx_expires(void **state)
     assert_int_equal(st.mempool_txs, 0);
 }
 
+/* A full mempool evicts the biggest namespace's newest transaction for a
+ * smaller namespace's: reported dropped with reason "evicted", counted, and
+ * no longer pending. */
+static void test_full_mempool_evicts_for_other_namespace(void **state)
+{
+    fixture *fx = *state;
+    fx->mempool_txs_max = 4;
+    node_open(fx, 4, 2, 0); /* not the leader of view 1: nothing gets ordered */
+    assert_int_equal(seq_replica_start(fx->r, 0), 0);
+    seq_hash flood[4], id;
+    for (uint8_t i = 0; i < 4; i++) {
+        uint8_t payload[8] = {i};
+        assert_int_equal(seq_replica_submit(fx->r, 7, payload, sizeof payload, &flood[i]), 0);
+    }
+    uint8_t more[8] = {0x77};
+    assert_int_equal(seq_replica_submit(fx->r, 7, more, sizeof more, &id), SEQ_EFULL);
+    assert_int_equal(fx->dropped_count, 0);
+    uint8_t other[8] = {0x88};
+    assert_int_equal(seq_replica_submit(fx->r, 9, other, sizeof other, &id), 0);
+    assert_int_equal(fx->dropped_count, 1);
+    assert_memory_equal(fx->dropped[0].b, flood[3].b, SEQ_HASH_BYTES);
+    assert_int_equal(fx->dropped_reason[0], SEQ_DROP_EVICTED);
+    assert_string_equal(seq_drop_reason_name(fx->dropped_reason[0]), "evicted");
+    assert_false(seq_replica_contains(fx->r, &flood[3]));
+    assert_true(seq_replica_contains(fx->r, &id));
+    seq_replica_status st;
+    seq_replica_status_get(fx->r, &st);
+    assert_int_equal(st.evicted_txs, 1);
+    assert_int_equal(st.mempool_txs, 4);
+}
+
 int main(void)
 {
     seq_log_set_level(SEQ_LOG_OFF); /* the fatal test logs by design; the asserts say it all */
@@ -1073,6 +1106,7 @@ int main(void)
         T(test_block_req_served_from_kept_after_restart),
         T(test_peer_up_resends_own_votes),
         T(test_pending_tx_expires),
+        T(test_full_mempool_evicts_for_other_namespace),
     };
 #undef T
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
