@@ -108,8 +108,11 @@ static const setting settings[] = {
         "an empty block (0: never waits); below view_timeout_ms. Keeps an idle chain from\n"
         "writing hundreds of empty blocks a second."),
 
-    NUM("mempool", "txs_max", T_U32, mempool_txs_max, 1, SEQ_MEMPOOL_TXS_LIMIT_MAX, 1000000,
-        "Pending transactions held, at most; more are refused as full."),
+    NUM("mempool", "txs_max", T_U32, mempool_txs_max, 1, SEQ_MEMPOOL_TXS_LIMIT_MAX, 100000,
+        "Pending transactions held, at most (about 1.5 s of a 4-node local cluster's peak\n"
+        "rate). When full, the namespace with the most pending gives way (its newest are\n"
+        "evicted) to one with fewer; otherwise more are refused as full. A longer queue\n"
+        "only adds waiting: past ~200k, a saturated cluster finalized less (51k vs 65k tx/s)."),
     NUM("mempool", "bytes_max", T_U64, mempool_bytes_max, 1 * KIB, 1 * TIB, 1 * GIB,
         "Pending payload bytes held, at most (at least tx_bytes_max)."),
     NUM("mempool", "tx_bytes_max", T_U32, tx_bytes_max, 1, SEQ_TX_PAYLOAD_BYTES_MAX, 64 * KIB,
