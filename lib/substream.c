@@ -216,17 +216,24 @@ static bool lagging(const sub *c)
     return !c->closing && c->next_height <= c->s->tip;
 }
 
-/* Every subscribed namespace's batch of the subscriber's next height, into w. */
+/* Every subscribed namespace's batch of the subscriber's next height, into
+ * w, or none of them. SEQ_ENOTFOUND: the height is announced but neither
+ * adopted nor stored yet (the node delivers a finalized block before its own
+ * commit; section 9 of docs/design.md): not an error, the tick tries again. */
 static int append_height(sub *c, write_req **w)
 {
+    size_t mark = *w ? (*w)->len : 0;
     for (uint32_t i = 0; i < c->ns_count; i++) {
         const uint8_t *bytes;
         size_t len;
         int rc = seq_batch_cache_get(c->s->cache, c->next_height, c->ns[i], &bytes, &len);
         if (rc == 0)
             rc = frame_append(c, w, bytes, len, true);
-        if (rc)
+        if (rc) {
+            if (*w)
+                (*w)->len = mark; /* never half a height */
             return rc;
+        }
     }
     c->next_height++;
     return 0;
@@ -245,12 +252,12 @@ static void serve(sub *c)
         if (w->len >= WRITE_BYTES_MAX || c->queued + w->len >= room)
             break;
     }
-    if (rc) {
+    if (rc && rc != SEQ_ENOTFOUND) {
         write_req_free(w);
         sub_close(c, seq_strerror(rc));
         return;
     }
-    (void)frames_send(c, w);
+    (void)frames_send(c, w); /* complete heights only; none is fine */
 }
 
 /* A lagging subscriber none of whose queued bytes went out for stall_ms
