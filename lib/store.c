@@ -807,10 +807,14 @@ int seq_store_block_get(seq_store *s, uint64_t height, seq_block **out)
     return err;
 }
 
-int seq_store_cert_get(seq_store *s, uint64_t height, seq_cert *out)
+/* Decodes the value stored at a height into out; false when it does not decode. */
+typedef bool (*height_value_decode)(const MDB_val *v, void *out);
+
+/* The value at height in db, decoded inside one read transaction (LMDB values
+ * live only as long as it). `what` names the value in a corruption error. */
+static int height_value_get(seq_store *s, int db, uint64_t height, height_value_decode decode, void *out,
+                            const char *what)
 {
-    if (!s || !out)
-        return SEQ_EINVAL;
     MDB_txn *txn;
     int err = read_begin(s, &txn);
     if (err)
@@ -818,30 +822,33 @@ int seq_store_cert_get(seq_store *s, uint64_t height, seq_cert *out)
     uint8_t key[HEIGHT_BYTES];
     seq_put_u64be(key, height);
     MDB_val v;
-    err = db_get(s, txn, DB_CERTS, key, sizeof key, &v);
-    if (!err && seq_cert_decode(out, v.mv_data, v.mv_size) != 0)
-        err = store_corrupt(s->dir, "certificate does not decode");
+    err = db_get(s, txn, db, key, sizeof key, &v);
+    if (!err && !decode(&v, out))
+        err = store_corrupt(s->dir, what);
     mdb_txn_abort(txn);
     return err;
+}
+
+static bool cert_value_decode(const MDB_val *v, void *out) { return seq_cert_decode(out, v->mv_data, v->mv_size) == 0; }
+
+/* The canonical block encoding starts with the fixed-size header. */
+static bool header_value_decode(const MDB_val *v, void *out)
+{
+    return v->mv_size >= SEQ_HEADER_BYTES && seq_header_decode(out, v->mv_data, SEQ_HEADER_BYTES) == 0;
+}
+
+int seq_store_cert_get(seq_store *s, uint64_t height, seq_cert *out)
+{
+    if (!s || !out)
+        return SEQ_EINVAL;
+    return height_value_get(s, DB_CERTS, height, cert_value_decode, out, "certificate does not decode");
 }
 
 int seq_store_header_get(seq_store *s, uint64_t height, seq_header *out)
 {
     if (!s || !out)
         return SEQ_EINVAL;
-    MDB_txn *txn;
-    int err = read_begin(s, &txn);
-    if (err)
-        return err;
-    uint8_t key[HEIGHT_BYTES];
-    seq_put_u64be(key, height);
-    MDB_val v;
-    err = db_get(s, txn, DB_BLOCKS, key, sizeof key, &v);
-    /* The canonical block encoding starts with the fixed-size header. */
-    if (!err && (v.mv_size < SEQ_HEADER_BYTES || seq_header_decode(out, v.mv_data, SEQ_HEADER_BYTES) != 0))
-        err = store_corrupt(s->dir, "block header does not decode");
-    mdb_txn_abort(txn);
-    return err;
+    return height_value_get(s, DB_BLOCKS, height, header_value_decode, out, "block header does not decode");
 }
 
 int seq_store_height_of(seq_store *s, const seq_hash *block_hash, uint64_t *height)
