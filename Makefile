@@ -92,7 +92,7 @@ $(BENCH_VERIFY_BIN): $(BUILD)/tests/bench/bench_verify.o $(LIB_A)
 # compiled -fPIC in their own tree. `make install PREFIX=... DESTDIR=...`
 # installs the libraries, the headers under include/seqclient/ and
 # seqclient.pc (from lib/seqclient.pc.in).
-CLIENT_MODS := client verify nsproof batch genesis block tx payload_root cert vote validators \
+CLIENT_MODS := client verify nsproof batch genesis block tx payload_root nmt_tree cert vote validators \
                crypto codec errors frame wire msg config log
 CLIENT_OBJ  := $(CLIENT_MODS:%=$(BUILD)/pic/lib/%.o) $(BUILD)/pic/gen/seq.pb-c.o
 CLIENT_PKGS := libsodium libprotobuf-c jansson inih

@@ -15,7 +15,6 @@ typedef struct {
     uint64_t height; /* 0: empty */
     seq_block *block;
     seq_cert cert;
-    seq_nmt_tree tree;
 } block_slot;
 
 typedef struct {
@@ -50,7 +49,6 @@ int seq_batch_cache_new(seq_batch_cache **out, seq_store *s, size_t bytes_max)
 static void block_slot_clear(block_slot *b)
 {
     seq_block_free(b->block);
-    seq_nmt_tree_free(&b->tree);
     memset(b, 0, sizeof *b);
 }
 
@@ -84,31 +82,25 @@ static block_slot *block_find(seq_batch_cache *c, uint64_t height)
 }
 
 /* Takes ownership of b. */
-static int block_keep(seq_batch_cache *c, seq_block *b, const seq_cert *cert, block_slot **out)
+static void block_keep(seq_batch_cache *c, seq_block *b, const seq_cert *cert, block_slot **out)
 {
     block_slot *slot = &c->blocks[c->next_block];
     c->next_block = (c->next_block + 1) % SEQ_BATCH_CACHE_BLOCKS;
     block_slot_clear(slot);
-    int rc = seq_nmt_tree_build(&slot->tree, b->txs, b->tx_count);
-    if (rc) {
-        seq_block_free(b);
-        return rc;
-    }
     slot->height = b->h.height;
     slot->block = b;
     slot->cert = *cert;
     *out = slot;
-    return 0;
 }
 
-int seq_batch_cache_adopt(seq_batch_cache *c, seq_block *b, const seq_cert *cert)
+void seq_batch_cache_adopt(seq_batch_cache *c, seq_block *b, const seq_cert *cert)
 {
     if (block_find(c, b->h.height)) {
         seq_block_free(b);
-        return 0;
+        return;
     }
     block_slot *slot;
-    return block_keep(c, b, cert, &slot);
+    block_keep(c, b, cert, &slot);
 }
 
 static int block_get(seq_batch_cache *c, uint64_t height, block_slot **out)
@@ -124,7 +116,27 @@ static int block_get(seq_batch_cache *c, uint64_t height, block_slot **out)
         seq_block_free(b);
         return rc;
     }
-    return block_keep(c, b, &cert, out);
+    block_keep(c, b, &cert, out);
+    return 0;
+}
+
+/* The block's tree, hashed when it was built or checked (lib/types.h); a
+ * block that came without one gets it here. */
+static int tree_get(seq_block *b, const seq_nmt_tree **out)
+{
+    if (!b->tree) {
+        seq_nmt_tree *t = malloc(sizeof *t);
+        if (!t)
+            return SEQ_ENOMEM;
+        int rc = seq_nmt_tree_build(t, b->txs, b->tx_count);
+        if (rc) {
+            free(t);
+            return rc;
+        }
+        b->tree = t;
+    }
+    *out = b->tree;
+    return 0;
 }
 
 /* ---- encoding ------------------------------------------------------------- */
@@ -206,7 +218,10 @@ static uint32_t slot_of(uint64_t height, seq_ns ns)
 static int build_encoded(seq_batch_cache *c, uint64_t height, seq_ns ns, uint8_t **bytes, size_t *len)
 {
     block_slot *blk;
+    const seq_nmt_tree *tree;
     int rc = block_get(c, height, &blk);
+    if (rc == 0)
+        rc = tree_get(blk->block, &tree);
     if (rc)
         return rc;
     const seq_block *b = blk->block;
@@ -222,7 +237,7 @@ static int build_encoded(seq_batch_cache *c, uint64_t height, seq_ns ns, uint8_t
     while (end < b->tx_count && b->txs[end].ns == ns)
         end++;
     seq_nsproof proof;
-    seq_nmt_tree_proof(&blk->tree, first, end - first, &proof);
+    seq_nmt_tree_proof(tree, first, end - first, &proof);
     seq_batch *batch = NULL;
     if ((rc = seq_batch_make_proved(c->store, b, &blk->cert, ns, &proof, &batch)) != 0)
         return rc;

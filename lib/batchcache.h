@@ -25,9 +25,9 @@ int seq_batch_cache_new(seq_batch_cache **out, seq_store *s, size_t bytes_max) S
 void seq_batch_cache_free(seq_batch_cache *c);
 
 /* A finalized block the caller holds (a live delivery), taken over (the
- * cache frees it, also on error): the batches of its height are then built
- * without reading and re-checking it from the store. */
-int seq_batch_cache_adopt(seq_batch_cache *c, seq_block *b, const seq_cert *cert) SEQ_MUST_CHECK;
+ * cache frees it): the batches of its height are then built without reading
+ * and re-checking it from the store. */
+void seq_batch_cache_adopt(seq_batch_cache *c, seq_block *b, const seq_cert *cert);
 
 /* The encoded NamespaceBatch of ns at height: *bytes valid until the next
  * call on c. Reads block and certificate from the store when not held.

@@ -8,6 +8,7 @@
 
 #include "codec.h"
 #include "errors.h"
+#include "nmt_tree.h"
 
 _Static_assert(SEQ_HEADER_BYTES == 8 + 8 + 8 + SEQ_HASH_BYTES + 8 + 4 + 8 + SEQ_HASH_BYTES + 4,
                "header layout");
@@ -145,6 +146,8 @@ void seq_block_free(seq_block *b)
 {
     if (!b)
         return;
+    seq_nmt_tree_free(b->tree);
+    free(b->tree);
     free(b->arena);
     free(b->txs);
     free(b);
@@ -167,6 +170,23 @@ static void block_fill(seq_block *b, const seq_tx *txs, const uint32_t *order)
         seq_tx_compute_id(dst);
     }
     SEQ_ASSERT(off == b->payload_bytes);
+}
+
+/* Hashes b's namespaced Merkle tree, kept in b, and gives its payload root
+ * (the same as seq_payload_root's, as tests/unit/test_nmt_tree.c checks). */
+static int block_tree(seq_block *b, seq_hash *root)
+{
+    seq_nmt_tree *t = malloc(sizeof *t);
+    if (!t)
+        return SEQ_ENOMEM;
+    int rc = seq_nmt_tree_build(t, b->txs, b->tx_count);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    b->tree = t;
+    seq_nmt_tree_root(t, root);
+    return 0;
 }
 
 /* ---- build and check ------------------------------------------------------ */
@@ -230,7 +250,7 @@ int seq_block_build(seq_block **out, const seq_header *tmpl, const seq_tx *txs, 
         goto err_after_block;
     b->h = *tmpl;
     b->h.tx_count = n;
-    rc = seq_payload_root(b->txs, n, &b->h.payload_root);
+    rc = block_tree(b, &b->h.payload_root);
     if (rc)
         goto err_after_block;
     seq_header_hash(&b->h, &b->hash);
@@ -265,7 +285,7 @@ int seq_block_new(seq_block **out, const seq_header *h, const seq_tx *txs, uint3
     if (rc)
         goto err_after_block;
     seq_hash root;
-    rc = seq_payload_root(b->txs, n, &root);
+    rc = block_tree(b, &root);
     if (rc)
         goto err_after_block;
     if (!seq_hash_eq(&root, &h->payload_root)) {
@@ -299,6 +319,12 @@ seq_block *seq_block_clone(const seq_block *b)
         off += b->txs[i].len;
     }
     SEQ_ASSERT(off == b->payload_bytes);
+    if (b->tree && (!(c->tree = malloc(sizeof *c->tree)) || seq_nmt_tree_copy(c->tree, b->tree) != 0)) {
+        free(c->tree);
+        c->tree = NULL;
+        seq_block_free(c);
+        return NULL;
+    }
     return c;
 }
 

@@ -49,6 +49,23 @@ void seq_nmt_tree_free(seq_nmt_tree *t)
     memset(t, 0, sizeof *t);
 }
 
+int seq_nmt_tree_copy(seq_nmt_tree *out, const seq_nmt_tree *t)
+{
+    SEQ_ASSERT(out && t);
+    *out = *t;
+    if (t->n == 0)
+        return 0;
+    size_t nodes = (size_t)(t->level[t->levels - 1] - t->mem) + 1;
+    if (!(out->mem = malloc(nodes * sizeof *out->mem))) {
+        memset(out, 0, sizeof *out);
+        return SEQ_ENOMEM;
+    }
+    memcpy(out->mem, t->mem, nodes * sizeof *t->mem);
+    for (uint32_t l = 0; l < t->levels; l++)
+        out->level[l] = out->mem + (t->level[l] - t->mem);
+    return 0;
+}
+
 /* ceil(log2(size)) for size >= 1. */
 static uint32_t level_of(uint32_t size)
 {

@@ -16,7 +16,7 @@
 #include "nsproof.h"
 #include "types.h"
 
-typedef struct {
+typedef struct seq_nmt_tree {
     uint32_t n;                                   /* leaves */
     uint32_t levels;                              /* 1 + height; 0 for n == 0 */
     seq_nmt_node *level[SEQ_NMT_DEPTH_MAX + 1];   /* into mem */
@@ -27,6 +27,9 @@ typedef struct {
  * SEQ_ETOOBIG over SEQ_BLOCK_TXS_MAX. Free with seq_nmt_tree_free. */
 int seq_nmt_tree_build(seq_nmt_tree *t, const seq_tx *txs, uint32_t n) SEQ_MUST_CHECK;
 void seq_nmt_tree_free(seq_nmt_tree *t);
+
+/* A copy of t into out (no hashing). SEQ_ENOMEM. */
+int seq_nmt_tree_copy(seq_nmt_tree *out, const seq_nmt_tree *t) SEQ_MUST_CHECK;
 
 /* The proof of leaves [start, start+count) (count 0: an absence proof at
  * start), as seq_nsproof_build / _build_range give it. */

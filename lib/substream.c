@@ -430,8 +430,8 @@ static void wake_cb(uv_async_t *h)
     for (uint32_t i = 0; i < fresh_count; i++) {
         if (stopping)
             seq_block_free(fresh[i]);
-        else if (seq_batch_cache_adopt(s->cache, fresh[i], &fresh_cert[i]) != 0)
-            SEQ_WARN("api_cache", "height=%llu err=nomem", (unsigned long long)fresh[i]->h.height);
+        else
+            seq_batch_cache_adopt(s->cache, fresh[i], &fresh_cert[i]);
     }
     free(fresh_cert);
     while (in) {

@@ -68,8 +68,13 @@ void seq_header_hash(const seq_header *h, seq_hash *out);
  * SEQ_ENOMEM, SEQ_ETOOBIG for n > SEQ_BLOCK_TXS_MAX. */
 int seq_payload_root(const seq_tx *txs, uint32_t n, seq_hash *out) SEQ_MUST_CHECK;
 
+struct seq_nmt_tree;
+
 /* A block: header, its hash, and the transactions, whose payloads live in one
- * arena owned by the block. */
+ * arena owned by the block. It also keeps the namespaced Merkle tree hashed
+ * to compute or check its payload root (lib/nmt_tree.h): namespace proofs
+ * for subscribers then cost no hashing (the tree is about 2 nodes of 48
+ * bytes per transaction). */
 typedef struct {
     seq_header h;
     seq_hash hash;
@@ -77,6 +82,7 @@ typedef struct {
     seq_tx *txs;
     uint8_t *arena;
     size_t payload_bytes; /* sum of tx payload lengths */
+    struct seq_nmt_tree *tree;
 } seq_block;
 
 /* Builds a new block from the fields of tmpl except payload_root and tx_count,

@@ -1,5 +1,6 @@
 /* The in-memory tree gives the same root as seq_payload_root and, for every
- * range and namespace, the very proof seq_nsproof_build gives. */
+ * range and namespace, the very proof seq_nsproof_build gives; every block,
+ * built, decoded or cloned, keeps exactly that tree. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,8 +47,10 @@ static void test_tree_matches_nsproof(void **state)
         seq_block *b = block_of(n, 1 + n / 3);
         seq_nmt_tree t;
         assert_int_equal(seq_nmt_tree_build(&t, b->txs, b->tx_count), 0);
-        seq_hash root;
+        seq_hash root, want_root;
         seq_nmt_tree_root(&t, &root);
+        assert_int_equal(seq_payload_root(b->txs, b->tx_count, &want_root), 0);
+        assert_memory_equal(root.b, want_root.b, SEQ_HASH_BYTES);
         assert_memory_equal(root.b, b->h.payload_root.b, SEQ_HASH_BYTES);
         for (seq_ns ns = 8; ns < 12 + n; ns++) { /* present and absent namespaces */
             seq_nsproof want, got;
@@ -68,10 +71,58 @@ static void test_tree_matches_nsproof(void **state)
     }
 }
 
+static void assert_same_tree(const seq_nmt_tree *a, const seq_nmt_tree *b)
+{
+    assert_int_equal(a->n, b->n);
+    assert_int_equal(a->levels, b->levels);
+    for (uint32_t l = 0; l < a->levels; l++) {
+        uint32_t width = (uint32_t)((l + 1 < a->levels ? a->level[l + 1] : a->level[l] + 1) - a->level[l]);
+        assert_memory_equal(a->level[l], b->level[l], width * sizeof a->level[l][0]);
+    }
+}
+
+/* A block hashes its tree once, when built or checked, and keeps it: the
+ * tree of a built block, of the same block decoded from its encoding and of
+ * a clone (its own copy, still whole once the original is freed) equals a
+ * tree built afresh. */
+static void test_block_keeps_its_tree(void **state)
+{
+    (void)state;
+    for (uint32_t n = 0; n <= N_MAX; n += 7) {
+        seq_block *b = block_of(n, 1 + n / 3);
+        seq_nmt_tree fresh;
+        assert_int_equal(seq_nmt_tree_build(&fresh, b->txs, b->tx_count), 0);
+        assert_non_null(b->tree);
+        assert_same_tree(b->tree, &fresh);
+
+        size_t len = seq_block_encoded_size(b);
+        uint8_t *enc = malloc(len);
+        assert_non_null(enc);
+        seq_block_encode(b, enc);
+        seq_block *decoded = NULL;
+        assert_int_equal(seq_block_decode(&decoded, enc, len), 0);
+        free(enc);
+        assert_non_null(decoded->tree);
+        assert_same_tree(decoded->tree, &fresh);
+
+        seq_block *copy = seq_block_clone(b);
+        assert_non_null(copy);
+        seq_block_free(b);
+        assert_non_null(copy->tree);
+        assert_true(n == 0 || copy->tree->mem != decoded->tree->mem);
+        assert_same_tree(copy->tree, &fresh);
+
+        seq_block_free(copy);
+        seq_block_free(decoded);
+        seq_nmt_tree_free(&fresh);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tree_matches_nsproof),
+        cmocka_unit_test(test_block_keeps_its_tree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
