@@ -22,6 +22,7 @@
 
 #define TICK_MS 2                  /* catch-up pace while a subscriber is behind */
 #define CATCHUP_BLOCKS_PER_TICK 32 /* heights per subscriber per tick */
+#define MERGE_HEIGHTS 256          /* a subscriber this close behind another catches up to it */
 #define WRITE_BYTES_MAX (256u << 10) /* frames gathered into one write */
 #define READ_BYTES 4096            /* what an adopted socket's reads go into */
 #define REQUEST_BYTES_MAX (64u << 10) /* a request on a subscribed connection, at most */
@@ -29,6 +30,7 @@
 #define FRESH_MAX 8                /* delivered blocks waiting for the stream thread */
 
 typedef struct sub sub;
+typedef struct write_req write_req;
 
 struct sub {
     uv_tcp_t tcp;
@@ -40,6 +42,8 @@ struct sub {
     uint64_t next_height;
     uint64_t last_written_ms; /* loop time a write last completed */
     seq_framer framer;        /* requests sent after subscribing: refused */
+    write_req *out;           /* frames a sweep gathers, sent as it ends */
+    uint64_t sweep_end;       /* height this sweep stops before (sweep_plan) */
     uint32_t ns_count;
     seq_ns ns[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
 };
@@ -62,6 +66,8 @@ struct seq_substream {
     uv_timer_t tick;
     seq_batch_cache *cache;
     sub *subs;
+    sub **heap; /* the sweep's, grown to the number of subscribers */
+    size_t heap_cap;
     uint64_t tip;             /* stream thread's view of the store's height */
     /* shared with the node's thread, under lock */
     uv_mutex_t lock;
@@ -80,15 +86,17 @@ struct seq_substream {
 /* One write: several frames back to back in one buffer, so a subscriber
  * that is sent many heights at once costs one syscall, not one per batch (on
  * loopback each write also runs the receiver's TCP processing). */
-typedef struct {
+struct write_req {
     uv_write_t req;
     sub *c;
     size_t len, cap;
     uint8_t *data;
-} write_req;
+};
 
 static void sub_close(sub *c, const char *why);
-static void serve(sub *c);
+static void tick_cb(uv_timer_t *t);
+static bool lagging(const sub *c);
+static void tick_start(seq_substream *s);
 
 /* ---- writing ------------------------------------------------------------------ */
 
@@ -109,8 +117,8 @@ static void write_cb(uv_write_t *req, int status)
     write_req_free(w);
     if (status < 0)
         sub_close(c, uv_strerror(status));
-    else
-        serve(c);
+    else if (lagging(c))
+        tick_start(c->s); /* its next heights go with everyone else's */
 }
 
 static size_t varint_put(uint8_t *p, uint64_t v)
@@ -239,25 +247,133 @@ static int append_height(sub *c, write_req **w)
     return 0;
 }
 
-/* Up to CATCHUP_BLOCKS_PER_TICK heights while the queue has room, in one
- * write of at most WRITE_BYTES_MAX (a single larger batch goes alone). */
-static void serve(sub *c)
+/* Room left in a subscriber's send queue, counting what this sweep has
+ * gathered for it: a sweep stops adding to it at half the queue's bound. */
+static bool has_room(const sub *c)
 {
-    size_t room = c->s->cfg.send_queue_bytes_max / 2;
-    write_req *w = NULL;
-    int rc = 0;
-    for (uint32_t k = 0; k < CATCHUP_BLOCKS_PER_TICK && lagging(c) && c->queued < room; k++) {
-        if ((rc = append_height(c, &w)) != 0)
+    size_t gathered = c->out ? c->out->len : 0;
+    return c->queued + gathered < c->s->cfg.send_queue_bytes_max / 2 && gathered < WRITE_BYTES_MAX;
+}
+
+static bool servable(const sub *c) { return lagging(c) && has_room(c); }
+
+/* ---- the sweep: subscribers behind, served in height order ----------------------- */
+
+/* A binary min-heap of subscribers by next height (an array sorted by it is
+ * one already). */
+static void heap_swap(sub **h, size_t i, size_t j)
+{
+    sub *t = h[i];
+    h[i] = h[j];
+    h[j] = t;
+}
+
+static void heap_push(sub **h, size_t *n, sub *c)
+{
+    size_t i = (*n)++;
+    h[i] = c;
+    for (; i > 0 && h[(i - 1) / 2]->next_height > h[i]->next_height; i = (i - 1) / 2)
+        heap_swap(h, i, (i - 1) / 2);
+}
+
+static sub *heap_pop(sub **h, size_t *n)
+{
+    sub *top = h[0];
+    h[0] = h[--*n];
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < *n && h[l]->next_height < h[m]->next_height)
+            m = l;
+        if (r < *n && h[r]->next_height < h[m]->next_height)
+            m = r;
+        if (m == i)
             break;
-        if (w->len >= WRITE_BYTES_MAX || c->queued + w->len >= room)
-            break;
+        heap_swap(h, i, m);
+        i = m;
     }
-    if (rc && rc != SEQ_ENOTFOUND) {
-        write_req_free(w);
-        sub_close(c, seq_strerror(rc));
-        return;
+    return top;
+}
+
+static int by_next_height(const void *a, const void *b)
+{
+    uint64_t x = (*(sub *const *)a)->next_height, y = (*(sub *const *)b)->next_height;
+    return (x > y) - (x < y);
+}
+
+/* The servable subscribers, sorted by next height, into s->heap, each with
+ * the height its sweep ends before: CATCHUP_BLOCKS_PER_TICK past the highest
+ * of its cluster (subscribers each at most MERGE_HEIGHTS below the next).
+ * One sweep so brings a cluster to one height, and from then on its members
+ * share every block read; a subscriber far from all others (a replay from
+ * an old height) neither holds them back nor is held back by them. */
+static int sweep_plan(seq_substream *s, size_t *n)
+{
+    size_t count = 0;
+    for (sub *c = s->subs; c; c = c->next)
+        count++;
+    if (count > s->heap_cap) {
+        sub **grown = realloc(s->heap, count * sizeof *grown);
+        if (!grown)
+            return SEQ_ENOMEM;
+        s->heap = grown;
+        s->heap_cap = count;
     }
-    (void)frames_send(c, w); /* complete heights only; none is fine */
+    *n = 0;
+    for (sub *c = s->subs; c; c = c->next)
+        if (servable(c))
+            s->heap[(*n)++] = c;
+    qsort(s->heap, *n, sizeof *s->heap, by_next_height);
+    uint64_t top = 0;
+    for (size_t i = *n; i-- > 0;) {
+        sub *c = s->heap[i];
+        if (i + 1 == *n || s->heap[i + 1]->next_height - c->next_height > MERGE_HEIGHTS)
+            top = c->next_height;
+        c->sweep_end = top + CATCHUP_BLOCKS_PER_TICK;
+    }
+    return 0;
+}
+
+/* Serves the subscribers behind the tip as sweep_plan says, one height at a
+ * time in height order across all of them: a block read from the store (its
+ * tree built, its batches encoded) serves every subscriber at that height
+ * together. Serving each subscriber its own run of heights read a block once
+ * per subscriber: with 50 subscribers behind, 50 reads and tree builds of
+ * every block, which under load took CPU consensus needed. A subscriber's
+ * heights go out in one write as the sweep ends. Bounded: each subscriber
+ * gets at most its cluster's spread plus CATCHUP_BLOCKS_PER_TICK heights, and
+ * what fits half its send queue. */
+static void sweep(seq_substream *s)
+{
+    size_t n;
+    if (sweep_plan(s, &n) != 0)
+        return; /* out of memory: the tick tries again */
+    uint64_t missing = UINT64_MAX; /* announced, not yet stored: nor is any above */
+    while (n > 0) {
+        sub *c = heap_pop(s->heap, &n);
+        if (c->next_height >= missing)
+            continue;
+        int rc = append_height(c, &c->out);
+        if (rc == SEQ_ENOTFOUND) {
+            missing = c->next_height;
+        } else if (rc) {
+            write_req_free(c->out);
+            c->out = NULL;
+            sub_close(c, seq_strerror(rc));
+        } else if (c->next_height < c->sweep_end && servable(c)) {
+            heap_push(s->heap, &n, c);
+        }
+    }
+    for (sub *c = s->subs; c; c = c->next) {
+        write_req *w = c->out;
+        c->out = NULL;
+        (void)frames_send(c, w); /* complete heights only; none is fine */
+    }
+}
+
+static void tick_start(seq_substream *s)
+{
+    if (!uv_is_active((uv_handle_t *)&s->tick))
+        (void)uv_timer_start(&s->tick, tick_cb, TICK_MS, TICK_MS);
 }
 
 /* A lagging subscriber none of whose queued bytes went out for stall_ms
@@ -281,10 +397,10 @@ static void tick_cb(uv_timer_t *t)
 {
     seq_substream *s = t->data;
     uint64_t now = uv_now(&s->loop);
+    sweep(s);
     bool any = false;
     for (sub *c = s->subs, *next; c; c = next) {
         next = c->next;
-        serve(c);
         if (lagging(c))
             check_stalled(c, now);
         any |= lagging(c);
@@ -293,16 +409,14 @@ static void tick_cb(uv_timer_t *t)
         uv_timer_stop(t);
 }
 
+/* A new tip, or new subscribers: serve now, and keep the tick going while
+ * anyone is behind. */
 static void serve_all(seq_substream *s)
 {
-    for (sub *c = s->subs, *next; c; c = next) {
-        next = c->next;
-        serve(c);
-    }
+    sweep(s);
     for (sub *c = s->subs; c; c = c->next)
         if (lagging(c)) {
-            if (!uv_is_active((uv_handle_t *)&s->tick))
-                (void)uv_timer_start(&s->tick, tick_cb, TICK_MS, TICK_MS);
+            tick_start(s);
             break;
         }
 }
@@ -564,5 +678,6 @@ void seq_substream_stop(seq_substream *s)
     uv_loop_close(&s->loop);
     uv_mutex_destroy(&s->lock);
     seq_batch_cache_free(s->cache);
+    free(s->heap);
     free(s);
 }

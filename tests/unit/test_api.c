@@ -39,6 +39,7 @@
 #define N_VALIDATORS 4u
 #define BLOCKS_STORED 3u
 #define BLOCKS_MAX 4u        /* one more is committed during a test */
+#define CHAIN_LONG 640u      /* blocks the height-order sweep test stores */
 #define NS_BUSY 10u          /* has transactions in every block */
 #define NS_OTHER 20u         /* has transactions too, never subscribed */
 #define NS_EMPTY 30u         /* never has transactions */
@@ -64,8 +65,8 @@ typedef struct {
     _Atomic uint64_t deliver_height;
     _Atomic bool api_done;
     _Atomic int deliver_errors;
-    seq_block *blocks[BLOCKS_MAX];
-    seq_cert certs[BLOCKS_MAX];
+    seq_block *blocks[CHAIN_LONG]; /* the first BLOCKS_MAX made by setup */
+    seq_cert certs[CHAIN_LONG];
 } fixture;
 
 static seq_keypair *keys[N_VALIDATORS];
@@ -241,7 +242,7 @@ static int teardown(void **state)
     fixture *fx = *state;
     loop_stop(fx);
     assert_int_equal(uv_loop_close(&fx->loop), 0);
-    for (uint32_t h = 0; h < BLOCKS_MAX; h++)
+    for (uint32_t h = 0; h < CHAIN_LONG; h++)
         seq_block_free(fx->blocks[h]);
     seq_mempool_free(fx->mempool);
     seq_store_close(fx->store);
@@ -443,6 +444,42 @@ static void test_subscribe_from_middle_and_future(void **state)
     expect_batches(fx, mid, BLOCKS_STORED + 1, BLOCKS_STORED + 1, ns, 1);
     seq_client_close(mid);
     seq_client_close(future);
+}
+
+/* Subscribers from far-apart heights of a long stored chain (two clusters
+ * more than the sweep's 256-height merge distance apart, members a few
+ * heights apart, one at the tip) are served in height order across all of
+ * them, many heights per write: each still gets every height from its own
+ * start to the tip once, in order, with the stored block and certificate. */
+static void test_subscribers_at_spread_heights(void **state)
+{
+    fixture *fx = *state;
+    for (uint32_t h = BLOCKS_STORED + 1; h <= CHAIN_LONG; h++)
+        if (!fx->blocks[h - 1])
+            block_make(fx, h);
+    seq_store_final items[CHAIN_LONG];
+    uint32_t n = 0;
+    for (uint32_t h = BLOCKS_STORED + 1; h <= CHAIN_LONG; h++)
+        items[n++] = (seq_store_final){.block = fx->blocks[h - 1], .cert = &fx->certs[h - 1]};
+    assert_int_equal(seq_store_commit_finalized(fx->store, items, n), 0);
+    atomic_store(&fx->deliver_height, CHAIN_LONG);
+    assert_int_equal(uv_async_send(&fx->deliver), 0);
+
+    const uint64_t from[] = {1, 3, 40, 400, 401, 433, CHAIN_LONG};
+    enum { SUBS = sizeof from / sizeof from[0] };
+    _Static_assert(SUBS <= CLIENTS_MAX, "one client per subscriber");
+    seq_client *c[SUBS];
+    const seq_ns ns[1] = {NS_BUSY};
+    for (uint32_t i = 0; i < SUBS; i++) {
+        c[i] = client_connect(fx);
+        assert_int_equal(seq_client_subscribe(c[i], ns, 1, from[i]), 0);
+    }
+    for (uint32_t i = 0; i < SUBS; i++) {
+        expect_batches(fx, c[i], from[i], CHAIN_LONG, ns, 1);
+        expect_quiet(c[i]);
+        seq_client_close(c[i]);
+    }
+    assert_int_equal(atomic_load(&fx->deliver_errors), 0);
 }
 
 /* ---- bad input -------------------------------------------------------------------------- */
@@ -905,6 +942,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscribe_stored_then_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscribe_from_middle_and_future, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subscribers_at_spread_heights, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input_closes_only_that_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_block, setup, teardown),
