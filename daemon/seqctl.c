@@ -1919,9 +1919,11 @@ static const char FANOUT_HELP[] =
     "NS-first .. NS-first+N-1 (default 1), spread over the given nodes, each from the next\n"
     "height on, read as fast as they come for S seconds (default 10) and not verified: the\n"
     "point is what serving them costs the nodes. Prints one line:\n"
-    "  fanout: subscribers=N batches=B bytes=Y mb_per_s=M lost=L gaps=G min_heights=H\n"
+    "  fanout: subscribers=N batches=B bytes=Y mb_per_s=M lost=L gaps=G min_heights=H max_behind=K\n"
     "lost counts subscriptions the node closed or that failed, gaps heights that did\n"
-    "not follow the one before, min_heights the heights the least served one got;\n"
+    "not follow the one before, min_heights the heights the least served one got,\n"
+    "max_behind how many heights the first node's tip was ahead of the furthest\n"
+    "behind subscription at the end;\n"
     "exits 1 when lost or gaps is not 0.\n";
 
 #define FANOUT_MAX 1000
@@ -1953,6 +1955,7 @@ static int fanout_connect(seq_client **cs, const char *apis, uint64_t n, uint64_
 typedef struct {
     uint64_t batches, bytes, lost, gaps;
     uint64_t min_heights; /* heights the least served subscription got */
+    uint64_t min_last;    /* lowest last height a subscription got */
 } fanout_totals;
 
 /* Reads every subscription that has data until the deadline; a subscription
@@ -1989,10 +1992,29 @@ static void fanout_read(seq_client **cs, uint64_t n, uint64_t deadline_ns, fanou
             }
         }
     }
-    t->min_heights = n ? UINT64_MAX : 0;
-    for (uint64_t i = 0; i < n; i++)
+    t->min_heights = t->min_last = n ? UINT64_MAX : 0;
+    for (uint64_t i = 0; i < n; i++) {
         t->min_heights = got[i] < t->min_heights ? got[i] : t->min_heights;
+        t->min_last = last[i] < t->min_last ? last[i] : t->min_last;
+    }
     free(dead);
+}
+
+/* The finalized height of the first node in apis (0 when it does not
+ * answer): a subscription connection carries nothing else, so a new one. */
+static uint64_t fanout_tip(const char *apis)
+{
+    char first[256];
+    snprintf(first, sizeof first, "%s", apis);
+    first[strcspn(first, ",")] = '\0';
+    seq_client *c = NULL;
+    seq_node_status st = {0};
+    if (connect_api(&c, first) != 0)
+        return 0;
+    if (seq_client_status(c, &st, 5000) != 0)
+        st.height = 0;
+    seq_client_close(c);
+    return st.height;
 }
 
 static int cmd_fanout(int argc, char **argv)
@@ -2019,9 +2041,11 @@ static int cmd_fanout(int argc, char **argv)
     if (rc == 0) {
         fanout_read(cs, n, t0 + duration * 1000000000ull, &t);
         double secs = (double)(mono_ns() - t0) / 1e9;
+        uint64_t tip = fanout_tip(flags[F_API].value);
         printf("fanout: subscribers=%" PRIu64 " batches=%" PRIu64 " bytes=%" PRIu64 " mb_per_s=%.2f lost=%" PRIu64
-               " gaps=%" PRIu64 " min_heights=%" PRIu64 "\n",
-               n, t.batches, t.bytes, (double)t.bytes / 1e6 / secs, t.lost, t.gaps, t.min_heights);
+               " gaps=%" PRIu64 " min_heights=%" PRIu64 " max_behind=%" PRIu64 "\n",
+               n, t.batches, t.bytes, (double)t.bytes / 1e6 / secs, t.lost, t.gaps, t.min_heights,
+               tip > t.min_last ? tip - t.min_last : 0);
         rc = t.lost || t.gaps ? 1 : 0;
     }
     for (uint64_t i = 0; i < n; i++)
