@@ -30,11 +30,13 @@ sub_pid=$!
 # TXS transactions of namespace NS, spread over the nodes, in bursts while
 # the subscriber keeps reconnecting.
 run=$RANDOM$RANDOM
-accepted_at_least() { [ "$(grep -c '^accepted id=' "$T/submit.out" 2>/dev/null)" -ge "$1" ]; }
+# One output file per submit process: four processes appending to one file
+# through stdio can split a line across two writes and interleave them.
+accepted_at_least() { [ "$(cat "$T"/submit.*.out 2>/dev/null | grep -c '^accepted id=')" -ge "$1" ]; }
 for ((k = 0; k < 5; k++)); do
     for j in "${NODES[@]}"; do
         for ((i = j; i < TXS / 5; i += 4)); do echo "rc-$run-b$k-tx$i"; done |
-            timeout 30 "$SEQCTL" submit --api "$(api_of "$j")" --ns "$NS" --lines >>"$T/submit.out" 2>&1 &
+            timeout 30 "$SEQCTL" submit --api "$(api_of "$j")" --ns "$NS" --lines >"$T/submit.$k.$j.out" 2>&1 &
     done
     wait_until 20 "burst $k accepted" accepted_at_least $(((k + 1) * TXS / 5))
     sleep 1
