@@ -22,6 +22,7 @@ typedef struct {
     seq_ns ns;
     uint8_t *bytes;
     size_t len;
+    uint32_t txs;
 } batch_slot;
 
 struct seq_batch_cache {
@@ -215,7 +216,8 @@ static uint32_t slot_of(uint64_t height, seq_ns ns)
     return (uint32_t)(z >> 40) % SEQ_BATCH_CACHE_SLOTS;
 }
 
-static int build_encoded(seq_batch_cache *c, uint64_t height, seq_ns ns, uint8_t **bytes, size_t *len)
+static int build_encoded(seq_batch_cache *c, uint64_t height, seq_ns ns, uint8_t **bytes, size_t *len,
+                         uint32_t *txs)
 {
     block_slot *blk;
     const seq_nmt_tree *tree;
@@ -238,6 +240,7 @@ static int build_encoded(seq_batch_cache *c, uint64_t height, seq_ns ns, uint8_t
         end++;
     seq_nsproof proof;
     seq_nmt_tree_proof(tree, first, end - first, &proof);
+    *txs = end - first;
     seq_batch *batch = NULL;
     if ((rc = seq_batch_make_proved(c->store, b, &blk->cert, ns, &proof, &batch)) != 0)
         return rc;
@@ -246,17 +249,19 @@ static int build_encoded(seq_batch_cache *c, uint64_t height, seq_ns ns, uint8_t
     return rc;
 }
 
-int seq_batch_cache_get(seq_batch_cache *c, uint64_t height, seq_ns ns, const uint8_t **bytes, size_t *len)
+int seq_batch_cache_get(seq_batch_cache *c, uint64_t height, seq_ns ns, const uint8_t **bytes, size_t *len,
+                        uint32_t *txs)
 {
     batch_slot *s = &c->slots[slot_of(height, ns)];
     if (s->height == height && s->ns == ns && s->bytes) {
         *bytes = s->bytes;
         *len = s->len;
+        *txs = s->txs;
         return 0;
     }
     uint8_t *enc;
     size_t enc_len;
-    int rc = build_encoded(c, height, ns, &enc, &enc_len);
+    int rc = build_encoded(c, height, ns, &enc, &enc_len, txs);
     if (rc)
         return rc;
     if (enc_len > c->bytes_max / 4) {
@@ -270,7 +275,7 @@ int seq_batch_cache_get(seq_batch_cache *c, uint64_t height, seq_ns ns, const ui
     /* over budget: evict slots in table order until the new one fits */
     for (uint32_t i = 0; c->bytes + enc_len > c->bytes_max && i < SEQ_BATCH_CACHE_SLOTS; i++)
         batch_slot_clear(c, &c->slots[(slot_of(height, ns) + 1 + i) % SEQ_BATCH_CACHE_SLOTS]);
-    *s = (batch_slot){.height = height, .ns = ns, .bytes = enc, .len = enc_len};
+    *s = (batch_slot){.height = height, .ns = ns, .bytes = enc, .len = enc_len, .txs = *txs};
     c->bytes += enc_len;
     *bytes = enc;
     *len = enc_len;

@@ -30,9 +30,10 @@ void seq_batch_cache_free(seq_batch_cache *c);
 void seq_batch_cache_adopt(seq_batch_cache *c, seq_block *b, const seq_cert *cert);
 
 /* The encoded NamespaceBatch of ns at height: *bytes valid until the next
- * call on c. Reads block and certificate from the store when not held.
- * SEQ_ENOTFOUND above the store's tip, store and encoding errors. */
-int seq_batch_cache_get(seq_batch_cache *c, uint64_t height, seq_ns ns, const uint8_t **bytes,
-                        size_t *len) SEQ_MUST_CHECK;
+ * call on c, *txs its transaction count (0: an empty batch, a heartbeat).
+ * Reads block and certificate from the store when not held. SEQ_ENOTFOUND
+ * above the store's tip, store and encoding errors. */
+int seq_batch_cache_get(seq_batch_cache *c, uint64_t height, seq_ns ns, const uint8_t **bytes, size_t *len,
+                        uint32_t *txs) SEQ_MUST_CHECK;
 
 #endif

@@ -446,6 +446,25 @@ static void test_subscribe_from_middle_and_future(void **state)
     seq_client_close(future);
 }
 
+/* Empty batches (heartbeats) may wait briefly to share a write with later
+ * ones, but never for good: a subscriber of a namespace without
+ * transactions gets every stored height and then the delivered one, with no
+ * later height to push it out. */
+static void test_heartbeats_arrive_on_a_quiet_chain(void **state)
+{
+    fixture *fx = *state;
+    seq_client *c = client_connect(fx);
+    const seq_ns ns[1] = {NS_EMPTY};
+    assert_int_equal(seq_client_subscribe(c, ns, 1, 1), 0);
+    expect_batches(fx, c, 1, BLOCKS_STORED, ns, 1);
+    commit_block(fx, BLOCKS_STORED + 1);
+    atomic_store(&fx->deliver_height, BLOCKS_STORED + 1);
+    assert_int_equal(uv_async_send(&fx->deliver), 0);
+    expect_batches(fx, c, BLOCKS_STORED + 1, BLOCKS_STORED + 1, ns, 1);
+    expect_quiet(c);
+    seq_client_close(c);
+}
+
 /* Subscribers from far-apart heights of a long stored chain (two clusters
  * more than the sweep's 256-height merge distance apart, members a few
  * heights apart, one at the tip) are served in height order across all of
@@ -943,6 +962,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_subscribe_stored_then_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscribe_from_middle_and_future, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscribers_at_spread_heights, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeats_arrive_on_a_quiet_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input_closes_only_that_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_block, setup, teardown),
