@@ -26,6 +26,7 @@ typedef struct {
     seq_ns ns;
     uint32_t len;
     size_t offset;
+    seq_hash id; /* hashed once, when submitted */
 } gossip_entry;
 
 /* Answers to BUILD / VERIFY, queued while an action list is carried out and
@@ -521,8 +522,9 @@ int seq_replica_receive(seq_replica *r, uint64_t now_ms, uint32_t from, const se
     return step(r, &ev);
 }
 
-static bool gossip_queue(seq_replica *r, seq_ns ns, const uint8_t *payload, uint32_t len)
+static bool gossip_queue(seq_replica *r, const seq_tx *tx)
 {
+    uint32_t len = tx->len;
     if (r->gossip_count == SEQ_GOSSIP_PENDING_MAX || r->gossip_len + len > GOSSIP_BYTES_MAX)
         return false;
     if (r->gossip_len + len > r->gossip_cap) {
@@ -536,8 +538,8 @@ static bool gossip_queue(seq_replica *r, seq_ns ns, const uint8_t *payload, uint
         r->gossip_cap = cap;
     }
     if (len)
-        memcpy(r->gossip_buf + r->gossip_len, payload, len);
-    r->gossip[r->gossip_count++] = (gossip_entry){ns, len, r->gossip_len};
+        memcpy(r->gossip_buf + r->gossip_len, tx->data, len);
+    r->gossip[r->gossip_count++] = (gossip_entry){tx->ns, len, r->gossip_len, tx->id};
     r->gossip_len += len;
     return true;
 }
@@ -546,16 +548,25 @@ int seq_replica_submit(seq_replica *r, seq_ns ns, const uint8_t *payload, uint32
 {
     if (r->failed)
         return SEQ_EIO;
-    seq_tx tx = {.ns = ns, .len = len, .data = payload};
+    static const uint8_t empty[1];
+    if (!payload && len)
+        return SEQ_EINVAL;
+    if (len > r->cfg.mempool.tx_bytes_max)
+        return SEQ_ETOOBIG; /* before hashing it */
+    /* Hashed here once: the mempool and the gossip queue take the id as it
+     * is (each hashing it again cost two BLAKE2b passes per submitted tx). */
+    seq_tx tx = {.ns = ns, .len = len, .data = payload ? payload : empty};
     seq_tx_compute_id(&tx);
+    if (id)
+        *id = tx.id;
     bool finalized = false;
     if (seq_store_txs_finalized(r->cfg.store, &tx.id, 1, &finalized) == 0 && finalized)
         return SEQ_EDUPLICATE;
-    int rc = seq_mempool_add(r->mempool, ns, payload, len, id);
+    int rc = seq_mempool_add_tx(r->mempool, &tx);
     report_evicted(r);
     if (rc != 0)
         return rc;
-    if (!gossip_queue(r, ns, payload, len))
+    if (!gossip_queue(r, &tx))
         r->gossip_dropped++; /* peers still get it inside our proposal */
     return 0;
 }
@@ -572,8 +583,7 @@ void seq_replica_gossip_flush(seq_replica *r)
             n = SEQ_GOSSIP_TXS_MAX;
         for (uint32_t i = 0; i < n; i++) {
             const gossip_entry *g = &r->gossip[start + i];
-            txs[i] = (seq_tx){.ns = g->ns, .len = g->len, .data = r->gossip_buf + g->offset};
-            seq_tx_compute_id(&txs[i]);
+            txs[i] = (seq_tx){.ns = g->ns, .len = g->len, .data = r->gossip_buf + g->offset, .id = g->id};
         }
         seq_msg m = {.kind = SEQ_MSG_TXS, .u.txs = {.count = n, .txs = txs}};
         r->io.send(r->io.ctx, SEQ_TO_ALL, &m);

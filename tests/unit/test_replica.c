@@ -59,6 +59,9 @@ typedef struct {
     seq_msg_kind kind;
     seq_vote vote;  /* VOTE, or PROPOSE's vote */
     seq_hash hash;  /* BLOCK: the block's hash */
+    uint32_t txs;   /* TXS: how many */
+    bool ids_ok;    /* TXS: every id is its transaction's */
+    seq_hash first_id; /* TXS: the first transaction's id */
 } sent;
 
 typedef struct {
@@ -178,6 +181,17 @@ static void io_send(void *ctx, uint32_t to, const seq_msg *m)
         s->vote = m->u.propose.vote;
     else if (m->kind == SEQ_MSG_BLOCK)
         s->hash = m->u.block.block->hash;
+    else if (m->kind == SEQ_MSG_TXS) {
+        s->txs = m->u.txs.count;
+        s->ids_ok = true;
+        for (uint32_t i = 0; i < m->u.txs.count; i++) {
+            seq_tx t = m->u.txs.txs[i];
+            seq_tx_compute_id(&t);
+            s->ids_ok &= seq_hash_eq(&t.id, &m->u.txs.txs[i].id);
+        }
+        if (m->u.txs.count > 0)
+            s->first_id = m->u.txs.txs[0].id;
+    }
     if ((m->kind == SEQ_MSG_VOTE || m->kind == SEQ_MSG_PROPOSE) && s->vote.signer == fx->self) {
         fx->own_votes_sent++;
         if (!store_has_vote(fx, &s->vote))
@@ -1026,6 +1040,31 @@ static void test_peer_up_resends_own_votes(void **state)
 
 /* A transaction nobody orders within tx_ttl_ms is dropped by the tick, with
  * its reason, and no longer pending; the next one goes when its turn comes. */
+/* A submitted transaction is hashed once: the id the caller gets, the one
+ * the mempool holds and the one in the gossip frame are the same, and each
+ * gossiped id is its transaction's. */
+static void test_submit_gossips_with_its_id(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, 4, 2, 0); /* not the leader of view 1: the txs stay pending */
+    assert_int_equal(seq_replica_start(fx->r, 0), 0);
+    seq_hash a = submit_chain_tx(fx, 1, 1);
+    (void)submit_chain_tx(fx, 1, 2);
+    assert_true(seq_replica_contains(fx->r, &a));
+    uint32_t before = fx->send_count;
+    seq_replica_gossip_flush(fx->r);
+    uint32_t frames = 0;
+    for (uint32_t i = before; i < fx->send_count; i++) {
+        if (fx->sends[i].kind != SEQ_MSG_TXS)
+            continue;
+        frames++;
+        assert_int_equal(fx->sends[i].txs, 2);
+        assert_true(fx->sends[i].ids_ok);
+        assert_memory_equal(fx->sends[i].first_id.b, a.b, SEQ_HASH_BYTES);
+    }
+    assert_int_equal(frames, 1);
+}
+
 static void test_pending_tx_expires(void **state)
 {
     fixture *fx = *state;
@@ -1105,6 +1144,7 @@ int main(void)
         T(test_notarize_vote_keeps_block),
         T(test_block_req_served_from_kept_after_restart),
         T(test_peer_up_resends_own_votes),
+        T(test_submit_gossips_with_its_id),
         T(test_pending_tx_expires),
         T(test_full_mempool_evicts_for_other_namespace),
     };
