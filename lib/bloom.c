@@ -48,6 +48,11 @@ void seq_bloom_add(uint8_t *bytes, uint64_t lines, const seq_hash *id)
         line[pos[i] >> 3] |= (uint8_t)(1u << (pos[i] & 7));
 }
 
+void seq_bloom_prefetch(const uint8_t *bytes, uint64_t lines, const seq_hash *id)
+{
+    __builtin_prefetch(bytes + line_of(id, lines) * SEQ_BLOOM_LINE_BYTES);
+}
+
 bool seq_bloom_maybe(const uint8_t *bytes, uint64_t lines, const seq_hash *id)
 {
     const uint8_t *line = bytes + line_of(id, lines) * SEQ_BLOOM_LINE_BYTES;

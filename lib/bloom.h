@@ -25,6 +25,11 @@ uint64_t seq_bloom_lines_for(uint64_t ids);
 /* Sets id's bits in a filter of `lines` lines (bytes: lines * 64). */
 void seq_bloom_add(uint8_t *bytes, uint64_t lines, const seq_hash *id);
 
+/* Asks the CPU to start loading id's line: a loop over many ids calls this
+ * a few ids ahead of seq_bloom_maybe, so that the cache misses of a large
+ * filter overlap instead of following one another. Changes nothing. */
+void seq_bloom_prefetch(const uint8_t *bytes, uint64_t lines, const seq_hash *id);
+
 /* False: id was never added. True: it may have been. */
 bool seq_bloom_maybe(const uint8_t *bytes, uint64_t lines, const seq_hash *id);
 

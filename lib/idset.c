@@ -51,6 +51,15 @@ static uint32_t probe(const seq_idset *s, const seq_hash *id)
     return i;
 }
 
+void seq_idset_prefetch(const seq_idset *s, const seq_hash *id)
+{
+    if (s->cap == 0)
+        return;
+    uint32_t i = home_of(tag_of(id), s->cap - 1);
+    __builtin_prefetch(&s->tags[i]);
+    __builtin_prefetch(&s->slots[i]);
+}
+
 void seq_idset_init(seq_idset *s)
 {
     memset(s, 0, sizeof *s);

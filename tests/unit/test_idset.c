@@ -37,9 +37,12 @@ static void test_basic_semantics(void **state)
     seq_hash id = make_id(7, 0x1234), zero;
     memset(&zero, 0, sizeof zero);
     void *v = NULL;
+    seq_idset_prefetch(&s, &id); /* an empty set has no table: a no-op */
     assert_false(seq_idset_get(&s, &id, &v));
     assert_false(seq_idset_remove(&s, &id, &v));
     assert_int_equal(seq_idset_put(&s, &id, &a), 0);
+    seq_idset_prefetch(&s, &id);
+    assert_int_equal(seq_idset_count(&s), 1);
     assert_int_equal(seq_idset_put(&s, &id, &b), SEQ_EEXISTS);
     assert_true(seq_idset_get(&s, &id, &v));
     assert_ptr_equal(v, &a);
