@@ -24,6 +24,7 @@
 
 #define READ_BUF_BYTES (256u << 10)
 #define BATCH_CACHE_BYTES (32u << 20) /* encoded batches shared by subscribers */
+#define BLOCK_CACHE_BYTES (64u << 20) /* delivered blocks kept for subscribers behind (lib/batchcache.c) */
 
 typedef struct client client;
 
@@ -656,7 +657,8 @@ int seq_api_start(seq_api **out, const seq_api_config *cfg)
         return SEQ_ENOMEM;
     a->cfg = *cfg;
     seq_substream_config sc = {.store = cfg->store, .send_queue_bytes_max = cfg->send_queue_bytes_max,
-                               .stall_ms = cfg->subscriber_stall_ms, .cache_bytes = BATCH_CACHE_BYTES};
+                               .stall_ms = cfg->subscriber_stall_ms, .cache_bytes = BATCH_CACHE_BYTES,
+                               .block_cache_bytes = BLOCK_CACHE_BYTES};
     if (seq_substream_start(&a->stream, &sc) != 0) {
         free(a);
         return SEQ_ENOMEM;

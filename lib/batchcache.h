@@ -17,12 +17,16 @@
 typedef struct seq_batch_cache seq_batch_cache;
 
 #define SEQ_BATCH_CACHE_SLOTS 4096        /* (height, ns) entries */
-#define SEQ_BATCH_CACHE_BLOCKS 4          /* blocks (with trees) held */
+#define SEQ_BATCH_CACHE_BLOCKS 256        /* the last heights' blocks (with trees) held */
 
 /* bytes_max bounds the encoded batches held; a batch larger than a quarter
- * of it is encoded for its caller and not kept. */
-int seq_batch_cache_new(seq_batch_cache **out, seq_store *s, size_t bytes_max) SEQ_MUST_CHECK;
+ * of it is encoded for its caller and not kept. block_bytes_max bounds the
+ * blocks held (seq_block_mem_bytes), the lowest heights going first; the
+ * block being served is always kept. */
+int seq_batch_cache_new(seq_batch_cache **out, seq_store *s, size_t bytes_max, size_t block_bytes_max) SEQ_MUST_CHECK;
 void seq_batch_cache_free(seq_batch_cache *c);
+/* Bytes of the blocks held now (seq_block_mem_bytes), for the bound's test. */
+size_t seq_batch_cache_block_bytes(const seq_batch_cache *c);
 
 /* A finalized block the caller holds (a live delivery), taken over (the
  * cache frees it): the batches of its height are then built without reading

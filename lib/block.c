@@ -328,6 +328,13 @@ seq_block *seq_block_clone(const seq_block *b)
     return c;
 }
 
+size_t seq_block_mem_bytes(const seq_block *b)
+{
+    SEQ_ASSERT(b);
+    size_t tree = b->tree ? ((size_t)2 * b->tx_count + SEQ_NMT_DEPTH_MAX + 1) * sizeof(seq_nmt_node) : 0;
+    return sizeof *b + b->payload_bytes + (size_t)b->tx_count * sizeof *b->txs + tree;
+}
+
 /* ---- canonical block encoding --------------------------------------------- */
 
 size_t seq_block_encoded_size(const seq_block *b)

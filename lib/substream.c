@@ -27,7 +27,7 @@
 #define READ_BYTES 4096            /* what an adopted socket's reads go into */
 #define REQUEST_BYTES_MAX (64u << 10) /* a request on a subscribed connection, at most */
 #define SUBSCRIBER_NICE 10         /* below the node's loop, above the tx index writer (19) */
-#define FRESH_MAX 8                /* delivered blocks waiting for the stream thread */
+#define FRESH_MAX 64               /* delivered blocks waiting for the stream thread (and a byte bound) */
 #define HEARTBEAT_HOLD_MS 50       /* empty batches wait this long for company */
 
 typedef struct sub sub;
@@ -79,6 +79,7 @@ struct seq_substream {
     seq_block *fresh[FRESH_MAX]; /* delivered blocks not yet taken by the stream thread */
     seq_cert fresh_cert[FRESH_MAX];
     uint32_t fresh_count;
+    size_t fresh_bytes;
     bool stopping;
     /* read by the node's thread */
     atomic_uint count;
@@ -575,8 +576,10 @@ static void wake_cb(uv_async_t *h)
         fresh[i] = s->fresh[i];
         fresh_cert[i] = s->fresh_cert[i];
     }
-    if (fresh_cert)
+    if (fresh_cert) {
         s->fresh_count = 0;
+        s->fresh_bytes = 0;
+    }
     uv_mutex_unlock(&s->lock);
     for (uint32_t i = 0; i < fresh_count; i++) {
         if (stopping)
@@ -627,7 +630,7 @@ int seq_substream_start(seq_substream **out, const seq_substream_config *cfg)
     s->cfg = *cfg;
     seq_store_tip tip;
     s->tip = s->tip_in = seq_store_tip_get(cfg->store, &tip) == 0 ? tip.height : 0;
-    if (seq_batch_cache_new(&s->cache, cfg->store, cfg->cache_bytes) != 0) {
+    if (seq_batch_cache_new(&s->cache, cfg->store, cfg->cache_bytes, cfg->block_cache_bytes) != 0) {
         free(s);
         return SEQ_ENOMEM;
     }
@@ -684,12 +687,16 @@ int seq_substream_adopt(seq_substream *s, int fd, uint64_t request_id, const seq
 void seq_substream_tip(seq_substream *s, const seq_block *b, const seq_cert *cert)
 {
     seq_block *copy = atomic_load(&s->count) > 0 ? seq_block_clone(b) : NULL;
+    size_t bytes = copy ? seq_block_mem_bytes(copy) : 0;
     uv_mutex_lock(&s->lock);
     if (b->h.height > s->tip_in)
         s->tip_in = b->h.height;
-    if (copy && s->fresh_count < FRESH_MAX) {
+    /* A starved stream thread takes them in a batch later: they wait, within
+     * the block cache's bound, rather than being read back from the store. */
+    if (copy && s->fresh_count < FRESH_MAX && s->fresh_bytes + bytes <= s->cfg.block_cache_bytes) {
         s->fresh[s->fresh_count] = copy;
         s->fresh_cert[s->fresh_count++] = *cert;
+        s->fresh_bytes += bytes;
         copy = NULL;
     }
     uv_mutex_unlock(&s->lock);

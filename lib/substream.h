@@ -34,6 +34,7 @@ typedef struct {
     size_t send_queue_bytes_max; /* per subscriber */
     uint32_t stall_ms;           /* 0: never disconnect a stalled subscriber */
     size_t cache_bytes;          /* encoded batches kept for all subscribers */
+    size_t block_cache_bytes;    /* delivered blocks kept for subscribers behind, and waiting to be taken */
 } seq_substream_config;
 
 typedef struct seq_substream seq_substream;
