@@ -155,24 +155,6 @@ static int block_get(seq_batch_cache *c, uint64_t height, block_slot **out)
     return 0;
 }
 
-/* The block's tree, hashed when it was built or checked (lib/types.h); a
- * block that came without one gets it here. */
-static int tree_get(seq_block *b, const seq_nmt_tree **out)
-{
-    if (!b->tree) {
-        seq_nmt_tree *t = malloc(sizeof *t);
-        if (!t)
-            return SEQ_ENOMEM;
-        int rc = seq_nmt_tree_build(t, b->txs, b->tx_count);
-        if (rc) {
-            free(t);
-            return rc;
-        }
-        b->tree = t;
-    }
-    *out = b->tree;
-    return 0;
-}
 
 /* ---- encoding ------------------------------------------------------------- */
 
@@ -257,9 +239,10 @@ static int build_encoded(seq_batch_cache *c, uint64_t height, seq_ns ns, uint8_t
     const seq_nmt_tree *tree;
     int rc = block_get(c, height, &blk);
     if (rc == 0)
-        rc = tree_get(blk->block, &tree);
+        rc = seq_block_tree_keep(blk->block); /* hashed when built or checked (lib/types.h) */
     if (rc)
         return rc;
+    tree = blk->block->tree;
     const seq_block *b = blk->block;
     uint32_t first = 0, hi = b->tx_count; /* sorted by namespace: first index >= ns */
     while (first < hi) {

@@ -172,10 +172,11 @@ static void block_fill(seq_block *b, const seq_tx *txs, const uint32_t *order)
     SEQ_ASSERT(off == b->payload_bytes);
 }
 
-/* Hashes b's namespaced Merkle tree, kept in b, and gives its payload root
- * (the same as seq_payload_root's, as tests/unit/test_nmt_tree.c checks). */
-static int block_tree(seq_block *b, seq_hash *root)
+int seq_block_tree_keep(seq_block *b)
 {
+    SEQ_ASSERT(b);
+    if (b->tree)
+        return 0;
     seq_nmt_tree *t = malloc(sizeof *t);
     if (!t)
         return SEQ_ENOMEM;
@@ -185,8 +186,17 @@ static int block_tree(seq_block *b, seq_hash *root)
         return rc;
     }
     b->tree = t;
-    seq_nmt_tree_root(t, root);
     return 0;
+}
+
+/* Hashes b's namespaced Merkle tree, kept in b, and gives its payload root
+ * (the same as seq_payload_root's, as tests/unit/test_nmt_tree.c checks). */
+static int block_tree(seq_block *b, seq_hash *root)
+{
+    int rc = seq_block_tree_keep(b);
+    if (rc == 0)
+        seq_nmt_tree_root(b->tree, root);
+    return rc;
 }
 
 /* ---- build and check ------------------------------------------------------ */

@@ -102,6 +102,9 @@ int seq_block_build(seq_block **out, const seq_header *tmpl, const seq_tx *txs, 
 int seq_block_new(seq_block **out, const seq_header *h, const seq_tx *txs, uint32_t n) SEQ_MUST_CHECK;
 /* Deep copy, or NULL when out of memory. */
 seq_block *seq_block_clone(const seq_block *b);
+/* Hashes and keeps b's tree when it has none (every built, checked or
+ * cloned block has one already). SEQ_ENOMEM. */
+int seq_block_tree_keep(seq_block *b) SEQ_MUST_CHECK;
 /* Heap bytes b holds (payloads, tx array, kept tree), for memory bounds. */
 size_t seq_block_mem_bytes(const seq_block *b);
 void seq_block_free(seq_block *b);
