@@ -1565,12 +1565,11 @@ static double ms_of(uint64_t ns)
     return (double)ns / 1e6;
 }
 
-/* Splits one latency at the block's header timestamp (the leader's wall clock
- * when it built the block; same machine, so the same clock): waiting for a
- * proposal, then the consensus and delivery. Millisecond granularity. */
-static void bench_split(bench *b, uint64_t send_ns, uint64_t now, uint64_t block_ts_ms)
+/* Splits one latency at `built`, when the leader built the block (its header
+ * timestamp on our monotonic clock): waiting for a proposal, then the
+ * consensus and delivery. Millisecond granularity. */
+static void bench_split(bench *b, uint64_t send_ns, uint64_t now, int64_t built)
 {
-    int64_t built = (int64_t)block_ts_ms * 1000000 - b->wall_minus_mono_ns; /* monotonic ns */
     int64_t wait = built - (int64_t)send_ns, commit = (int64_t)now - built;
     seq_hist_add(&b->hist_wait, wait > 0 ? (uint64_t)wait : 0);
     seq_hist_add(&b->hist_commit, commit > 0 ? (uint64_t)commit : 0);
@@ -1591,6 +1590,7 @@ static void bench_observe(bench *b, const seq_tx *tx, uint64_t now, uint64_t blo
     }
     b->seen[seq / 8] |= bit;
     uint64_t window_start = atomic_load(&b->measure_ns), window_end = window_start + b->duration_s * 1000000000ull;
+    /* the header timestamp is the leader's wall clock; same machine, same clock */
     int64_t built = (int64_t)block_ts_ms * 1000000 - b->wall_minus_mono_ns; /* monotonic ns */
     if (window_start && built > (int64_t)window_start && built <= (int64_t)window_end)
         atomic_fetch_add(&b->finalized_in_window, 1);
@@ -1599,7 +1599,7 @@ static void bench_observe(bench *b, const seq_tx *tx, uint64_t now, uint64_t blo
     if (in_warmup(b, send_ns))
         return;
     seq_hist_add(&b->hist, now > send_ns ? now - send_ns : 0);
-    bench_split(b, send_ns, now, block_ts_ms);
+    bench_split(b, send_ns, now, built);
     atomic_fetch_add(&b->finalized, 1);
     atomic_fetch_add(&b->finalized_bytes, tx->len);
 }

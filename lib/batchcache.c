@@ -155,7 +155,6 @@ static int block_get(seq_batch_cache *c, uint64_t height, block_slot **out)
     return 0;
 }
 
-
 /* ---- encoding ------------------------------------------------------------- */
 
 /* One batch's NamespaceBatch encoding; *out malloc'd, owned by the caller. */
@@ -236,13 +235,11 @@ static int build_encoded(seq_batch_cache *c, uint64_t height, seq_ns ns, uint8_t
                          uint32_t *txs)
 {
     block_slot *blk;
-    const seq_nmt_tree *tree;
     int rc = block_get(c, height, &blk);
     if (rc == 0)
         rc = seq_block_tree_keep(blk->block); /* hashed when built or checked (lib/types.h) */
     if (rc)
         return rc;
-    tree = blk->block->tree;
     const seq_block *b = blk->block;
     uint32_t first = 0, hi = b->tx_count; /* sorted by namespace: first index >= ns */
     while (first < hi) {
@@ -256,7 +253,7 @@ static int build_encoded(seq_batch_cache *c, uint64_t height, seq_ns ns, uint8_t
     while (end < b->tx_count && b->txs[end].ns == ns)
         end++;
     seq_nsproof proof;
-    seq_nmt_tree_proof(tree, first, end - first, &proof);
+    seq_nmt_tree_proof(b->tree, first, end - first, &proof);
     *txs = end - first;
     seq_batch *batch = NULL;
     if ((rc = seq_batch_make_proved(c->store, b, &blk->cert, ns, &proof, &batch)) != 0)

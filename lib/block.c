@@ -341,7 +341,7 @@ seq_block *seq_block_clone(const seq_block *b)
 size_t seq_block_mem_bytes(const seq_block *b)
 {
     SEQ_ASSERT(b);
-    size_t tree = b->tree ? ((size_t)2 * b->tx_count + SEQ_NMT_DEPTH_MAX + 1) * sizeof(seq_nmt_node) : 0;
+    size_t tree = b->tree ? sizeof *b->tree + seq_nmt_tree_bytes(b->tree) : 0;
     return sizeof *b + b->payload_bytes + (size_t)b->tx_count * sizeof *b->txs + tree;
 }
 

@@ -49,18 +49,24 @@ void seq_nmt_tree_free(seq_nmt_tree *t)
     memset(t, 0, sizeof *t);
 }
 
+size_t seq_nmt_tree_bytes(const seq_nmt_tree *t)
+{
+    SEQ_ASSERT(t);
+    return t->n == 0 ? 0 : ((size_t)(t->level[t->levels - 1] - t->mem) + 1) * sizeof *t->mem; /* root is last */
+}
+
 int seq_nmt_tree_copy(seq_nmt_tree *out, const seq_nmt_tree *t)
 {
     SEQ_ASSERT(out && t);
     *out = *t;
     if (t->n == 0)
         return 0;
-    size_t nodes = (size_t)(t->level[t->levels - 1] - t->mem) + 1;
-    if (!(out->mem = malloc(nodes * sizeof *out->mem))) {
+    size_t bytes = seq_nmt_tree_bytes(t);
+    if (!(out->mem = malloc(bytes))) {
         memset(out, 0, sizeof *out);
         return SEQ_ENOMEM;
     }
-    memcpy(out->mem, t->mem, nodes * sizeof *t->mem);
+    memcpy(out->mem, t->mem, bytes);
     for (uint32_t l = 0; l < t->levels; l++)
         out->level[l] = out->mem + (t->level[l] - t->mem);
     return 0;

@@ -28,6 +28,9 @@ typedef struct seq_nmt_tree {
 int seq_nmt_tree_build(seq_nmt_tree *t, const seq_tx *txs, uint32_t n) SEQ_MUST_CHECK;
 void seq_nmt_tree_free(seq_nmt_tree *t);
 
+/* Bytes of the nodes t holds (0 for no leaves). */
+size_t seq_nmt_tree_bytes(const seq_nmt_tree *t);
+
 /* A copy of t into out (no hashing). SEQ_ENOMEM. */
 int seq_nmt_tree_copy(seq_nmt_tree *out, const seq_nmt_tree *t) SEQ_MUST_CHECK;
 

@@ -478,9 +478,6 @@ static void serve_block(seq_replica *r, uint32_t to, const seq_hash *hash)
     seq_block_free(stored);
 }
 
-/* Gossiped transactions go into the mempool, which refuses ids pending or
- * recently finalized; an older finalized one is dropped when a proposal is
- * built (drop_finalized), and a peer's proposal with one is refused (VERIFY). */
 /* Transactions a full mempool evicted for another namespace's: dropped. */
 static void report_evicted(seq_replica *r)
 {
@@ -495,6 +492,9 @@ static void report_evicted(seq_replica *r)
     r->evicted_txs += unreported;
 }
 
+/* Gossiped transactions go into the mempool, which refuses ids pending or
+ * recently finalized; an older finalized one is dropped when a proposal is
+ * built (drop_finalized), and a peer's proposal with one is refused (VERIFY). */
 static void accept_gossip(seq_replica *r, const seq_msg *m)
 {
     for (uint32_t i = 0; i < m->u.txs.count; i++)
@@ -548,14 +548,13 @@ int seq_replica_submit(seq_replica *r, seq_ns ns, const uint8_t *payload, uint32
 {
     if (r->failed)
         return SEQ_EIO;
-    static const uint8_t empty[1];
     if (!payload && len)
         return SEQ_EINVAL;
     if (len > r->cfg.mempool.tx_bytes_max)
         return SEQ_ETOOBIG; /* before hashing it */
     /* Hashed here once: the mempool and the gossip queue take the id as it
      * is (each hashing it again cost two BLAKE2b passes per submitted tx). */
-    seq_tx tx = {.ns = ns, .len = len, .data = payload ? payload : empty};
+    seq_tx tx = {.ns = ns, .len = len, .data = payload};
     seq_tx_compute_id(&tx);
     if (id)
         *id = tx.id;

@@ -365,11 +365,11 @@ static int sweep_plan(seq_substream *s, size_t *n)
 }
 
 /* Serves the subscribers behind the tip as sweep_plan says, one height at a
- * time in height order across all of them: a block read from the store (its
- * tree built, its batches encoded) serves every subscriber at that height
- * together. Serving each subscriber its own run of heights read a block once
- * per subscriber: with 50 subscribers behind, 50 reads and tree builds of
- * every block, which under load took CPU consensus needed. A subscriber's
+ * time in height order across all of them: a block (and, from the store, its
+ * decode) serves every subscriber at that height together. Serving each
+ * subscriber its own run of heights read a block once per subscriber: with
+ * 50 subscribers behind, 50 reads, decodes and tree builds of every block,
+ * which under load took CPU consensus needed. A subscriber's
  * heights go out in one write as the sweep ends. Bounded: each subscriber
  * gets at most its cluster's spread plus CATCHUP_BLOCKS_PER_TICK heights, and
  * what fits half its send queue. */
