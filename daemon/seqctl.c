@@ -1929,8 +1929,10 @@ static const char FANOUT_HELP[] =
     "\n"
     "Load for the node side of subscriptions: N subscriptions (1..1000), one per namespace\n"
     "NS-first .. NS-first+N-1 (default 1), spread over the given nodes, each from the next\n"
-    "height on, read as fast as they come for S seconds (default 10) and not verified: the\n"
-    "point is what serving them costs the nodes. Prints one line:\n"
+    "height on, read as fast as they come for S seconds (default 10, counted once all are\n"
+    "attached) and not verified: the point is what serving them costs the nodes. Says\n"
+    "  fanout: attached N subscriptions in T ms\n"
+    "on stderr once all are attached (start the load after it), and at the end prints:\n"
     "  fanout: subscribers=N batches=B bytes=Y mb_per_s=M lost=L gaps=G min_heights=H max_behind=K\n"
     "lost counts subscriptions the node closed or that failed, gaps heights that did\n"
     "not follow the one before, min_heights the heights the least served one got,\n"
@@ -2048,9 +2050,14 @@ static int cmd_fanout(int argc, char **argv)
     if (!cs)
         return failure("out of memory");
     fanout_totals t = {0};
-    uint64_t t0 = mono_ns();
+    uint64_t t_connect = mono_ns();
     rc = fanout_connect(cs, flags[F_API].value, n, ns_first);
     if (rc == 0) {
+        /* A load generator started after this line measures the nodes with
+         * every subscription attached, not while they are being attached. */
+        uint64_t t0 = mono_ns();
+        fprintf(stderr, "fanout: attached %" PRIu64 " subscriptions in %" PRIu64 " ms\n", n,
+                (t0 - t_connect) / 1000000u);
         fanout_read(cs, n, t0 + duration * 1000000000ull, &t);
         double secs = (double)(mono_ns() - t0) / 1e9;
         uint64_t tip = fanout_tip(flags[F_API].value);

@@ -45,6 +45,21 @@ field() {
         for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) v = kv[2] } } END { print v }' "$1"
 }
 
+# wait_attached FILE PID: until seqctl fanout (PID) says in FILE that every
+# subscription is attached (at most 60 s; fails when it exits first). The load
+# starts after: attaching 200 subscriptions one request at a time takes ~10 s
+# against an overloaded cluster, and a run measured while they trickled in
+# measured their attaching, not serving them.
+wait_attached() {
+    local file=$1 pid=$2 i
+    for ((i = 0; i < 600; i++)); do
+        grep -q '^fanout: attached' "$file" 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
 # run_phase NAME RATE PORT [SUBSCRIBERS]: a fresh cluster, one seqctl bench over
 # all its APIs (and seqctl fanout with SUBSCRIBERS subscriptions alongside);
 # the report is in $work/NAME.out. Fails when the bench does not finish.
@@ -59,8 +74,11 @@ run_phase() {
     echo "== $name: $rate tx/s offered, $SIZE-byte txs, $NAMESPACES namespaces, ${DURATION}s (+${WARMUP}s warmup), $VALIDATORS nodes${subs:+, $subs subscribers}"
     if [ "$subs" -gt 0 ]; then
         "$BIN/seqctl" fanout --api "$apis" --subscribers "$subs" --duration $((DURATION + WARMUP + 3)) \
-            >"$work/$name.fanout" 2>&1 &
+            >"$work/$name.fanout" 2>"$work/$name.fanout.err" &
         fanout_pid=$!
+        wait_attached "$work/$name.fanout.err" "$fanout_pid" || { echo "bench: $name: fanout did not attach:" \
+            "$(tail -1 "$work/$name.fanout.err")"; kill "$fanout_pid" 2>/dev/null; return 1; }
+        sed 's/^/   /' "$work/$name.fanout.err"
     fi
     # The per-second progress goes to stderr: keep it out of the report, show the end.
     timeout $((DURATION + WARMUP + 60)) "$BIN/seqctl" bench --api "$apis" --rate "$rate" --size "$SIZE" \
