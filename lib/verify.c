@@ -4,12 +4,14 @@
  * finalization of block_hash or, through cert_path, of a descendant; its
  * signatures are a quorum (once per certificate when a verifier caches it);
  * the namespace proof over the payloads rebuilds the header's payload root.
- * Pure: no I/O, nothing allocated. */
+ * Pure: no I/O; only seq_verifier_check_run allocates (the verifier copy
+ * its trial runs on). */
 #include "verify.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
@@ -185,19 +187,27 @@ static int check_proof(const seq_batch *b, char *why, size_t why_len)
     return 0;
 }
 
-static int check_batch(const seq_batch *b, const seq_validators *vs, uint64_t chain_id, seq_verifier *cache,
-                       char *why, size_t why_len)
+/* signatures false: everything but the certificate's signatures (a run's
+ * batch whose finality a later one proves). */
+static int check_batch_parts(const seq_batch *b, const seq_validators *vs, uint64_t chain_id, seq_verifier *cache,
+                             bool signatures, char *why, size_t why_len)
 {
     SEQ_ASSERT(b && vs);
     int rc = check_header(b, chain_id, why, why_len);
     if (rc == 0)
         rc = check_certified(&b->header, &b->block_hash, &b->cert, b->cert_path, b->path_len, chain_id, why,
                              why_len);
-    if (rc == 0)
+    if (rc == 0 && signatures)
         rc = check_signatures_cached(&b->cert, vs, chain_id, cache, why, why_len);
     if (rc == 0)
         rc = check_proof(b, why, why_len);
     return rc;
+}
+
+static int check_batch(const seq_batch *b, const seq_validators *vs, uint64_t chain_id, seq_verifier *cache,
+                       char *why, size_t why_len)
+{
+    return check_batch_parts(b, vs, chain_id, cache, true, why, why_len);
 }
 
 int seq_batch_check(const seq_batch *b, const seq_validators *vs, uint64_t chain_id, char *why, size_t why_len)
@@ -255,10 +265,11 @@ static int check_continuity(const seq_verifier_ns *e, const seq_batch *b, char *
     return 0;
 }
 
-int seq_verifier_check(seq_verifier *v, const seq_batch *b, char *why, size_t why_len)
+/* The batch checks (signatures or not), then continuity; on success the
+ * namespace's expectation moves on. */
+static int verifier_step(seq_verifier *v, const seq_batch *b, bool signatures, char *why, size_t why_len)
 {
-    SEQ_ASSERT(v && b);
-    int rc = check_batch(b, &v->vs, v->chain_id, v, why, why_len);
+    int rc = check_batch_parts(b, &v->vs, v->chain_id, v, signatures, why, why_len);
     if (rc)
         return rc;
     seq_verifier_ns *e = ns_entry(v, b->ns);
@@ -273,6 +284,66 @@ int seq_verifier_check(seq_verifier *v, const seq_batch *b, char *why, size_t wh
     e->last_hash = b->block_hash;
     v->verified++;
     return 0;
+}
+
+int seq_verifier_check(seq_verifier *v, const seq_batch *b, char *why, size_t why_len)
+{
+    SEQ_ASSERT(v && b);
+    return verifier_step(v, b, true, why, why_len);
+}
+
+/* The index of the last batch of run[i]'s namespace in run. */
+static uint32_t last_of_ns(seq_batch *const *run, uint32_t n, uint32_t i)
+{
+    uint32_t last = i;
+    for (uint32_t k = i + 1; k < n; k++)
+        if (run[k]->ns == run[i]->ns)
+            last = k;
+    return last;
+}
+
+/* Why a run's earlier batches are final without their own certificates:
+ * continuity gives, per namespace, consecutive heights each the child of
+ * the batch before (parent = prev_batch_hash = that batch's block_hash,
+ * block_hash = hash(header)), so they are ancestors of the namespace's last
+ * batch, whose certificate finalizes it or, through cert_path, a
+ * descendant; a block's finality commits its ancestors ([R-COMMIT]). The
+ * trial runs on a copy, so a failure leaves v as it was before the run. */
+int seq_verifier_check_run(seq_verifier *v, seq_batch *const *run, uint32_t n, uint32_t *passed, char *why,
+                           size_t why_len)
+{
+    SEQ_ASSERT(v && passed && (n == 0 || run));
+    if (n == 1) { /* a live stream: nothing to share */
+        run[0]->final_by = 0;
+        int rc = verifier_step(v, run[0], true, why, why_len);
+        *passed = rc ? 0 : 1;
+        return rc;
+    }
+    seq_verifier *trial = malloc(sizeof *trial);
+    int rc = trial ? 0 : SEQ_ENOMEM;
+    uint32_t i = 0;
+    if (trial) {
+        *trial = *v;
+        for (; i < n && rc == 0; i++) {
+            uint32_t last = last_of_ns(run, n, i);
+            rc = verifier_step(trial, run[i], last == i, why, why_len);
+            run[i]->final_by = last == i ? 0 : run[last]->header.height;
+        }
+    }
+    if (rc == 0) {
+        *v = *trial;
+        free(trial);
+        *passed = n;
+        return 0;
+    }
+    free(trial);
+    /* Where it failed, one batch at a time, each with its own certificate. */
+    for (*passed = 0; *passed < n; (*passed)++) {
+        run[*passed]->final_by = 0;
+        if ((rc = seq_verifier_check(v, run[*passed], why, why_len)) != 0)
+            return rc;
+    }
+    return 0; /* out of memory for the trial only: all passed one by one */
 }
 
 /* ---- transaction status ---------------------------------------------------------- */

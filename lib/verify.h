@@ -47,6 +47,13 @@ typedef struct {
      * seq_batch_check then uses those ids instead of hashing every payload a
      * second time. Unset (a batch filled by hand), it recomputes them. */
     bool ids_from_payloads_;
+    /* Set by seq_verifier_check_run: 0 when this batch's own certificate was
+     * checked; else the height of a later batch of the same run and
+     * namespace, linked to this one by parent hashes, whose certificate was
+     * checked. That block's finality commits this one (its ancestor); this
+     * batch's cert was then not checked (seq_batch_check it alone if the
+     * certificate itself is needed, to pass on to a third party). */
+    uint64_t final_by;
     void *arena_;
 } seq_batch;
 
@@ -93,6 +100,21 @@ int seq_verifier_expect(seq_verifier *v, seq_ns ns, uint64_t next_height, const 
 /* seq_batch_check, then continuity (SEQ_EGAP for a skipped, repeated or
  * re-forked height). On success the namespace's expectation moves on. */
 int seq_verifier_check(seq_verifier *v, const seq_batch *b, char *why, size_t why_len) SEQ_MUST_CHECK;
+
+/* A run of batches read together (a catch-up): each checked as by
+ * seq_verifier_check, except that of each namespace's batches only the last
+ * one's certificate is verified; the earlier ones, linked to it by the
+ * continuity checks, are proven final by it (their final_by is set to its
+ * height, 0 for the ones whose own certificate was checked). One ed25519
+ * quorum per namespace and run instead of per batch.
+ * *passed is how many leading batches passed, in order (all of them on
+ * success). On a failure, the batches before the failing one are checked
+ * again one at a time, each with its own certificate, so the result is
+ * the same as seq_verifier_check over the run: the first failing batch is
+ * run[*passed], why says why, and the verifier stands after the ones that
+ * passed. run[i] may be of any subscribed namespace, in stream order. */
+int seq_verifier_check_run(seq_verifier *v, seq_batch *const *run, uint32_t n, uint32_t *passed, char *why,
+                           size_t why_len) SEQ_MUST_CHECK;
 
 /* A finalized transaction's proof (tx status): header, certificate with its
  * path, and the inclusion proof of leaf index. tx carries ns and id. */

@@ -541,6 +541,116 @@ static void test_tx_proof_check(void **state)
     assert_int_equal(seq_tx_proof_check(&b->h, &certs3[1], NULL, 0, tx, &p, &vs, CHAIN_ID, NULL, 0), 0);
 }
 
+/* ---- runs ------------------------------------------------------------------------ */
+
+/* Batches of blocks 0..BLOCKS_N-1 for each of nss, interleaved by height as
+ * a subscription to all of them sends them. */
+static uint32_t run_of(seq_batch **run, const seq_ns *nss, uint32_t ns_count)
+{
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < BLOCKS_N; k++)
+        for (uint32_t i = 0; i < ns_count; i++)
+            run[n++] = plain_batch(k, nss[i]);
+    return n;
+}
+
+static void run_free(seq_batch **run, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        seq_batch_free(run[i]);
+}
+
+/* One certificate per namespace and run: the earlier batches' own
+ * certificates are not checked (one with a forged signature passes inside
+ * the run, and is refused alone), each names the last batch as what proves
+ * it final, and the verifier then expects the height after the run. */
+static void test_run_checks_the_last_certificate_per_namespace(void **state)
+{
+    (void)state;
+    static const seq_ns nss[] = {1, NS_ABSENT};
+    seq_batch *run[BLOCKS_N * 2];
+    uint32_t n = run_of(run, nss, 2);
+    run[4]->cert.sigs[1].b[3] ^= 8; /* block 2, ns 1 */
+    seq_verifier *v = malloc(sizeof *v);
+    assert_non_null(v);
+    seq_verifier_init(v, &vs, CHAIN_ID);
+    char why[WHY_BYTES] = "";
+    uint32_t passed = 0;
+    assert_int_equal(seq_verifier_check_run(v, run, n, &passed, why, sizeof why), 0);
+    assert_int_equal(passed, n);
+    assert_int_equal(v->verified, n);
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(run[i]->final_by, i >= n - 2 ? 0 : BLOCKS_N);
+    expect_batch(run[4], CHAIN_ID, SEQ_EBADSIG, "bad signature from validator 1");
+
+    seq_batch *again = plain_batch(BLOCKS_N - 1, 1);
+    assert_int_equal(seq_verifier_check(v, again, why, sizeof why), SEQ_EGAP);
+    seq_batch_free(again);
+    run_free(run, n);
+    free(v);
+}
+
+/* A bad last certificate: the run is checked again one batch at a time, each
+ * with its own certificate; all before the last pass, the last is refused
+ * as seq_verifier_check refuses it, and the verifier stands before it. */
+static void test_run_with_a_bad_last_certificate(void **state)
+{
+    (void)state;
+    static const seq_ns ns = 1;
+    seq_batch *run[BLOCKS_N];
+    uint32_t n = run_of(run, &ns, 1);
+    run[n - 1]->cert.sigs[0].b[5] ^= 1;
+    seq_verifier *v = malloc(sizeof *v);
+    assert_non_null(v);
+    seq_verifier_init(v, &vs, CHAIN_ID);
+    char why[WHY_BYTES] = "";
+    uint32_t passed = 0;
+    assert_int_equal(seq_verifier_check_run(v, run, n, &passed, why, sizeof why), SEQ_EBADSIG);
+    assert_int_equal(passed, n - 1);
+    assert_string_equal(why, "certificate: bad signature from validator 0");
+    for (uint32_t i = 0; i < n - 1; i++)
+        assert_int_equal(run[i]->final_by, 0);
+    assert_int_equal(v->verified, n - 1);
+    seq_batch *good = plain_batch(n - 1, 1);
+    assert_int_equal(seq_verifier_check(v, good, why, sizeof why), 0);
+    seq_batch_free(good);
+    run_free(run, n);
+    free(v);
+}
+
+/* A break inside the run (a batch whose proof does not match, a skipped
+ * height) stops it at that batch, with the batches before it passed on
+ * their own certificates. */
+static void test_run_broken_in_the_middle(void **state)
+{
+    (void)state;
+    static const seq_ns ns = 1;
+    seq_batch *run[BLOCKS_N];
+    uint32_t n = run_of(run, &ns, 1);
+    ((uint8_t *)run[3]->txs[1].data)[0] ^= 1;
+    run[3]->ids_from_payloads_ = false;
+    seq_verifier *v = malloc(sizeof *v);
+    assert_non_null(v);
+    seq_verifier_init(v, &vs, CHAIN_ID);
+    char why[WHY_BYTES] = "";
+    uint32_t passed = 0;
+    assert_int_equal(seq_verifier_check_run(v, run, n, &passed, why, sizeof why), SEQ_EPROOF);
+    assert_int_equal(passed, 3);
+    assert_non_null(strstr(why, "proof: root mismatch"));
+    assert_int_equal(run[0]->final_by, 0);
+    run_free(run, n);
+
+    seq_verifier_init(v, &vs, CHAIN_ID);
+    n = run_of(run, &ns, 1);
+    seq_batch *skipped = run[2];
+    memmove(&run[2], &run[3], (n - 3) * sizeof run[0]);
+    assert_int_equal(seq_verifier_check_run(v, run, n - 1, &passed, why, sizeof why), SEQ_EGAP);
+    assert_int_equal(passed, 2);
+    seq_batch_free(skipped);
+    run_free(run, n - 1);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -554,6 +664,9 @@ int main(void)
         cmocka_unit_test(test_verifier_resume),
         cmocka_unit_test(test_verifier_cert_cache),
         cmocka_unit_test(test_tx_proof_check),
+        cmocka_unit_test(test_run_checks_the_last_certificate_per_namespace),
+        cmocka_unit_test(test_run_with_a_bad_last_certificate),
+        cmocka_unit_test(test_run_broken_in_the_middle),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
