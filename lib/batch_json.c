@@ -150,6 +150,8 @@ json_t *seq_batch_to_json(const seq_batch *b, bool verified)
               put(o, "header", seq_header_to_json(&b->header)) && put(o, "cert", seq_cert_to_json(&b->cert)) &&
               put(o, "cert_path", path_json(b)) && put(o, "proof", seq_nsproof_to_json(&b->proof)) &&
               put(o, "verified", json_boolean(verified));
+    if (ok && b->final_by)
+        ok = put(o, "final_by", u64_json(b->final_by));
     return finish(o, ok);
 }
 
@@ -464,6 +466,11 @@ static int batch_parse(const json_t *j, seq_batch *b, uint8_t *payloads, size_t 
         return rc;
     if (height != b->header.height)
         return bad(err, err_len, "", "height", "not header.height");
+    if (json_object_get(j, "final_by") &&
+        (rc = u64_get(j, "", "final_by", UINT64_MAX, &b->final_by, err, err_len)) != 0)
+        return rc;
+    if (b->final_by && b->final_by <= height)
+        return bad(err, err_len, "", "final_by", "not above height");
     seq_header_hash(&b->header, &b->block_hash);
     if (!seq_hash_eq(&block_hash, &b->block_hash))
         return bad(err, err_len, "", "block_hash", "not the hash of header");
@@ -483,14 +490,16 @@ static int batch_parse(const json_t *j, seq_batch *b, uint8_t *payloads, size_t 
 int seq_batch_from_json(const json_t *j, seq_batch **out, bool *verified, char *err, size_t err_len)
 {
     static const char *const keys[] = {"height", "ns", "block_hash", "prev_batch_hash", "tx_count", "txs",
-                                       "header", "cert", "cert_path", "proof", "verified"};
+                                       "header", "cert", "cert_path", "proof", "verified", "final_by"};
     if (!out)
         return SEQ_EINVAL;
+    /* final_by, the last key, is the only optional one. */
+    size_t nkeys = sizeof keys / sizeof keys[0] - (json_object_get(j, "final_by") ? 0 : 1);
     *out = NULL;
     uint32_t tx_count, path_len;
     size_t payload_bytes_max;
     int rc;
-    if ((rc = shape_check(j, "", keys, sizeof keys / sizeof keys[0], err, err_len)) ||
+    if ((rc = shape_check(j, "", keys, nkeys, err, err_len)) ||
         (rc = sizes_check(j, &tx_count, &path_len, &payload_bytes_max, err, err_len)))
         return rc;
     seq_batch *b;

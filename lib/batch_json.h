@@ -12,7 +12,7 @@
  *               "signers": [0, 1, 3], "sigs": ["<128 hex>", ...] },
  *     "cert_path": [ <header>, ... ],
  *     "proof": { "start": 3, "nodes": [ { "min": 1, "max": 4, "digest": "<64 hex>" }, ... ] },
- *     "verified": true }
+ *     "verified": true, "final_by": 19 }
  *
  * - Hashes, digests and signatures are lowercase hex (parsing accepts either case).
  * - data is the payload in standard base64 with padding (RFC 4648 section 4):
@@ -25,7 +25,10 @@
  *   signers[i]'s signature.
  * - verified says whether the producer checked the batch against the genesis
  *   validators (lib/verify.h). A consumer that does not trust the producer
- *   checks it again: seq_batch_from_json then seq_batch_check. */
+ *   checks it again: seq_batch_from_json then seq_batch_check.
+ * - final_by (present only when not 0, seq_batch.final_by): the batch was
+ *   proven final by the later batch at that height, read in the same run,
+ *   whose certificate was checked; this batch's own cert was not. */
 #ifndef SEQ_BATCH_JSON_H
 #define SEQ_BATCH_JSON_H
 

@@ -451,6 +451,29 @@ static void test_json_fields(void **state)
     seq_batch_free(b);
 }
 
+/* final_by (a catch-up run's batch proven final by a later one) appears only
+ * when set, and survives the round trip. */
+static void test_json_final_by(void **state)
+{
+    fixture *fx = *state;
+    seq_batch *b = NULL;
+    assert_int_equal(seq_batch_load(fx->s, GROUP_FIRST, NS_A, &b), 0);
+    json_t *j = seq_batch_to_json(b, true);
+    assert_null(json_object_get(j, "final_by"));
+    json_decref(j);
+    seq_batch *back = json_round_trip(b, true);
+    assert_int_equal(back->final_by, 0);
+    seq_batch_free(back);
+    b->final_by = GROUP_FIRST + 5;
+    j = seq_batch_to_json(b, true);
+    assert_int_equal(json_integer_value(json_object_get(j, "final_by")), GROUP_FIRST + 5);
+    json_decref(j);
+    back = json_round_trip(b, true);
+    assert_int_equal(back->final_by, GROUP_FIRST + 5);
+    seq_batch_free(back);
+    seq_batch_free(b);
+}
+
 /* Namespaces and heights above INT64_MAX travel as decimal strings; an
  * empty payload as "". Built by hand: no store holds such a batch. */
 static void test_json_big_numbers_and_empty_payload(void **state)
@@ -538,6 +561,8 @@ static void node_missing_digest(json_t *j)
     json_object_del(json_array_get(nodes, 0), "digest");
 }
 static void verified_string(json_t *j) { json_object_set_new(j, "verified", json_string("yes")); }
+static void final_by_not_above(json_t *j) { json_object_set(j, "final_by", json_object_get(j, "height")); }
+static void final_by_string(json_t *j) { json_object_set_new(j, "final_by", json_string("later")); }
 static void too_many_nodes(json_t *j)
 {
     json_t *nodes = json_object_get(json_object_get(j, "proof"), "nodes");
@@ -571,6 +596,8 @@ static void test_json_refuses_bad_shapes(void **state)
     assert_refused(b, path_entry_bad, SEQ_EDECODE, "cert_path[1]: not an object");
     assert_refused(b, node_missing_digest, SEQ_EDECODE, "proof.nodes[0].digest: missing");
     assert_refused(b, verified_string, SEQ_EDECODE, "verified: not true or false");
+    assert_refused(b, final_by_not_above, SEQ_EDECODE, "final_by: not above height");
+    assert_refused(b, final_by_string, SEQ_EDECODE, "final_by");
     assert_refused(b, too_many_nodes, SEQ_EDECODE, "proof.nodes: more than");
     seq_batch_free(b);
 
@@ -592,6 +619,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_make_bad_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_final_by, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_big_numbers_and_empty_payload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_refuses_bad_shapes, setup, teardown),
     };
