@@ -39,6 +39,7 @@
 #define READ_CHUNK_BYTES (64u << 10)  /* one read(2) into the framer */
 #define SEND_BUF_IDLE_BYTES (1u << 20) /* a larger send buffer is freed after use */
 #define HOST_BYTES 256
+#define RUN_BATCHES_MAX 64            /* batches read ahead and verified together (catch-up) */
 
 _Static_assert(SEQ_CLIENT_SUBSCRIBE_NS_MAX >= 1, "a subscription names a namespace");
 _Static_assert(SEQ_CLIENT_FRAME_BYTES_MAX <= UINT32_MAX - SEQ_FRAME_HEADER_BYTES, "frame length fits the header");
@@ -63,6 +64,10 @@ struct seq_client {
     sub_position sub_pos[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
     seq_verifier *verifier;      /* NULL: batches are shape-checked only */
     int verify_failed;           /* the first verification error, returned from then on */
+    seq_batch *run[RUN_BATCHES_MAX]; /* verified, not yet handed out: run[run_pos..run_len) */
+    uint32_t run_len, run_pos;
+    int run_deferred;            /* an error read ahead, returned once the run is handed out */
+    bool verify_runs;            /* seq_client_verify_runs: read ahead and check runs */
     uint8_t *send_buf;           /* reused between sends */
     size_t send_cap;
     Seq__Tx *tx_items;           /* SEQ_GOSSIP_TXS_MAX each, allocated on first submit */
@@ -249,6 +254,8 @@ void seq_client_close(seq_client *c)
     free(c->tx_ptrs);
     free(c->key_items);
     free(c->verifier);
+    for (uint32_t i = c->run_pos; i < c->run_len; i++)
+        seq_batch_free(c->run[i]);
     free(c);
 }
 
@@ -656,6 +663,15 @@ int seq_client_verify_genesis(seq_client *c, const char *genesis_path, char *err
     return rc;
 }
 
+int seq_client_verify_runs(seq_client *c, bool on)
+{
+    SEQ_ASSERT(c);
+    if (!c->verifier)
+        return SEQ_EINVAL;
+    c->verify_runs = on;
+    return 0;
+}
+
 bool seq_client_verifying(const seq_client *c)
 {
     SEQ_ASSERT(c);
@@ -891,31 +907,13 @@ static int batch_from_pb(seq_client *c, seq_batch **out, const Seq__NamespaceBat
     return 0;
 }
 
-/* Runs the verifier on b; a failure is kept and returned from then on. */
-static int verify_batch(seq_client *c, const seq_batch *b)
+/* One batch frame of the subscription, decoded, not verified. */
+static int receive_batch(seq_client *c, seq_batch **out, uint32_t timeout_ms)
 {
-    char why[200] = "";
-    int rc = seq_verifier_check(c->verifier, b, why, sizeof why);
-    if (rc) {
-        set_error(c, "batch of namespace %llu at height %llu failed verification: %s",
-                  (unsigned long long)b->ns, (unsigned long long)b->header.height, why[0] ? why : seq_strerror(rc));
-        c->verify_failed = rc;
-    }
-    return rc;
-}
-
-int seq_client_next_batch(seq_client *c, seq_batch **out, uint32_t timeout_ms)
-{
-    SEQ_ASSERT(c && out);
-    if (!c->subscribed)
-        return SEQ_EINVAL;
-    if (c->verify_failed)
-        return c->verify_failed; /* last_error still says why */
     Seq__ClientResponse *r;
     int rc = recv_response(c, &r, timeout_ms);
     if (rc)
         return rc;
-    seq_batch *b = NULL;
     /* An Error may carry the subscribe's id or none (a connection-level refusal). */
     if (r->body_case == SEQ__CLIENT_RESPONSE__BODY_ERROR) {
         rc = error_from_pb(c, r->error);
@@ -924,14 +922,78 @@ int seq_client_next_batch(seq_client *c, seq_batch **out, uint32_t timeout_ms)
                   (unsigned long long)c->subscribe_id);
         rc = SEQ_EPROTOCOL;
     } else if (r->body_case == SEQ__CLIENT_RESPONSE__BODY_BATCH) {
-        rc = batch_from_pb(c, &b, r->batch);
+        rc = batch_from_pb(c, out, r->batch);
     } else {
         set_error(c, "expected a batch, got body %d", (int)r->body_case);
         rc = SEQ_EPROTOCOL;
     }
     free_response(r);
-    if (rc == 0 && c->verifier && (rc = verify_batch(c, b)) != 0)
-        seq_batch_free(b);
+    return rc;
+}
+
+/* Fills the run: one batch (waiting up to timeout_ms); with verify_runs,
+ * also whatever batches have already arrived, up to RUN_BATCHES_MAX, without
+ * waiting. Then verifies them (seq_verifier_check_run: one certificate per
+ * namespace and run, so a catch-up costs one ed25519 quorum per run instead
+ * of per batch; a run of one is seq_verifier_check). A failure is kept and
+ * returned from then on, after the batches before it. An error met while
+ * reading ahead waits for the run. */
+static int run_fill(seq_client *c, uint32_t timeout_ms)
+{
+    SEQ_ASSERT(c->run_pos == c->run_len);
+    c->run_pos = c->run_len = 0;
+    int rc = receive_batch(c, &c->run[0], timeout_ms);
+    if (rc)
+        return rc;
+    c->run_len = 1;
+    uint32_t max = c->verify_runs ? RUN_BATCHES_MAX : 1;
+    while (c->run_len < max && (rc = receive_batch(c, &c->run[c->run_len], 0)) == 0)
+        c->run_len++;
+    if (rc && rc != SEQ_ETIMEOUT)
+        c->run_deferred = rc;
+    char why[200] = "";
+    uint32_t passed = 0;
+    rc = seq_verifier_check_run(c->verifier, c->run, c->run_len, &passed, why, sizeof why);
+    if (rc == 0)
+        return 0;
+    const seq_batch *bad = c->run[passed];
+    set_error(c, "batch of namespace %llu at height %llu failed verification: %s", (unsigned long long)bad->ns,
+              (unsigned long long)bad->header.height, why[0] ? why : seq_strerror(rc));
+    c->verify_failed = rc;
+    for (uint32_t i = passed; i < c->run_len; i++)
+        seq_batch_free(c->run[i]);
+    c->run_len = passed;
+    return passed ? 0 : rc;
+}
+
+/* The next batch to hand out: decoded only, or verified through the run. */
+static int next_checked(seq_client *c, seq_batch **out, uint32_t timeout_ms)
+{
+    if (!c->verifier)
+        return receive_batch(c, out, timeout_ms);
+    if (c->run_pos == c->run_len) {
+        if (c->verify_failed)
+            return c->verify_failed; /* last_error still says why */
+        if (c->run_deferred) {
+            int rc = c->run_deferred;
+            c->run_deferred = 0;
+            return rc;
+        }
+        int rc = run_fill(c, timeout_ms);
+        if (rc)
+            return rc;
+    }
+    *out = c->run[c->run_pos++];
+    return 0;
+}
+
+int seq_client_next_batch(seq_client *c, seq_batch **out, uint32_t timeout_ms)
+{
+    SEQ_ASSERT(c && out);
+    if (!c->subscribed)
+        return SEQ_EINVAL;
+    seq_batch *b = NULL;
+    int rc = next_checked(c, &b, timeout_ms);
     if (rc)
         return rc;
     int i = subscribed_index(c, b->ns);

@@ -97,6 +97,18 @@ int seq_client_verify_with(seq_client *c, const seq_validators *vs, uint64_t cha
 /* seq_client_verify_with the validators and chain id of a genesis file
  * (lib/genesis.h); its errors, with a message naming the file in err. */
 int seq_client_verify_genesis(seq_client *c, const char *genesis_path, char *err, size_t err_len) SEQ_MUST_CHECK;
+/* Catch-up mode, off by default. On, the batches that have already arrived
+ * when one is asked for (up to 64) are verified together
+ * (seq_verifier_check_run): every check as above, except that of each
+ * namespace's batches in the run only the last one's certificate is
+ * checked; the earlier ones, linked to it by parent hashes, are final
+ * because it is (a block's finality commits its ancestors), and say so in
+ * final_by. Their own certificates are then not checked: a forged
+ * signature on one of them is not noticed (the batch is still proven
+ * final). Reading a long backlog, that is one ed25519 quorum (~150 us) per
+ * run instead of per batch. A live stream, one batch at a time, is checked
+ * as without it. SEQ_EINVAL without verification. */
+int seq_client_verify_runs(seq_client *c, bool on) SEQ_MUST_CHECK;
 bool seq_client_verifying(const seq_client *c);
 /* Batches that passed verification on this connection. */
 uint64_t seq_client_verified_count(const seq_client *c);

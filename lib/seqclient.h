@@ -12,7 +12,10 @@
  *   namespace proof (these are all of the namespace's transactions in the
  *   block) and the link to the previous batch (no gap, no fork). A batch that
  *   fails is an error, never a batch. After a reconnect,
- *   seq_client_subscribe_resume proves the stream went on where it stopped;
+ *   seq_client_subscribe_resume proves the stream went on where it stopped.
+ *   Reading a backlog, seq_client_verify_runs checks one certificate per
+ *   namespace for the batches that arrived together (the earlier ones are
+ *   proven final by the later one: final_by);
  * - ask where a transaction is (pending, finalized with its proof, dropped
  *   with the reason) and check a finalized one's proof
  *   (seq_client_tx_status, seq_client_tx_status_verify).

@@ -1143,6 +1143,58 @@ static void test_verify_rejects_tampered(void **state)
     }
 }
 
+/* Catch-up mode: NS_A's batches of heights 2..6, all arrived before the
+ * first is asked for, are one run. With the certificate of height `bad`
+ * forged: below the run's last batch it goes unnoticed (the last one's
+ * checked certificate proves it final: final_by 6); as the last batch, the
+ * run is checked one batch at a time, the four before it pass on their own
+ * certificates and it is refused. */
+static void verify_run_with_forged(uint64_t bad)
+{
+    chain *ch = chain_make();
+    stream *st = calloc(1, sizeof *st);
+    assert_non_null(st);
+    for (uint64_t h = 2; h <= 6; h++) {
+        seq_batch *b = chain_batch(ch, h, NS_A, h);
+        if (h == bad)
+            b->cert.sigs[0].b[11] ^= 2;
+        stream_add(st, b);
+    }
+    server s;
+    server_start(&s, script_chain, st);
+    const seq_ns ns[1] = { NS_A };
+    seq_client *c = verified_client(&s, ch, ns, 1, 2, NULL);
+    assert_int_equal(seq_client_verify_runs(c, true), 0);
+    server_finish(&s); /* every frame is in the socket: one run */
+    for (uint64_t h = 2; h <= 6; h++) {
+        seq_batch *b = NULL;
+        int rc = seq_client_next_batch(c, &b, WAIT_MS);
+        if (h == bad && bad == 6) {
+            assert_int_equal(rc, SEQ_EBADSIG);
+            assert_non_null(strstr(seq_client_last_error(c), "at height 6 failed verification"));
+            break;
+        }
+        if (rc)
+            fail_msg("height %llu: %s (%s)", (unsigned long long)h, seq_errname(rc), seq_client_last_error(c));
+        assert_int_equal(b->header.height, h);
+        assert_int_equal(b->final_by, bad == 6 || h == 6 ? 0 : 6);
+        seq_batch_free(b);
+    }
+    assert_int_equal(seq_client_verified_count(c), bad == 6 ? 4 : 5);
+    seq_batch *b = NULL;
+    assert_int_equal(seq_client_next_batch(c, &b, WAIT_MS), bad == 6 ? SEQ_EBADSIG : SEQ_ECLOSED);
+    seq_client_close(c);
+    stream_free(st);
+    chain_free(ch);
+}
+
+static void test_verify_runs_catch_up(void **state)
+{
+    (void)state;
+    verify_run_with_forged(3);
+    verify_run_with_forged(6);
+}
+
 /* The wrong chain id, validators of another network, and a first batch that
  * is not at the subscribed height are all refused. */
 static void test_verify_wrong_network(void **state)
@@ -1484,6 +1536,7 @@ int main(void)
         cmocka_unit_test(test_subscribe_refused_and_timeout),
         cmocka_unit_test(test_verified_stream),
         cmocka_unit_test(test_verify_rejects_tampered),
+        cmocka_unit_test(test_verify_runs_catch_up),
         cmocka_unit_test(test_verify_wrong_network),
         cmocka_unit_test(test_verify_resume),
         cmocka_unit_test(test_tx_status),
