@@ -13,8 +13,9 @@ apis=$(for i in "${NODES[@]}"; do printf '%s,' "$(api_of "$i")"; done)
 bench_pid=$!
 h0=$(height_of 0)
 # All on node0, one namespace each (1..250: the 8 loaded ones and 242 empty).
-"$SEQCTL" fanout --api "$(api_of 0)" --subscribers "$SUBS" --duration 8 >"$T/fanout.out" 2>&1 ||
-    fail "fanout: $(tail -2 "$T/fanout.out")"
+"$SEQCTL" fanout --api "$(api_of 0)" --subscribers "$SUBS" --duration 8 >"$T/fanout.out" 2>"$T/fanout.err" ||
+    fail "fanout: $(tail -2 "$T/fanout.out" "$T/fanout.err")"
+grep -q "^fanout: attached $SUBS subscriptions in" "$T/fanout.err" || fail "fanout did not say when all were attached"
 h1=$(height_of 0)
 kill "$bench_pid" 2>/dev/null
 wait "$bench_pid" 2>/dev/null
