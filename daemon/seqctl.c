@@ -365,7 +365,8 @@ static int cmd_submit(int argc, char **argv)
 
 static const char SUBSCRIBE_HELP[] =
     "usage: seqctl subscribe --api HOST:PORT[,HOST:PORT...] --ns N[,M...] --from H [--count K]\n"
-    "                        [--skip-empty] [--genesis FILE | --no-verify] [--reconnect-every K]\n"
+    "                        [--skip-empty] [--genesis FILE | --no-verify] [--verify-runs]\n"
+    "                        [--reconnect-every K]\n"
     "\n"
     "Follows namespaces from height H (>= 1) on: one JSON line per finalized block\n"
     "and namespace, flushed as it comes (the form of lib/batch_json.h):\n"
@@ -379,6 +380,10 @@ static const char SUBSCRIBE_HELP[] =
     "  --genesis FILE  the network's genesis file; default $SEQ_GENESIS, else\n"
     "                  ./genesis.json\n"
     "  --no-verify     print batches unchecked (\"verified\":false); for debugging\n"
+    "  --verify-runs   catching up, batches that arrived together are checked as a run:\n"
+    "                  per namespace only the last one's certificate; the earlier ones\n"
+    "                  are proven final by it and say so (\"final_by\":H), their own\n"
+    "                  certificates unchecked (seq_client_verify_runs)\n"
     "  --count K       exit after K batches (with --skip-empty, K non-empty ones)\n"
     "  --skip-empty    print only batches with transactions\n"
     "A lost connection is resumed on the next --api node (round robin) from the\n"
@@ -461,6 +466,7 @@ typedef struct {
     const char *addrs[SUB_ADDRS_MAX];
     uint32_t naddrs, next;
     const seq_genesis *g;      /* NULL: --no-verify */
+    bool verify_runs;
     seq_ns ns[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
     uint64_t printed_to[SEQ_CLIENT_SUBSCRIBE_NS_MAX]; /* last height printed per namespace */
     uint32_t ns_count;
@@ -494,7 +500,8 @@ static int sub_open(sub_session *s)
     int rc = connect_api(&s->c, addr);
     if (rc)
         return rc;
-    if (s->g && (rc = seq_client_verify_with(s->c, &s->g->set, s->g->chain_id)) != 0)
+    if (s->g && ((rc = seq_client_verify_with(s->c, &s->g->set, s->g->chain_id)) != 0 ||
+                 (rc = seq_client_verify_runs(s->c, s->verify_runs)) != 0))
         return failure("verify: %s", seq_strerror(rc));
     rc = s->have_point ? seq_client_subscribe_resume(s->c, s->ns, s->ns_count, s->point_height, &s->point_hash)
                        : seq_client_subscribe(s->c, s->ns, s->ns_count, s->from);
@@ -588,9 +595,10 @@ static int follow(sub_session *s, uint64_t count, bool has_count, bool skip_empt
 
 static int cmd_subscribe(int argc, char **argv)
 {
-    enum { F_API, F_NS, F_FROM, F_COUNT, F_SKIP, F_GENESIS, F_NO_VERIFY, F_RECONNECT, F_N };
+    enum { F_API, F_NS, F_FROM, F_COUNT, F_SKIP, F_GENESIS, F_NO_VERIFY, F_RECONNECT, F_RUNS, F_N };
     flag flags[F_N] = { { "api", true },         { "ns", true },      { "from", true },       { "count", true },
-                        { "skip-empty", false }, { "genesis", true }, { "no-verify", false }, { "reconnect-every", true } };
+                        { "skip-empty", false }, { "genesis", true }, { "no-verify", false }, { "reconnect-every", true },
+                        { "verify-runs", false } };
     int rc = parse_flags(argc, argv, flags, F_N);
     if (rc < 0) {
         fputs(SUBSCRIBE_HELP, stdout);
@@ -611,6 +619,11 @@ static int cmd_subscribe(int argc, char **argv)
         rc = usage_error("--genesis and --no-verify exclude each other");
         goto out;
     }
+    if (flags[F_RUNS].present && flags[F_NO_VERIFY].present) {
+        rc = usage_error("--verify-runs and --no-verify exclude each other");
+        goto out;
+    }
+    s->verify_runs = flags[F_RUNS].present;
     if ((rc = sub_addrs_parse(s, flags[F_API].value)) != 0)
         goto out;
     seq_genesis *g = NULL;

@@ -42,6 +42,23 @@ grep -q "verifying against genesis $G (chain [0-9]*, 4 validators)" "$T/sub.err"
 [ "$(grep -c '"verified":true' "$T/sub.json")" -eq "$N" ] || fail "not every line is \"verified\":true"
 grep -q "\"id\":\"$id\"" "$T/sub.json" || fail "the keyed transaction is not in the batches"
 
+# --verify-runs: the same batches; the node sends a catch-up's heights in one
+# write, so some arrive together and are proven final by a later one.
+timeout 20 "$SEQCTL" subscribe --api "$API" --ns $NS --from 1 --count "$N" --verify-runs >"$T/runs.json" \
+    2>"$T/runs.err" || fail "subscribe --verify-runs failed: $(cat "$T/runs.err")"
+[ "$(grep -c '"verified":true' "$T/runs.json")" -eq "$N" ] || fail "--verify-runs: not every line is verified"
+sed -E 's/"verified":true(,"final_by":[0-9]+)?}$/"verified":true}/' "$T/runs.json" | cmp -s - "$T/sub.json" ||
+    fail "--verify-runs printed other batches than subscribe"
+proven=$(grep -c '"final_by":' "$T/runs.json")
+[ "$proven" -gt 0 ] || fail "--verify-runs: no batch was proven final by a later one"
+python3 - "$T/runs.json" <<'PY' || fail "a final_by is not above its batch's height"
+import json, sys
+for line in open(sys.argv[1]):
+    b = json.loads(line)
+    assert b.get("final_by", b["height"] + 1) > b["height"], line[:80]
+PY
+log "subscribe --verify-runs: the same $N batches, $proven of them proven final by a later one"
+
 # The consumer example, built against an installed libseqclient, prints the
 # same blocks as seqctl (both verified).
 make -s --no-print-directory -C "$ROOT" BUILD="$BIN" install PREFIX="$T/prefix" >"$T/install.log" 2>&1 ||
