@@ -40,6 +40,7 @@
 #define SEND_BUF_IDLE_BYTES (1u << 20) /* a larger send buffer is freed after use */
 #define HOST_BYTES 256
 #define RUN_BATCHES_MAX 64            /* batches read ahead and verified together (catch-up) */
+#define RUN_BYTES_MAX (8u << 20)      /* and their payloads, at most (one batch may be larger alone) */
 
 _Static_assert(SEQ_CLIENT_SUBSCRIBE_NS_MAX >= 1, "a subscription names a namespace");
 _Static_assert(SEQ_CLIENT_FRAME_BYTES_MAX <= UINT32_MAX - SEQ_FRAME_HEADER_BYTES, "frame length fits the header");
@@ -931,9 +932,18 @@ static int receive_batch(seq_client *c, seq_batch **out, uint32_t timeout_ms)
     return rc;
 }
 
+/* Memory a received batch holds, about: its payloads and tx entries. */
+static size_t batch_bytes(const seq_batch *b)
+{
+    size_t n = (size_t)b->tx_count * sizeof b->txs[0];
+    for (uint32_t i = 0; i < b->tx_count; i++)
+        n += b->txs[i].len;
+    return n;
+}
+
 /* Fills the run: one batch (waiting up to timeout_ms); with verify_runs,
- * also whatever batches have already arrived, up to RUN_BATCHES_MAX, without
- * waiting. Then verifies them (seq_verifier_check_run: one certificate per
+ * also whatever batches have already arrived, up to RUN_BATCHES_MAX and
+ * RUN_BYTES_MAX, without waiting. Then verifies them (seq_verifier_check_run: one certificate per
  * namespace and run, so a catch-up costs one ed25519 quorum per run instead
  * of per batch; a run of one is seq_verifier_check). A failure is kept and
  * returned from then on, after the batches before it. An error met while
@@ -947,8 +957,9 @@ static int run_fill(seq_client *c, uint32_t timeout_ms)
         return rc;
     c->run_len = 1;
     uint32_t max = c->verify_runs ? RUN_BATCHES_MAX : 1;
-    while (c->run_len < max && (rc = receive_batch(c, &c->run[c->run_len], 0)) == 0)
-        c->run_len++;
+    size_t bytes = batch_bytes(c->run[0]);
+    while (c->run_len < max && bytes < RUN_BYTES_MAX && (rc = receive_batch(c, &c->run[c->run_len], 0)) == 0)
+        bytes += batch_bytes(c->run[c->run_len++]);
     if (rc && rc != SEQ_ETIMEOUT)
         c->run_deferred = rc;
     char why[200] = "";

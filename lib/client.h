@@ -98,7 +98,7 @@ int seq_client_verify_with(seq_client *c, const seq_validators *vs, uint64_t cha
  * (lib/genesis.h); its errors, with a message naming the file in err. */
 int seq_client_verify_genesis(seq_client *c, const char *genesis_path, char *err, size_t err_len) SEQ_MUST_CHECK;
 /* Catch-up mode, off by default. On, the batches that have already arrived
- * when one is asked for (up to 64) are verified together
+ * when one is asked for (up to 64, and 8 MiB of payloads) are verified together
  * (seq_verifier_check_run): every check as above, except that of each
  * namespace's batches in the run only the last one's certificate is
  * checked; the earlier ones, linked to it by parent hashes, are final
