@@ -1873,7 +1873,11 @@ static const char READ_HELP[] =
     "the read with exit code 1.\n"
     "  --follow     at the last finalized height, wait for more (polls the store)\n"
     "  --limit L    exit after L batches\n"
-    "  --no-verify  print batches unchecked (\"verified\":false)\n";
+    "  --no-verify  print batches unchecked (\"verified\":false)\n"
+    "  --verify-runs  catching up, up to 64 batches are read ahead and checked as a run:\n"
+    "               per namespace only the last one's certificate; the earlier ones are\n"
+    "               proven final by it and say so (\"final_by\":H), their own\n"
+    "               certificates unchecked\n";
 
 #define READ_WAIT_MS 1000u /* --follow: one wait for the next batch */
 
@@ -1890,22 +1894,25 @@ static int print_json_line(json_t *j)
 
 static int cmd_read(int argc, char **argv)
 {
-    enum { F_HOME, F_NS, F_FROM, F_FOLLOW, F_LIMIT, F_NO_VERIFY, F_N };
+    enum { F_HOME, F_NS, F_FROM, F_FOLLOW, F_LIMIT, F_NO_VERIFY, F_RUNS, F_N };
     flag flags[F_N] = { { "home", true }, { "ns", true }, { "from", true }, { "follow", false }, { "limit", true },
-                        { "no-verify", false } };
+                        { "no-verify", false }, { "verify-runs", false } };
     int rc = parse_flags(argc, argv, flags, F_N);
     if (rc < 0) {
         fputs(READ_HELP, stdout);
         return 0;
     }
     seq_ns ns[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
-    seq_reader_opts o = {.home = flags[F_HOME].value, .ns = ns, .no_verify = flags[F_NO_VERIFY].present};
+    seq_reader_opts o = {.home = flags[F_HOME].value, .ns = ns, .no_verify = flags[F_NO_VERIFY].present,
+                         .verify_runs = flags[F_RUNS].present};
     uint64_t limit = UINT64_MAX;
     if (rc || (rc = require(&flags[F_HOME])) || (rc = require(&flags[F_NS])) || (rc = require(&flags[F_FROM])) ||
         (rc = parse_ns_list(flags[F_NS].value, ns, &o.ns_count)) ||
         (rc = parse_u64("from", flags[F_FROM].value, 1, UINT64_MAX, &o.from_height)) ||
         (flags[F_LIMIT].present && (rc = parse_u64("limit", flags[F_LIMIT].value, 1, UINT64_MAX, &limit))))
         return rc;
+    if (o.no_verify && o.verify_runs)
+        return usage_error("--verify-runs and --no-verify exclude each other");
     if (seq_crypto_init() != 0)
         return failure("libsodium failed to initialise");
     seq_reader *r;

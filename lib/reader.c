@@ -21,6 +21,9 @@
 #include "genesis.h"
 #include "store.h"
 
+#define RUN_BATCHES_MAX 64       /* batches cut ahead and verified together (verify_runs) */
+#define RUN_BYTES_MAX (8u << 20) /* and their payloads, at most */
+
 struct seq_reader {
     char data_dir[SEQ_PATH_BYTES];
     uint64_t chain_id;
@@ -35,6 +38,9 @@ struct seq_reader {
     seq_block *block;          /* block at height while its namespaces are read */
     seq_cert cert;
     uint64_t batches;
+    bool verify_runs;
+    seq_batch *run[RUN_BATCHES_MAX]; /* verified, not yet handed out: run[run_pos..run_len) */
+    uint32_t run_len, run_pos;
     char err[SEQ_READER_ERR_BYTES];
 };
 
@@ -175,6 +181,7 @@ int seq_reader_open(seq_reader **out, const seq_reader_opts *o, char *err, size_
         return rc;
     }
     r->verify = !o->no_verify;
+    r->verify_runs = r->verify && o->verify_runs;
     r->height = o->from_height;
     *out = r;
     return 0;
@@ -186,6 +193,8 @@ void seq_reader_close(seq_reader *r)
         return;
     seq_block_free(r->block);
     seq_store_close(r->store);
+    for (uint32_t i = r->run_pos; i < r->run_len; i++)
+        seq_batch_free(r->run[i]);
     free(r);
 }
 
@@ -240,7 +249,6 @@ static int block_ensure(seq_reader *r)
 
 static void advance(seq_reader *r)
 {
-    r->batches++;
     if (++r->ns_next < r->ns_count)
         return;
     r->ns_next = 0;
@@ -249,24 +257,98 @@ static void advance(seq_reader *r)
     r->block = NULL;
 }
 
-static int read_one(seq_reader *r, seq_batch **out)
+/* The batch at the reader's position, cut from the store, not verified;
+ * the position moves on only on success. */
+static int cut_one(seq_reader *r, seq_batch **out)
 {
     int rc;
     if ((rc = store_ensure(r)) || (rc = block_ensure(r)))
         return rc;
     seq_ns ns = r->ns[r->ns_next];
-    seq_batch *b;
-    rc = seq_batch_make(r->store, r->block, &r->cert, ns, &b);
+    rc = seq_batch_make(r->store, r->block, &r->cert, ns, out);
     if (rc)  /* the path's headers were committed with the block: absence is damage too */
         return fail(r, rc == SEQ_ENOTFOUND ? SEQ_ECORRUPT : rc, "batch of height %" PRIu64 " ns %" PRIu64 ": %s",
                     r->height, ns, seq_strerror(rc));
+    advance(r);
+    return 0;
+}
+
+/* Back to the batch of b (cut ahead, then refused): the next read is it. */
+static void rewind_to(seq_reader *r, const seq_batch *b)
+{
+    uint32_t i = 0;
+    while (i + 1 < r->ns_count && r->ns[i] != b->ns)
+        i++;
+    if (r->height != b->header.height) {
+        seq_block_free(r->block);
+        r->block = NULL;
+    }
+    r->height = b->header.height;
+    r->ns_next = i;
+}
+
+static int refused(seq_reader *r, const seq_batch *b, int rc, const char *why)
+{
+    return fail(r, rc, "height %" PRIu64 " ns %" PRIu64 " fails verification: %s (%s)", b->header.height, b->ns,
+                seq_strerror(rc), why);
+}
+
+/* verify_runs: cuts up to RUN_BATCHES_MAX batches (RUN_BYTES_MAX of
+ * payloads) ahead, up to the store's tip, and checks them as one run
+ * (seq_verifier_check_run); the ones that pass wait in r->run. A refused
+ * batch and those after it are dropped and the reader is put back at it,
+ * so it is read (and refused) again next: the reader stays at that batch. */
+static int run_fill(seq_reader *r)
+{
+    uint32_t n = 0;
+    size_t bytes = 0;
+    int rc = 0;
+    while (n < RUN_BATCHES_MAX && bytes < RUN_BYTES_MAX && (rc = cut_one(r, &r->run[n])) == 0) {
+        for (uint32_t i = 0; i < r->run[n]->tx_count; i++)
+            bytes += r->run[n]->txs[i].len;
+        n++;
+    }
+    if (n == 0)
+        return rc; /* nothing new, or the error at this batch */
+    r->err[0] = '\0'; /* an error past the run is met again when it comes */
+    char why[SEQ_READER_ERR_BYTES / 2] = "";
+    uint32_t passed = 0;
+    rc = seq_verifier_check_run(&r->verifier, r->run, n, &passed, why, sizeof why);
+    if (rc) {
+        rewind_to(r, r->run[passed]);
+        refused(r, r->run[passed], rc, why);
+        for (uint32_t i = passed; i < n; i++)
+            seq_batch_free(r->run[i]);
+    }
+    r->run_len = passed;
+    r->run_pos = 0;
+    return passed ? 0 : rc;
+}
+
+static int read_one(seq_reader *r, seq_batch **out)
+{
+    if (r->verify_runs) {
+        if (r->run_pos == r->run_len) {
+            int rc = run_fill(r);
+            if (rc)
+                return rc;
+        }
+        *out = r->run[r->run_pos++];
+        r->batches++;
+        return 0;
+    }
+    seq_batch *b;
+    int rc = cut_one(r, &b);
+    if (rc)
+        return rc;
     char why[SEQ_READER_ERR_BYTES / 2] = "";
     if (r->verify && (rc = seq_verifier_check(&r->verifier, b, why, sizeof why)) != 0) {
+        rewind_to(r, b);
+        refused(r, b, rc, why);
         seq_batch_free(b);
-        return fail(r, rc, "height %" PRIu64 " ns %" PRIu64 " fails verification: %s (%s)", r->height, ns,
-                    seq_strerror(rc), why);
+        return rc;
     }
-    advance(r);
+    r->batches++;
     *out = b;
     return 0;
 }
@@ -306,6 +388,9 @@ int seq_reader_wait(seq_reader *r, seq_batch **out, uint32_t timeout_ms)
     }
 }
 
-uint64_t seq_reader_height(const seq_reader *r) { return r->height; }
+uint64_t seq_reader_height(const seq_reader *r)
+{
+    return r->run_pos < r->run_len ? r->run[r->run_pos]->header.height : r->height;
+}
 uint64_t seq_reader_batches(const seq_reader *r) { return r->batches; }
 const char *seq_reader_last_error(const seq_reader *r) { return r->err; }

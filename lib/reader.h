@@ -72,6 +72,11 @@ typedef struct {
      * applied, so the first batch must continue it (resuming). */
     const seq_hash *prev_hash;
     bool no_verify;            /* hand out batches without checking them */
+    /* Catch-up runs (lib/client.h, seq_client_verify_runs): batches are cut
+     * ahead (up to 64, to the tip) and checked as one run, one certificate
+     * per namespace; the earlier ones carry final_by and their own
+     * certificates are not checked. */
+    bool verify_runs;
     size_t map_bytes;          /* 0: the config's store_map_bytes, or SEQ_STORE_MAP_BYTES_DEFAULT */
 } seq_reader_opts;
 

@@ -102,6 +102,12 @@ timeout 60 "$SEQCTL" read --home "$HOME_DIR" --ns "$NS" --from 1 >"$T/read.json"
     fail "seqctl read: $(tail -2 "$T/read.err")"
 out=$(python3 "$T/check.py" "$NS" "$T/ids" "$T/in" "$T/read.json") || fail "seqctl read: $out"
 [ ! -s "$T/read.err" ] || fail "seqctl read wrote to stderr: $(head -2 "$T/read.err")"
+# --verify-runs: the same transactions; the history is read ahead in runs,
+# so batches below each run's last are proven final by it (final_by).
+timeout 60 "$SEQCTL" read --home "$HOME_DIR" --ns "$NS" --from 1 --verify-runs >"$T/runs.json" 2>"$T/runs.err" ||
+    fail "seqctl read --verify-runs: $(tail -2 "$T/runs.err")"
+out_runs=$(python3 "$T/check.py" "$NS" "$T/ids" "$T/in" "$T/runs.json") || fail "seqctl read --verify-runs: $out_runs"
+grep -q '"final_by":' "$T/runs.json" || fail "seqctl read --verify-runs: no batch proven by a later one"
 
 # --limit and a second namespace: exactly L lines, alternating namespaces.
 timeout 30 "$SEQCTL" read --home "$HOME_DIR" --ns "$NS,$NS_OTHER" --from 1 --limit 10 >"$T/limit.json" ||

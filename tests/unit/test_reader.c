@@ -372,6 +372,67 @@ static void test_forged_certificate_refused(void **state)
     seq_reader_close(r);
 }
 
+/* Catch-up runs (verify_runs): heights 1..11 of two namespaces, height 5
+ * with a forged certificate. With later heights stored, the run's last
+ * certificate (height 11) proves 5 final: every batch comes out, 5's with
+ * final_by 11. With 5 the newest stored height, its certificate is the
+ * run's last: heights 1-4 come out checked one by one, then 5 is refused,
+ * and stays refused. */
+static void test_verify_runs(void **state)
+{
+    fixture *fx = *state;
+    seq_store *w = store_open_rw(fx->data_dir);
+    assert_int_equal(chain_commit(fx, w, 1, 4, 0), 0);
+    seq_cert forged = fx->certs[5];
+    forged.sigs[1].b[9] ^= 4;
+    seq_store_final item = {.block = fx->blocks[5], .cert = &forged};
+    assert_int_equal(seq_store_commit_finalized(w, &item, 1), 0);
+
+    const seq_ns ns[] = {NS_A, NS_B};
+    seq_reader_opts o = {.data_dir = fx->data_dir, .genesis_file = fx->genesis, .ns = ns, .ns_count = 2,
+                         .from_height = 1, .verify_runs = true};
+    seq_reader *r = NULL;
+    seq_batch *b = NULL;
+    assert_int_equal(seq_reader_open(&r, &o, NULL, 0), 0);
+    for (uint64_t h = 1; h <= 4; h++) {
+        for (uint32_t k = 0; k < 2; k++) {
+            assert_int_equal(seq_reader_height(r), h);
+            int rc = seq_reader_next(r, &b);
+            if (rc)
+                fail_msg("height %llu: %s", (unsigned long long)h, seq_reader_last_error(r));
+            assert_batch_of(fx, b, h, ns[k]);
+            assert_int_equal(b->final_by, 0);
+            seq_batch_free(b);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(seq_reader_next(r, &b), SEQ_EBADSIG);
+        assert_null(b);
+        assert_non_null(strstr(seq_reader_last_error(r), "height 5"));
+        assert_int_equal(seq_reader_height(r), 5);
+    }
+    assert_int_equal(seq_reader_batches(r), 8);
+    seq_reader_close(r);
+
+    assert_int_equal(chain_commit(fx, w, 6, 11, 0), 0);
+    seq_store_close(w);
+    assert_int_equal(seq_reader_open(&r, &o, NULL, 0), 0);
+    for (uint64_t h = 1; h <= 11; h++) {
+        for (uint32_t k = 0; k < 2; k++) {
+            int rc = seq_reader_next(r, &b);
+            if (rc)
+                fail_msg("height %llu: %s", (unsigned long long)h, seq_reader_last_error(r));
+            assert_batch_of(fx, b, h, ns[k]);
+            assert_int_equal(b->final_by, h == 11 ? 0 : 11);
+            seq_batch_free(b);
+        }
+    }
+    assert_int_equal(seq_reader_next(r, &b), SEQ_ENOTFOUND);
+    assert_int_equal(seq_reader_batches(r), 22);
+    assert_int_equal(seq_reader_height(r), 12);
+    seq_reader_close(r);
+}
+
 /* Resuming with prev_hash: the first batch must continue the rollup's last
  * block; a hash of another block is a gap. */
 static void test_resume_checks_prev_hash(void **state)
@@ -471,6 +532,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reads_while_other_process_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_by_home, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forged_certificate_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_checks_prev_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_new_and_wait_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_refusals, setup, teardown),
