@@ -469,7 +469,7 @@ static int batch_parse(const json_t *j, seq_batch *b, uint8_t *payloads, size_t 
     if (json_object_get(j, "final_by") &&
         (rc = u64_get(j, "", "final_by", UINT64_MAX, &b->final_by, err, err_len)) != 0)
         return rc;
-    if (b->final_by && b->final_by <= height)
+    if (json_object_get(j, "final_by") && b->final_by <= height)
         return bad(err, err_len, "", "final_by", "not above height");
     seq_header_hash(&b->header, &b->block_hash);
     if (!seq_hash_eq(&block_hash, &b->block_hash))

@@ -40,7 +40,7 @@
 #define SEND_BUF_IDLE_BYTES (1u << 20) /* a larger send buffer is freed after use */
 #define HOST_BYTES 256
 #define RUN_BATCHES_MAX 64            /* batches read ahead and verified together (catch-up) */
-#define RUN_BYTES_MAX (8u << 20)      /* and their payloads, at most (one batch may be larger alone) */
+#define RUN_BYTES_MAX (8u << 20)      /* read ahead while the run holds less (so at most this plus one batch) */
 
 _Static_assert(SEQ_CLIENT_SUBSCRIBE_NS_MAX >= 1, "a subscription names a namespace");
 _Static_assert(SEQ_CLIENT_FRAME_BYTES_MAX <= UINT32_MAX - SEQ_FRAME_HEADER_BYTES, "frame length fits the header");
@@ -682,7 +682,8 @@ bool seq_client_verifying(const seq_client *c)
 uint64_t seq_client_verified_count(const seq_client *c)
 {
     SEQ_ASSERT(c);
-    return c->verifier ? c->verifier->verified : 0;
+    /* The verifier also counts a run's batches not handed out yet. */
+    return c->verifier ? c->verifier->verified - (c->run_len - c->run_pos) : 0;
 }
 
 /* ---- subscriptions -------------------------------------------------------- */
@@ -932,10 +933,10 @@ static int receive_batch(seq_client *c, seq_batch **out, uint32_t timeout_ms)
     return rc;
 }
 
-/* Memory a received batch holds, about: its payloads and tx entries. */
+/* Memory a received batch holds, about: its payloads, tx entries and path. */
 static size_t batch_bytes(const seq_batch *b)
 {
-    size_t n = (size_t)b->tx_count * sizeof b->txs[0];
+    size_t n = (size_t)b->tx_count * sizeof b->txs[0] + (size_t)b->path_len * sizeof b->cert_path[0];
     for (uint32_t i = 0; i < b->tx_count; i++)
         n += b->txs[i].len;
     return n;

@@ -30,7 +30,10 @@ typedef struct seq_client seq_client;
 int seq_client_connect(seq_client **out, const char *hostport, uint32_t timeout_ms,
                        char *err, size_t err_len) SEQ_MUST_CHECK;
 void seq_client_close(seq_client *c);
-/* The socket, for poll(2) by programs that wait on several clients. */
+/* The socket, for poll(2) by programs that wait on several clients. Batches
+ * may already be read and waiting in the client (several frames come in one
+ * read; with seq_client_verify_runs, a whole run): after POLLIN, call
+ * seq_client_next_batch with timeout 0 until it returns SEQ_ETIMEOUT. */
 int seq_client_fd(const seq_client *c);
 
 /* Outcome of one submitted transaction, in request order. status is 0
@@ -98,7 +101,7 @@ int seq_client_verify_with(seq_client *c, const seq_validators *vs, uint64_t cha
  * (lib/genesis.h); its errors, with a message naming the file in err. */
 int seq_client_verify_genesis(seq_client *c, const char *genesis_path, char *err, size_t err_len) SEQ_MUST_CHECK;
 /* Catch-up mode, off by default. On, the batches that have already arrived
- * when one is asked for (up to 64, and 8 MiB of payloads) are verified together
+ * when one is asked for (up to 64; read ahead while under 8 MiB) are verified together
  * (seq_verifier_check_run): every check as above, except that of each
  * namespace's batches in the run only the last one's certificate is
  * checked; the earlier ones, linked to it by parent hashes, are final

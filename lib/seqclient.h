@@ -55,7 +55,7 @@
 #ifndef SEQCLIENT_H
 #define SEQCLIENT_H
 
-#define SEQCLIENT_VERSION "0.4.0"
+#define SEQCLIENT_VERSION "0.5.0"
 
 #include "errors.h"   /* SEQ_E* codes, seq_strerror */
 #include "types.h"    /* seq_tx, seq_header, seq_cert, seq_validators */

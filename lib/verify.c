@@ -313,6 +313,9 @@ int seq_verifier_check_run(seq_verifier *v, seq_batch *const *run, uint32_t n, u
                            size_t why_len)
 {
     SEQ_ASSERT(v && passed && (n == 0 || run));
+    *passed = 0;
+    if (n > SEQ_VERIFIER_RUN_MAX)
+        return refuse(why, why_len, SEQ_EINVAL, "run of %" PRIu32 " batches, at most %d", n, SEQ_VERIFIER_RUN_MAX);
     if (n == 1) { /* a live stream: nothing to share */
         run[0]->final_by = 0;
         int rc = verifier_step(v, run[0], true, why, why_len);
@@ -337,6 +340,8 @@ int seq_verifier_check_run(seq_verifier *v, seq_batch *const *run, uint32_t n, u
         return 0;
     }
     free(trial);
+    for (uint32_t k = 0; k < n; k++)
+        run[k]->final_by = 0;
     /* Where it failed, one batch at a time, each with its own certificate. */
     for (*passed = 0; *passed < n; (*passed)++) {
         run[*passed]->final_by = 0;

@@ -112,7 +112,10 @@ int seq_verifier_check(seq_verifier *v, const seq_batch *b, char *why, size_t wh
  * again one at a time, each with its own certificate, so the result is
  * the same as seq_verifier_check over the run: the first failing batch is
  * run[*passed], why says why, and the verifier stands after the ones that
- * passed. run[i] may be of any subscribed namespace, in stream order. */
+ * passed; every batch after it has final_by 0. run[i] may be of any
+ * subscribed namespace, in stream order. */
+#define SEQ_VERIFIER_RUN_MAX 1024 /* batches in one run (SEQ_EINVAL past it): finding each one's
+                                   * namespace's last batch is quadratic in the run */
 int seq_verifier_check_run(seq_verifier *v, seq_batch *const *run, uint32_t n, uint32_t *passed, char *why,
                            size_t why_len) SEQ_MUST_CHECK;
 

@@ -54,7 +54,7 @@ wait_attached() {
     local file=$1 pid=$2 i
     for ((i = 0; i < 600; i++)); do
         grep -q '^fanout: attached' "$file" 2>/dev/null && return 0
-        kill -0 "$pid" 2>/dev/null || return 1
+        kill -0 "$pid" 2>/dev/null || { grep -q '^fanout: attached' "$file" 2>/dev/null; return; }
         sleep 0.1
     done
     return 1
@@ -77,7 +77,7 @@ run_phase() {
             >"$work/$name.fanout" 2>"$work/$name.fanout.err" &
         fanout_pid=$!
         wait_attached "$work/$name.fanout.err" "$fanout_pid" || { echo "bench: $name: fanout did not attach:" \
-            "$(tail -1 "$work/$name.fanout.err")"; kill "$fanout_pid" 2>/dev/null; return 1; }
+            "$(tail -1 "$work/$name.fanout.err")"; kill "$fanout_pid" 2>/dev/null; wait "$fanout_pid" 2>/dev/null; return 1; }
         sed 's/^/   /' "$work/$name.fanout.err"
     fi
     # The per-second progress goes to stderr: keep it out of the report, show the end.
@@ -86,7 +86,7 @@ run_phase() {
     local rc=$?
     sed 's/^/   /' "$work/$name.out"
     if [ -n "$fanout_pid" ]; then
-        wait "$fanout_pid" || { echo "bench: $name: fanout failed: $(tail -1 "$work/$name.fanout")"; rc=1; }
+        wait "$fanout_pid" || { echo "bench: $name: fanout failed: $(tail -1 "$work/$name.fanout" "$work/$name.fanout.err")"; rc=1; }
         sed 's/^/   /' "$work/$name.fanout"
     fi
     bash "$root/scripts/cluster.sh" status --dir "$dir" --bin "$BIN" | awk '{ print "   " $1, $4 }'

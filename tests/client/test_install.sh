@@ -24,16 +24,16 @@ install_to() { # PREFIX [DESTDIR]
 # ---- a plain PREFIX ----------------------------------------------------------
 P="$T/prefix"
 install_to "$P"
-for f in lib/libseqclient.a lib/libseqclient.so.0 lib/libseqclient.so lib/pkgconfig/seqclient.pc \
+for f in lib/libseqclient.a lib/libseqclient.so.1 lib/libseqclient.so lib/pkgconfig/seqclient.pc \
          include/seqclient/seqclient.h include/seqclient/client.h include/seqclient/verify.h; do
     [ -e "$P/$f" ] || fail "make install did not write $f"
 done
-[ "$(readlink "$P/lib/libseqclient.so")" = libseqclient.so.0 ] || fail "libseqclient.so is not a link to libseqclient.so.0"
+[ "$(readlink "$P/lib/libseqclient.so")" = libseqclient.so.1 ] || fail "libseqclient.so is not a link to libseqclient.so.1"
 grep -q "^prefix=$P\$" "$P/lib/pkgconfig/seqclient.pc" || fail "seqclient.pc does not name prefix $P"
 ! grep -q '@' "$P/lib/pkgconfig/seqclient.pc" || fail "seqclient.pc has an unfilled @FIELD@"
 
 # Nothing of the node: no libuv or LMDB symbol wanted, no such library needed.
-so="$P/lib/libseqclient.so.0"
+so="$P/lib/libseqclient.so.1"
 bad=$(nm -D --undefined-only "$so" | awk '{ print $2 }' | grep -E '^(uv_|mdb_)' | head -3)
 [ -z "$bad" ] || fail "libseqclient.so wants $bad"
 bad=$(nm -u "$P/lib/libseqclient.a" 2>/dev/null | awk '{ print $2 }' | grep -E '^(uv_|mdb_)' | sort -u | head -3)
@@ -43,7 +43,7 @@ for sym in seq_client_connect seq_client_verify_with seq_client_next_batch seq_c
            seq_verifier_check seq_genesis_load seq_batch_free; do
     nm -D --defined-only "$so" | grep -qw "$sym" || fail "libseqclient.so does not export $sym"
 done
-log "installed into $P: $(ls "$P/include/seqclient" | wc -l) headers, .a, .so.0, seqclient.pc; no libuv or LMDB symbol"
+log "installed into $P: $(ls "$P/include/seqclient" | wc -l) headers, .a, .so.1, seqclient.pc; no libuv or LMDB symbol"
 
 export PKG_CONFIG_PATH="$P/lib/pkgconfig"
 flags=$(pkg-config --cflags --libs seqclient) || fail "pkg-config --cflags --libs seqclient failed"
@@ -51,7 +51,7 @@ flags=$(pkg-config --cflags --libs seqclient) || fail "pkg-config --cflags --lib
 # shellcheck disable=SC2086 # flags are words
 "$CC" -Wall -Wextra -Werror -o "$T/consumer" "$ROOT/examples/consumer.c" $flags 2>"$T/cc.log" ||
     fail "consumer.c does not build with '$flags': $(head -20 "$T/cc.log")"
-readelf -d "$T/consumer" | grep -q 'NEEDED.*libseqclient.so.0' || fail "consumer is not linked to libseqclient.so.0"
+readelf -d "$T/consumer" | grep -q 'NEEDED.*libseqclient.so.1' || fail "consumer is not linked to libseqclient.so.1"
 out=$(LD_LIBRARY_PATH="$P/lib" "$T/consumer" --help) || fail "consumer --help exited $?"
 grep -q '^usage: consumer' <<<"$out" || fail "consumer --help printed: $out"
 LD_LIBRARY_PATH="$P/lib" "$T/consumer" >/dev/null 2>&1

@@ -618,6 +618,32 @@ static void test_run_with_a_bad_last_certificate(void **state)
     free(v);
 }
 
+/* Each namespace's own last batch carries the proof: a namespace with one
+ * batch in a run has its certificate checked even when another
+ * namespace's batches follow it (a forged one is refused), and a run past
+ * SEQ_VERIFIER_RUN_MAX batches is refused whole. */
+static void test_run_single_batch_namespace(void **state)
+{
+    (void)state;
+    seq_batch *run[3] = {plain_batch(0, 1), plain_batch(0, 2), plain_batch(1, 1)};
+    run[1]->cert = certs4[0];
+    run[1]->cert.sigs[3].b[1] ^= 1;
+    seq_verifier *v = malloc(sizeof *v);
+    assert_non_null(v);
+    seq_verifier_init(v, &vs, CHAIN_ID);
+    char why[WHY_BYTES] = "";
+    uint32_t passed = 9;
+    assert_int_equal(seq_verifier_check_run(v, run, 3, &passed, why, sizeof why), SEQ_EBADSIG);
+    assert_int_equal(passed, 1);
+    assert_string_equal(why, "certificate: bad signature from validator 3");
+    for (uint32_t i = 0; i < 3; i++)
+        assert_int_equal(run[i]->final_by, 0);
+    assert_int_equal(seq_verifier_check_run(v, run, SEQ_VERIFIER_RUN_MAX + 1, &passed, why, sizeof why), SEQ_EINVAL);
+    assert_int_equal(passed, 0);
+    run_free(run, 3);
+    free(v);
+}
+
 /* A break inside the run (a batch whose proof does not match, a skipped
  * height) stops it at that batch, with the batches before it passed on
  * their own certificates. */
@@ -667,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_run_checks_the_last_certificate_per_namespace),
         cmocka_unit_test(test_run_with_a_bad_last_certificate),
         cmocka_unit_test(test_run_broken_in_the_middle),
+        cmocka_unit_test(test_run_single_batch_namespace),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
