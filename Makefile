@@ -100,7 +100,8 @@ CLIENT_HEADERS := lib/seqclient.h lib/client.h lib/verify.h lib/nsproof.h lib/ge
                   lib/types.h lib/crypto.h lib/errors.h lib/assert.h
 CLIENT_A    := $(BUILD)/libseqclient.a
 CLIENT_SO   := $(BUILD)/libseqclient.so
-CLIENT_ABI  := 1 # the soname: bumped when an installed struct changes layout (1: seq_batch.final_by)
+# The soname's number: bumped when an installed struct changes layout (1: seq_batch.final_by).
+CLIENT_ABI  := 1
 CLIENT_VERSION := $(shell sed -n 's/^\#define SEQCLIENT_VERSION "\(.*\)"/\1/p' lib/seqclient.h)
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
