@@ -570,8 +570,10 @@ static void wake_cb(uv_async_t *h)
     uint64_t tip = s->tip_in;
     bool stopping = s->stopping;
     seq_block *fresh[FRESH_MAX];
-    seq_cert *fresh_cert = malloc(FRESH_MAX * sizeof *fresh_cert);
-    uint32_t fresh_count = fresh_cert ? s->fresh_count : 0;
+    /* Only what waits: a certificate is 8 KiB, FRESH_MAX of them 0.5 MiB. */
+    uint32_t waiting = s->fresh_count;
+    seq_cert *fresh_cert = waiting ? malloc(waiting * sizeof *fresh_cert) : NULL;
+    uint32_t fresh_count = fresh_cert ? waiting : 0;
     for (uint32_t i = 0; i < fresh_count; i++) {
         fresh[i] = s->fresh[i];
         fresh_cert[i] = s->fresh_cert[i];
