@@ -919,6 +919,9 @@ static void pb_batch_set(pb_batch *p)
 typedef struct {
     pb_batch items[STREAM_MAX];
     size_t n;
+    /* The client may close before reading everything (it stops at a batch
+     * that fails verification): a send that finds it gone is not an error. */
+    bool client_may_hang_up;
 } stream;
 
 static void stream_add(stream *st, seq_batch *b)
@@ -953,7 +956,7 @@ static int script_chain(server *s, int fd)
         r.body_case = SEQ__CLIENT_RESPONSE__BODY_BATCH;
         r.batch = &st->items[i].msg;
         if (send_response(fd, &r))
-            return server_fail(s, "send batch");
+            return st->client_may_hang_up ? 0 : server_fail(s, "send batch");
     }
     shutdown(fd, SHUT_WR);
     return 0;
@@ -1119,6 +1122,7 @@ static void test_verify_rejects_tampered(void **state)
         TAMPERED[k].tamper(ch, &bad);
         stream_add(st, bad);
         stream_add(st, chain_batch(ch, 4, NS_A, 4)); /* good, but after a failure nothing is delivered */
+        st->client_may_hang_up = true; /* the client closes after the failure, maybe before this is sent */
         server s;
         server_start(&s, script_chain, st);
         const seq_ns ns[1] = { NS_A };
