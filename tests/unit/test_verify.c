@@ -393,6 +393,15 @@ static void test_proof_and_txs_refused(void **state)
     seq_batch_free(b);
 }
 
+/* A fresh stream verifier of the test chain (free() it). */
+static seq_verifier *verifier_new(void)
+{
+    seq_verifier *v = malloc(sizeof *v);
+    assert_non_null(v);
+    seq_verifier_init(v, &vs, CHAIN_ID);
+    return v;
+}
+
 /* ---- the stream verifier ----------------------------------------------------------------- */
 
 static int verify(seq_verifier *v, seq_batch *b, char *why)
@@ -407,9 +416,7 @@ static int verify(seq_verifier *v, seq_batch *b, char *why)
 static void test_verifier_continuity(void **state)
 {
     (void)state;
-    seq_verifier *v = malloc(sizeof *v);
-    assert_non_null(v);
-    seq_verifier_init(v, &vs, CHAIN_ID);
+    seq_verifier *v = verifier_new();
     char why[WHY_BYTES];
     for (uint32_t k = 0; k < 3; k++) {
         assert_int_equal(verify(v, plain_batch(k, 1), why), 0);
@@ -447,9 +454,7 @@ static void test_verifier_continuity(void **state)
 static void test_verifier_resume(void **state)
 {
     (void)state;
-    seq_verifier *v = malloc(sizeof *v);
-    assert_non_null(v);
-    seq_verifier_init(v, &vs, CHAIN_ID);
+    seq_verifier *v = verifier_new();
     char why[WHY_BYTES];
     seq_hash wrong = blocks[1]->hash;
     assert_int_equal(seq_verifier_expect(v, 1, 4, &wrong), 0);
@@ -481,9 +486,7 @@ static void test_verifier_resume(void **state)
 static void test_verifier_cert_cache(void **state)
 {
     (void)state;
-    seq_verifier *v = malloc(sizeof *v);
-    assert_non_null(v);
-    seq_verifier_init(v, &vs, CHAIN_ID);
+    seq_verifier *v = verifier_new();
     char why[WHY_BYTES];
     assert_int_equal(verify(v, plain_batch(0, 1), why), 0);
     assert_true(v->have_cert);
@@ -571,9 +574,7 @@ static void test_run_checks_the_last_certificate_per_namespace(void **state)
     seq_batch *run[BLOCKS_N * 2];
     uint32_t n = run_of(run, nss, 2);
     run[4]->cert.sigs[1].b[3] ^= 8; /* block 2, ns 1 */
-    seq_verifier *v = malloc(sizeof *v);
-    assert_non_null(v);
-    seq_verifier_init(v, &vs, CHAIN_ID);
+    seq_verifier *v = verifier_new();
     char why[WHY_BYTES] = "";
     uint32_t passed = 0;
     assert_int_equal(seq_verifier_check_run(v, run, n, &passed, why, sizeof why), 0);
@@ -600,9 +601,7 @@ static void test_run_with_a_bad_last_certificate(void **state)
     seq_batch *run[BLOCKS_N];
     uint32_t n = run_of(run, &ns, 1);
     run[n - 1]->cert.sigs[0].b[5] ^= 1;
-    seq_verifier *v = malloc(sizeof *v);
-    assert_non_null(v);
-    seq_verifier_init(v, &vs, CHAIN_ID);
+    seq_verifier *v = verifier_new();
     char why[WHY_BYTES] = "";
     uint32_t passed = 0;
     assert_int_equal(seq_verifier_check_run(v, run, n, &passed, why, sizeof why), SEQ_EBADSIG);
@@ -628,9 +627,7 @@ static void test_run_single_batch_namespace(void **state)
     seq_batch *run[3] = {plain_batch(0, 1), plain_batch(0, 2), plain_batch(1, 1)};
     run[1]->cert = certs4[0];
     run[1]->cert.sigs[3].b[1] ^= 1;
-    seq_verifier *v = malloc(sizeof *v);
-    assert_non_null(v);
-    seq_verifier_init(v, &vs, CHAIN_ID);
+    seq_verifier *v = verifier_new();
     char why[WHY_BYTES] = "";
     uint32_t passed = 9;
     assert_int_equal(seq_verifier_check_run(v, run, 3, &passed, why, sizeof why), SEQ_EBADSIG);
@@ -655,9 +652,7 @@ static void test_run_broken_in_the_middle(void **state)
     uint32_t n = run_of(run, &ns, 1);
     ((uint8_t *)run[3]->txs[1].data)[0] ^= 1;
     run[3]->ids_from_payloads_ = false;
-    seq_verifier *v = malloc(sizeof *v);
-    assert_non_null(v);
-    seq_verifier_init(v, &vs, CHAIN_ID);
+    seq_verifier *v = verifier_new();
     char why[WHY_BYTES] = "";
     uint32_t passed = 0;
     assert_int_equal(seq_verifier_check_run(v, run, n, &passed, why, sizeof why), SEQ_EPROOF);
