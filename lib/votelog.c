@@ -1,0 +1,635 @@
+/* Own votes and kept blocks in an append-only file (lib/votelog.h says why
+ * and gives the record layout). */
+#include "votelog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "crypto.h"
+#include "errors.h"
+#include "log.h"
+
+#define REC_VOTE 1
+#define REC_KEPT 2
+#define REC_VIEW 3
+
+#define CHECK_BYTES 16
+#define HDR_BYTES (1 + 4 + CHECK_BYTES)
+#define VOTE_BODY_BYTES (1 + 8 + SEQ_HASH_BYTES + 4 + SEQ_SIG_BYTES)
+#define KEPT_HEAD_BYTES (SEQ_HASH_BYTES + 8)
+#define VIEW_BODY_BYTES 8
+/* A record body read back is at most a block's encoding and its head; a
+ * larger length is a torn or foreign header, not a record. */
+#define BODY_BYTES_MAX (KEPT_HEAD_BYTES + SEQ_BLOCK_BYTES_MAX)
+#define TMP_SUFFIX ".tmp"
+
+typedef struct {
+    seq_hash hash;
+    uint64_t height;
+    uint64_t rec_off; /* the record's first byte in the file */
+    uint32_t rec_len; /* header and body */
+} kept_entry;
+
+struct seq_votelog {
+    int fd;
+    bool durable;
+    bool failed; /* a write or flush failed: the file's tail is unknown */
+    uint64_t end; /* bytes of valid records: where the next one goes */
+    uint64_t compacted_bytes;
+    uint64_t settled_view, settled_height;
+    uint64_t highest_view;
+    seq_vote votes[SEQ_VOTELOG_VOTES_MAX]; /* ascending (view, kind) */
+    size_t nvotes;
+    kept_entry kept[SEQ_VOTELOG_KEPT_MAX];
+    size_t nkept;
+    uint8_t *buf; /* one append's records */
+    size_t buf_cap;
+    char dir[PATH_MAX];
+    char path[PATH_MAX + sizeof "/" SEQ_VOTELOG_FILE];
+};
+
+static int io_fail(const seq_votelog *l, const char *op)
+{
+    SEQ_ERROR("votelog_io", "file=%s op=%s reason=\"%s\" err=EIO", l->path, op, strerror(errno));
+    return SEQ_EIO;
+}
+
+/* ---- records ------------------------------------------------------------------ */
+
+static void record_check(uint8_t type, uint32_t body_len, const uint8_t *checked, size_t checked_len,
+                         uint8_t out[CHECK_BYTES])
+{
+    uint8_t head[5] = {type};
+    seq_put_u32be(head + 1, body_len);
+    seq_hasher h;
+    seq_hasher_init(&h);
+    seq_hasher_update(&h, head, sizeof head);
+    seq_hasher_update(&h, checked, checked_len);
+    seq_hash full;
+    seq_hasher_final(&h, &full);
+    memcpy(out, full.b, CHECK_BYTES);
+}
+
+/* Which body bytes the check covers: a block's only through its head. */
+static size_t checked_len(uint8_t type, uint32_t body_len)
+{
+    return type == REC_KEPT ? KEPT_HEAD_BYTES : body_len;
+}
+
+static void header_put(uint8_t *rec, uint8_t type, uint32_t body_len)
+{
+    rec[0] = type;
+    seq_put_u32be(rec + 1, body_len);
+    record_check(type, body_len, rec + HDR_BYTES, checked_len(type, body_len), rec + 5);
+}
+
+static void vote_body_put(const seq_vote *v, uint8_t *p)
+{
+    seq_enc e;
+    seq_enc_init(&e, p, VOTE_BODY_BYTES);
+    seq_enc_u8(&e, v->kind);
+    seq_enc_u64(&e, v->view);
+    seq_enc_bytes(&e, v->hash.b, SEQ_HASH_BYTES);
+    seq_enc_u32(&e, v->signer);
+    seq_enc_bytes(&e, v->sig.b, SEQ_SIG_BYTES);
+    SEQ_ASSERT(!e.overflow && e.len == VOTE_BODY_BYTES);
+}
+
+static bool kind_valid(uint8_t kind)
+{
+    return kind == SEQ_VOTE_NOTARIZE || kind == SEQ_VOTE_NULLIFY || kind == SEQ_VOTE_FINALIZE;
+}
+
+static int vote_body_get(seq_vote *v, const uint8_t *p, size_t len)
+{
+    seq_dec d;
+    seq_dec_init(&d, p, len);
+    v->kind = seq_dec_u8(&d);
+    v->view = seq_dec_u64(&d);
+    seq_dec_bytes(&d, v->hash.b, SEQ_HASH_BYTES);
+    v->signer = seq_dec_u32(&d);
+    seq_dec_bytes(&d, v->sig.b, SEQ_SIG_BYTES);
+    return seq_dec_done(&d) && kind_valid(v->kind) ? 0 : SEQ_EDECODE;
+}
+
+/* ---- what is held ------------------------------------------------------------------ */
+
+static int vote_cmp(const seq_vote *a, uint64_t view, uint8_t kind)
+{
+    if (a->view != view)
+        return a->view < view ? -1 : 1;
+    return (a->kind > kind) - (a->kind < kind);
+}
+
+/* Index of the first held vote at or after (view, kind). */
+static size_t vote_lower_bound(const seq_votelog *l, uint64_t view, uint8_t kind)
+{
+    size_t lo = 0, hi = l->nvotes;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (vote_cmp(&l->votes[mid], view, kind) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static const seq_vote *vote_find(const seq_votelog *l, uint64_t view, uint8_t kind)
+{
+    size_t i = vote_lower_bound(l, view, kind);
+    return i < l->nvotes && vote_cmp(&l->votes[i], view, kind) == 0 ? &l->votes[i] : NULL;
+}
+
+static bool vote_same(const seq_vote *a, const seq_vote *b)
+{
+    return a->kind == b->kind && a->view == b->view && a->signer == b->signer &&
+           memcmp(a->hash.b, b->hash.b, SEQ_HASH_BYTES) == 0 && memcmp(a->sig.b, b->sig.b, SEQ_SIG_BYTES) == 0;
+}
+
+/* Holds v (not held yet) unless it is settled; at the cap the oldest goes. */
+static void vote_hold(seq_votelog *l, const seq_vote *v)
+{
+    if (v->view > l->highest_view)
+        l->highest_view = v->view;
+    if (v->view <= l->settled_view)
+        return;
+    size_t i = vote_lower_bound(l, v->view, v->kind);
+    if (l->nvotes == SEQ_VOTELOG_VOTES_MAX) {
+        if (i == 0)
+            return; /* older than everything held */
+        memmove(&l->votes[0], &l->votes[1], (i - 1) * sizeof l->votes[0]);
+        l->votes[i - 1] = *v;
+        return;
+    }
+    memmove(&l->votes[i + 1], &l->votes[i], (l->nvotes - i) * sizeof l->votes[0]);
+    l->votes[i] = *v;
+    l->nvotes++;
+}
+
+static kept_entry *kept_find(seq_votelog *l, const seq_hash *hash)
+{
+    for (size_t i = 0; i < l->nkept; i++)
+        if (memcmp(l->kept[i].hash.b, hash->b, SEQ_HASH_BYTES) == 0)
+            return &l->kept[i];
+    return NULL;
+}
+
+static void kept_drop(seq_votelog *l, size_t i)
+{
+    l->kept[i] = l->kept[--l->nkept];
+}
+
+/* Holds a block's place unless it is settled; at the cap the lowest goes. */
+static void kept_hold(seq_votelog *l, const kept_entry *k)
+{
+    if (k->height <= l->settled_height || kept_find(l, &k->hash))
+        return;
+    if (l->nkept == SEQ_VOTELOG_KEPT_MAX) {
+        size_t lowest = 0;
+        for (size_t i = 1; i < l->nkept; i++)
+            if (l->kept[i].height < l->kept[lowest].height)
+                lowest = i;
+        if (l->kept[lowest].height >= k->height)
+            return;
+        kept_drop(l, lowest);
+    }
+    l->kept[l->nkept++] = *k;
+}
+
+void seq_votelog_settle(seq_votelog *l, uint64_t tip_view, uint64_t tip_height)
+{
+    if (tip_view > l->settled_view) {
+        l->settled_view = tip_view;
+        size_t cut = vote_lower_bound(l, tip_view, UINT8_MAX);
+        memmove(&l->votes[0], &l->votes[cut], (l->nvotes - cut) * sizeof l->votes[0]);
+        l->nvotes -= cut;
+    }
+    if (tip_height > l->settled_height) {
+        l->settled_height = tip_height;
+        for (size_t i = l->nkept; i-- > 0;)
+            if (l->kept[i].height <= tip_height)
+                kept_drop(l, i);
+    }
+}
+
+/* ---- file i/o ------------------------------------------------------------------ */
+
+static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w, n -= (size_t)w, off += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* 1: all n bytes read; 0: the file ends first; -1: an error (errno). */
+static int read_all(int fd, uint8_t *p, size_t n, uint64_t off)
+{
+    while (n > 0) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return 0;
+        p += r, n -= (size_t)r, off += (uint64_t)r;
+    }
+    return 1;
+}
+
+static int flush_fd(const seq_votelog *l, int fd)
+{
+    return l->durable && fdatasync(fd) != 0 ? -1 : 0;
+}
+
+static int buf_reserve(seq_votelog *l, size_t n)
+{
+    if (n <= l->buf_cap)
+        return 0;
+    size_t cap = l->buf_cap ? l->buf_cap : 4096;
+    while (cap < n)
+        cap *= 2;
+    uint8_t *b = realloc(l->buf, cap);
+    if (!b)
+        return SEQ_ENOMEM;
+    l->buf = b;
+    l->buf_cap = cap;
+    return 0;
+}
+
+/* ---- reading the file back ------------------------------------------------------------ */
+
+typedef enum { READ_OK, READ_TORN, READ_IO, READ_NOMEM, READ_CONFLICT } read_result;
+
+/* Applies one record read back; READ_TORN when it does not check. */
+static read_result record_apply(seq_votelog *l, uint8_t type, const uint8_t *body, uint32_t len, uint64_t off)
+{
+    if (type == REC_VOTE) {
+        seq_vote v;
+        if (vote_body_get(&v, body, len) != 0)
+            return READ_TORN;
+        const seq_vote *held = vote_find(l, v.view, v.kind);
+        if (held && !vote_same(held, &v)) {
+            SEQ_ERROR("votelog_conflict", "file=%s offset=%llu view=%llu kind=%s err=ECORRUPT", l->path,
+                      (unsigned long long)off, (unsigned long long)v.view, seq_vote_kind_name(v.kind));
+            return READ_CONFLICT;
+        }
+        if (!held)
+            vote_hold(l, &v);
+        return READ_OK;
+    }
+    if (type == REC_VIEW) {
+        if (len != VIEW_BODY_BYTES)
+            return READ_TORN;
+        uint64_t view = seq_get_u64be(body);
+        if (view > l->highest_view)
+            l->highest_view = view;
+        return READ_OK;
+    }
+    if (type != REC_KEPT || len <= KEPT_HEAD_BYTES)
+        return READ_TORN;
+    kept_entry k = {.height = seq_get_u64be(body + SEQ_HASH_BYTES), .rec_off = off, .rec_len = HDR_BYTES + len};
+    memcpy(k.hash.b, body, SEQ_HASH_BYTES);
+    seq_block *b = NULL;
+    bool whole = seq_block_decode(&b, body + KEPT_HEAD_BYTES, len - KEPT_HEAD_BYTES) == 0 &&
+                 memcmp(b->hash.b, k.hash.b, SEQ_HASH_BYTES) == 0 && b->h.height == k.height;
+    seq_block_free(b);
+    if (!whole)
+        return READ_TORN;
+    kept_hold(l, &k);
+    return READ_OK;
+}
+
+static read_result record_read(seq_votelog *l, uint64_t off, uint64_t *next)
+{
+    uint8_t hdr[HDR_BYTES];
+    int r = read_all(l->fd, hdr, sizeof hdr, off);
+    if (r <= 0)
+        return r < 0 ? READ_IO : READ_TORN;
+    uint32_t len = seq_get_u32be(hdr + 1);
+    if (len == 0 || len > BODY_BYTES_MAX || checked_len(hdr[0], len) > len)
+        return READ_TORN;
+    if (buf_reserve(l, len) != 0)
+        return READ_NOMEM;
+    if ((r = read_all(l->fd, l->buf, len, off + HDR_BYTES)) <= 0)
+        return r < 0 ? READ_IO : READ_TORN;
+    uint8_t check[CHECK_BYTES];
+    record_check(hdr[0], len, l->buf, checked_len(hdr[0], len), check);
+    if (memcmp(check, hdr + 5, CHECK_BYTES) != 0)
+        return READ_TORN;
+    *next = off + HDR_BYTES + len;
+    return record_apply(l, hdr[0], l->buf, len, off);
+}
+
+/* Reads every record; cuts the file at the first that does not check. */
+static int read_back(seq_votelog *l)
+{
+    struct stat st;
+    if (fstat(l->fd, &st) != 0)
+        return io_fail(l, "stat");
+    uint64_t size = (uint64_t)st.st_size, off = 0;
+    size_t records = 0;
+    while (off < size) {
+        uint64_t next = off;
+        read_result r = record_read(l, off, &next);
+        if (r == READ_IO)
+            return io_fail(l, "read");
+        if (r == READ_NOMEM || r == READ_CONFLICT)
+            return r == READ_NOMEM ? SEQ_ENOMEM : SEQ_ECORRUPT;
+        if (r == READ_TORN)
+            break;
+        off = next;
+        records++;
+    }
+    if (off < size) {
+        SEQ_WARN("votelog_torn_tail", "file=%s offset=%llu dropped_bytes=%llu records=%zu", l->path,
+                 (unsigned long long)off, (unsigned long long)(size - off), records);
+        if (ftruncate(l->fd, (off_t)off) != 0 || flush_fd(l, l->fd) != 0)
+            return io_fail(l, "truncate");
+    }
+    l->end = off;
+    l->compacted_bytes = off;
+    return 0;
+}
+
+/* ---- open and close ----------------------------------------------------------------- */
+
+int seq_votelog_open(seq_votelog **out, const char *dir, bool durable)
+{
+    if (!out || !dir || strlen(dir) >= PATH_MAX)
+        return SEQ_EINVAL;
+    seq_votelog *l = calloc(1, sizeof *l);
+    if (!l)
+        return SEQ_ENOMEM;
+    l->durable = durable;
+    snprintf(l->dir, sizeof l->dir, "%s", dir);
+    snprintf(l->path, sizeof l->path, "%s/%s", dir, SEQ_VOTELOG_FILE);
+    char tmp[sizeof l->path + sizeof TMP_SUFFIX];
+    snprintf(tmp, sizeof tmp, "%s%s", l->path, TMP_SUFFIX);
+    (void)unlink(tmp); /* a compaction a crash cut short; the old file is whole */
+    l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int err = l->fd < 0 ? io_fail(l, "open") : read_back(l);
+    if (err) {
+        seq_votelog_close(l);
+        return err;
+    }
+    *out = l;
+    return 0;
+}
+
+void seq_votelog_close(seq_votelog *l)
+{
+    if (!l)
+        return;
+    if (l->fd >= 0)
+        close(l->fd);
+    free(l->buf);
+    free(l);
+}
+
+/* ---- appending ---------------------------------------------------------------- */
+
+/* Checks every vote against what is held; *fresh[i] whether votes[i] is new. */
+static int votes_check(const seq_votelog *l, const seq_vote *votes, size_t nv, bool *fresh)
+{
+    for (size_t i = 0; i < nv; i++) {
+        if (!kind_valid(votes[i].kind))
+            return SEQ_EINVAL;
+        const seq_vote *held = vote_find(l, votes[i].view, votes[i].kind);
+        for (size_t j = 0; !held && j < i; j++)
+            if (votes[j].view == votes[i].view && votes[j].kind == votes[i].kind)
+                held = &votes[j];
+        if (held && !vote_same(held, &votes[i])) {
+            SEQ_ERROR("votelog_vote_conflict", "file=%s view=%llu kind=%s err=EEXISTS", l->path,
+                      (unsigned long long)votes[i].view, seq_vote_kind_name(votes[i].kind));
+            return SEQ_EEXISTS;
+        }
+        fresh[i] = !held;
+    }
+    return 0;
+}
+
+/* Whether keep[i] is new: not held, not settled, not earlier in the call. */
+static bool kept_fresh(seq_votelog *l, const seq_block *const *keep, size_t i)
+{
+    if (keep[i]->h.height <= l->settled_height || kept_find(l, &keep[i]->hash))
+        return false;
+    for (size_t j = 0; j < i; j++)
+        if (memcmp(keep[j]->hash.b, keep[i]->hash.b, SEQ_HASH_BYTES) == 0)
+            return false;
+    return true;
+}
+
+static size_t kept_record_bytes(const seq_block *b)
+{
+    return HDR_BYTES + KEPT_HEAD_BYTES + seq_block_encoded_size(b);
+}
+
+static size_t kept_record_put(const seq_block *b, uint8_t *rec)
+{
+    size_t enc = seq_block_encoded_size(b);
+    uint8_t *body = rec + HDR_BYTES;
+    memcpy(body, b->hash.b, SEQ_HASH_BYTES);
+    seq_put_u64be(body + SEQ_HASH_BYTES, b->h.height);
+    seq_block_encode(b, body + KEPT_HEAD_BYTES);
+    header_put(rec, REC_KEPT, (uint32_t)(KEPT_HEAD_BYTES + enc));
+    return HDR_BYTES + KEPT_HEAD_BYTES + enc;
+}
+
+static size_t vote_record_put(const seq_vote *v, uint8_t *rec)
+{
+    vote_body_put(v, rec + HDR_BYTES);
+    header_put(rec, REC_VOTE, VOTE_BODY_BYTES);
+    return HDR_BYTES + VOTE_BODY_BYTES;
+}
+
+/* Bytes of the call's new records; *fresh_kept[i] whether keep[i] is new. */
+static size_t append_bytes(seq_votelog *l, const bool *fresh_votes, size_t nv, const seq_block *const *keep,
+                           size_t nk, bool *fresh_kept)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < nv; i++)
+        total += fresh_votes[i] ? HDR_BYTES + VOTE_BODY_BYTES : 0;
+    for (size_t i = 0; i < nk; i++) {
+        fresh_kept[i] = kept_fresh(l, keep, i);
+        total += fresh_kept[i] ? kept_record_bytes(keep[i]) : 0;
+    }
+    return total;
+}
+
+static int append_records(seq_votelog *l, const seq_vote *votes, size_t nv, const bool *fresh_votes,
+                          const seq_block *const *keep, size_t nk, const bool *fresh_kept)
+{
+    size_t total = append_bytes(l, fresh_votes, nv, keep, nk, (bool *)fresh_kept);
+    if (total == 0)
+        return 0;
+    int err = buf_reserve(l, total);
+    if (err)
+        return err;
+    size_t at = 0;
+    for (size_t i = 0; i < nv; i++)
+        if (fresh_votes[i])
+            at += vote_record_put(&votes[i], l->buf + at);
+    size_t kept_at[SEQ_VOTELOG_APPEND_MAX];
+    for (size_t i = 0; i < nk; i++)
+        if (fresh_kept[i]) {
+            kept_at[i] = at;
+            at += kept_record_put(keep[i], l->buf + at);
+        }
+    SEQ_ASSERT(at == total);
+    if (write_all(l->fd, l->buf, total, l->end) != 0 || flush_fd(l, l->fd) != 0) {
+        l->failed = true;
+        return io_fail(l, "append");
+    }
+    for (size_t i = 0; i < nv; i++)
+        if (fresh_votes[i])
+            vote_hold(l, &votes[i]);
+    for (size_t i = 0; i < nk; i++)
+        if (fresh_kept[i]) {
+            kept_entry k = {.hash = keep[i]->hash, .height = keep[i]->h.height, .rec_off = l->end + kept_at[i],
+                            .rec_len = (uint32_t)kept_record_bytes(keep[i])};
+            kept_hold(l, &k);
+        }
+    l->end += total;
+    return 0;
+}
+
+int seq_votelog_append(seq_votelog *l, const seq_vote *votes, size_t nv, const seq_block *const *keep, size_t nk)
+{
+    if (!l || (nv > 0 && !votes) || (nk > 0 && !keep) || nv > SEQ_VOTELOG_APPEND_MAX || nk > SEQ_VOTELOG_APPEND_MAX)
+        return SEQ_EINVAL;
+    for (size_t i = 0; i < nk; i++)
+        if (!keep[i] || seq_block_encoded_size(keep[i]) > SEQ_BLOCK_BYTES_MAX)
+            return SEQ_EINVAL;
+    if (l->failed)
+        return SEQ_EIO;
+    bool fresh_votes[SEQ_VOTELOG_APPEND_MAX], fresh_kept[SEQ_VOTELOG_APPEND_MAX];
+    int err = votes_check(l, votes, nv, fresh_votes);
+    return err ? err : append_records(l, votes, nv, fresh_votes, keep, nk, fresh_kept);
+}
+
+/* ---- reads ---------------------------------------------------------------------- */
+
+size_t seq_votelog_votes(const seq_votelog *l, seq_vote *out, size_t cap)
+{
+    size_t n = l->nvotes < cap ? l->nvotes : cap;
+    memcpy(out, &l->votes[l->nvotes - n], n * sizeof *out);
+    return n;
+}
+
+uint64_t seq_votelog_highest_view(const seq_votelog *l) { return l->highest_view; }
+
+uint64_t seq_votelog_bytes(const seq_votelog *l) { return l->end; }
+
+int seq_votelog_kept_get(seq_votelog *l, const seq_hash *hash, seq_block **out)
+{
+    if (!l || !hash || !out)
+        return SEQ_EINVAL;
+    kept_entry *k = kept_find(l, hash);
+    if (!k)
+        return SEQ_ENOTFOUND;
+    uint8_t *rec = malloc(k->rec_len);
+    if (!rec)
+        return SEQ_ENOMEM;
+    int err = 0, r = read_all(l->fd, rec, k->rec_len, k->rec_off);
+    if (r <= 0)
+        err = r < 0 ? io_fail(l, "read") : SEQ_ECORRUPT;
+    else if ((err = seq_block_decode(out, rec + HDR_BYTES + KEPT_HEAD_BYTES,
+                                     k->rec_len - HDR_BYTES - KEPT_HEAD_BYTES)) != 0 &&
+             err != SEQ_ENOMEM)
+        err = SEQ_ECORRUPT;
+    free(rec);
+    return err;
+}
+
+/* ---- compaction ---------------------------------------------------------------- */
+
+bool seq_votelog_compact_due(const seq_votelog *l)
+{
+    uint64_t bound = 2 * l->compacted_bytes;
+    return l->end > (bound > SEQ_VOTELOG_COMPACT_BYTES ? bound : SEQ_VOTELOG_COMPACT_BYTES);
+}
+
+/* Writes the live records to fd: the highest view, the votes, then each kept
+ * block copied from the old file (record and check unchanged); new_off[i] is
+ * where kept[i] lands. */
+static int live_write(seq_votelog *l, int fd, uint64_t *new_off, uint64_t *bytes)
+{
+    uint8_t rec[HDR_BYTES + VOTE_BODY_BYTES];
+    uint64_t at = 0;
+    seq_put_u64be(rec + HDR_BYTES, l->highest_view);
+    header_put(rec, REC_VIEW, VIEW_BODY_BYTES);
+    if (write_all(fd, rec, HDR_BYTES + VIEW_BODY_BYTES, at) != 0)
+        return -1;
+    at += HDR_BYTES + VIEW_BODY_BYTES;
+    for (size_t i = 0; i < l->nvotes; i++) {
+        size_t n = vote_record_put(&l->votes[i], rec);
+        if (write_all(fd, rec, n, at) != 0)
+            return -1;
+        at += n;
+    }
+    for (size_t i = 0; i < l->nkept; i++) {
+        const kept_entry *k = &l->kept[i];
+        if (buf_reserve(l, k->rec_len) != 0 || read_all(l->fd, l->buf, k->rec_len, k->rec_off) != 1 ||
+            write_all(fd, l->buf, k->rec_len, at) != 0)
+            return -1;
+        new_off[i] = at;
+        at += k->rec_len;
+    }
+    *bytes = at;
+    return 0;
+}
+
+static int dir_sync(const seq_votelog *l)
+{
+    int fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = l->durable ? fsync(fd) : 0;
+    close(fd);
+    return rc;
+}
+
+int seq_votelog_compact(seq_votelog *l)
+{
+    if (!l)
+        return SEQ_EINVAL;
+    if (l->failed)
+        return SEQ_EIO;
+    char tmp[sizeof l->path + sizeof TMP_SUFFIX];
+    snprintf(tmp, sizeof tmp, "%s%s", l->path, TMP_SUFFIX);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return io_fail(l, "compact_open");
+    uint64_t new_off[SEQ_VOTELOG_KEPT_MAX], bytes = 0, before = l->end;
+    if (live_write(l, fd, new_off, &bytes) != 0 || flush_fd(l, fd) != 0 || rename(tmp, l->path) != 0) {
+        int err = io_fail(l, "compact");
+        close(fd);
+        (void)unlink(tmp);
+        return err;
+    }
+    close(l->fd);
+    l->fd = fd;
+    for (size_t i = 0; i < l->nkept; i++)
+        l->kept[i].rec_off = new_off[i];
+    l->end = l->compacted_bytes = bytes;
+    if (dir_sync(l) != 0)
+        return io_fail(l, "compact_dir_sync"); /* the new file is in use; a crash finds either whole */
+    SEQ_INFO("votelog_compacted", "file=%s bytes_before=%llu bytes=%llu votes=%zu kept=%zu", l->path,
+             (unsigned long long)before, (unsigned long long)bytes, l->nvotes, l->nkept);
+    return 0;
+}

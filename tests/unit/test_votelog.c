@@ -1,0 +1,413 @@
+/* The vote log (lib/votelog.c) on a real file in a temporary directory:
+ * what is appended is read back after reopen, a torn tail is cut off and
+ * nothing before it is lost, compaction keeps exactly what is held, and
+ * a file holding two different votes for one (view, kind) is refused. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "log.h"
+#include "types.h"
+#include "votelog.h"
+
+#define CHAIN_ID 7
+#define TXS_PER_BLOCK 4
+
+typedef struct {
+    char dir[PATH_MAX];
+    seq_votelog *log;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    if (!fx || seq_test_tmpdir(fx->dir, sizeof fx->dir, "votelog") != 0)
+        return -1;
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    seq_votelog_close(fx->log);
+    int rc = seq_test_rmtree(fx->dir);
+    free(fx);
+    return rc;
+}
+
+static void log_open(fixture *fx)
+{
+    seq_votelog_close(fx->log);
+    fx->log = NULL;
+    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, true), 0);
+}
+
+static char *log_path(const fixture *fx, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", fx->dir, SEQ_VOTELOG_FILE);
+    return out;
+}
+
+static uint64_t file_bytes(const fixture *fx)
+{
+    char path[PATH_MAX + 16];
+    struct stat st;
+    assert_int_equal(stat(log_path(fx, path, sizeof path), &st), 0);
+    return (uint64_t)st.st_size;
+}
+
+static seq_vote vote_make(uint8_t kind, uint64_t view, uint8_t fill)
+{
+    seq_vote v = {.kind = kind, .view = view, .signer = 1};
+    if (kind != SEQ_VOTE_NULLIFY)
+        memset(v.hash.b, fill, SEQ_HASH_BYTES);
+    memset(v.sig.b, fill ^ 0x5a, SEQ_SIG_BYTES);
+    return v;
+}
+
+static void assert_vote_equal(const seq_vote *a, const seq_vote *b)
+{
+    assert_int_equal(a->kind, b->kind);
+    assert_int_equal(a->view, b->view);
+    assert_int_equal(a->signer, b->signer);
+    assert_memory_equal(a->hash.b, b->hash.b, SEQ_HASH_BYTES);
+    assert_memory_equal(a->sig.b, b->sig.b, SEQ_SIG_BYTES);
+}
+
+/* A block at height (view = height) with payload_bytes in each of its txs. */
+static seq_block *block_make(uint64_t height, size_t payload_bytes)
+{
+    static uint8_t payload[TXS_PER_BLOCK][1 << 20];
+    seq_tx txs[TXS_PER_BLOCK];
+    assert_true(payload_bytes <= sizeof payload[0]);
+    for (uint32_t i = 0; i < TXS_PER_BLOCK; i++) {
+        memset(payload[i], (int)(height * 7 + i), payload_bytes);
+        snprintf((char *)payload[i], payload_bytes, "h=%llu i=%u", (unsigned long long)height, i);
+        txs[i] = (seq_tx){.ns = 1 + i % 2, .len = (uint32_t)payload_bytes, .data = payload[i]};
+    }
+    seq_hash parent;
+    memset(parent.b, (int)height, SEQ_HASH_BYTES);
+    seq_header tmpl = {.chain_id = CHAIN_ID, .height = height, .view = height, .parent = parent,
+                       .parent_view = height - 1, .timestamp_ms = 1700000000000ull + height};
+    seq_block *b = NULL;
+    assert_int_equal(seq_block_build(&b, &tmpl, txs, TXS_PER_BLOCK), 0);
+    return b;
+}
+
+static void assert_held(seq_votelog *log, const seq_block *b)
+{
+    seq_block *got = NULL;
+    assert_int_equal(seq_votelog_kept_get(log, &b->hash, &got), 0);
+    assert_memory_equal(got->hash.b, b->hash.b, SEQ_HASH_BYTES);
+    assert_int_equal(got->tx_count, b->tx_count);
+    for (uint32_t i = 0; i < b->tx_count; i++) {
+        assert_int_equal(got->txs[i].len, b->txs[i].len);
+        assert_memory_equal(got->txs[i].data, b->txs[i].data, b->txs[i].len);
+    }
+    seq_block_free(got);
+}
+
+static void assert_not_held(seq_votelog *log, const seq_block *b)
+{
+    seq_block *got = NULL;
+    assert_int_equal(seq_votelog_kept_get(log, &b->hash, &got), SEQ_ENOTFOUND);
+    assert_null(got);
+}
+
+/* Notarize votes for blocks 1..3 each with its block, a nullify for view 4:
+ * all read back after reopen, in order, with the highest view. */
+static void test_append_reads_back_after_reopen(void **state)
+{
+    fixture *fx = *state;
+    log_open(fx);
+    seq_block *b[4] = {NULL};
+    seq_vote v[4];
+    for (uint64_t h = 1; h <= 3; h++) {
+        b[h] = block_make(h, 300);
+        v[h - 1] = vote_make(SEQ_VOTE_NOTARIZE, h, (uint8_t)h);
+        v[h - 1].hash = b[h]->hash;
+        const seq_block *keep[1] = {b[h]};
+        assert_int_equal(seq_votelog_append(fx->log, &v[h - 1], 1, keep, 1), 0);
+    }
+    v[3] = vote_make(SEQ_VOTE_NULLIFY, 4, 4);
+    assert_int_equal(seq_votelog_append(fx->log, &v[3], 1, NULL, 0), 0);
+    assert_int_equal(seq_votelog_bytes(fx->log), file_bytes(fx));
+
+    log_open(fx);
+    seq_vote got[8];
+    assert_int_equal(seq_votelog_votes(fx->log, got, 8), 4);
+    for (int i = 0; i < 4; i++)
+        assert_vote_equal(&got[i], &v[i]);
+    assert_int_equal(seq_votelog_votes(fx->log, got, 2), 2); /* the newest two */
+    assert_vote_equal(&got[0], &v[2]);
+    assert_vote_equal(&got[1], &v[3]);
+    assert_int_equal(seq_votelog_highest_view(fx->log), 4);
+    for (uint64_t h = 1; h <= 3; h++) {
+        assert_held(fx->log, b[h]);
+        seq_block_free(b[h]);
+    }
+}
+
+/* The identical vote again and a held block again write nothing; a different
+ * vote for a held (view, kind), even beside fresh ones, fails the whole call
+ * and writes nothing either. */
+static void test_retry_is_noop_and_conflict_writes_nothing(void **state)
+{
+    fixture *fx = *state;
+    log_open(fx);
+    seq_block *b1 = block_make(1, 100), *b2 = block_make(2, 100);
+    seq_vote nz = vote_make(SEQ_VOTE_NOTARIZE, 1, 1);
+    nz.hash = b1->hash;
+    const seq_block *keep[1] = {b1};
+    assert_int_equal(seq_votelog_append(fx->log, &nz, 1, keep, 1), 0);
+    uint64_t bytes = file_bytes(fx);
+    assert_int_equal(seq_votelog_append(fx->log, &nz, 1, keep, 1), 0);
+    assert_int_equal(file_bytes(fx), bytes);
+
+    seq_vote fresh = vote_make(SEQ_VOTE_NOTARIZE, 2, 2), twin = vote_make(SEQ_VOTE_NOTARIZE, 1, 9);
+    fresh.hash = b2->hash;
+    const seq_vote both[2] = {fresh, twin};
+    const seq_block *keep2[1] = {b2};
+    assert_int_equal(seq_votelog_append(fx->log, both, 2, keep2, 1), SEQ_EEXISTS);
+    assert_int_equal(file_bytes(fx), bytes);
+    assert_not_held(fx->log, b2);
+    /* two different votes for one (view, kind) within one call */
+    seq_vote pair[2] = {fresh, fresh};
+    pair[1].hash.b[0] ^= 1;
+    assert_int_equal(seq_votelog_append(fx->log, pair, 2, NULL, 0), SEQ_EEXISTS);
+    seq_vote bad = vote_make(0, 5, 5);
+    assert_int_equal(seq_votelog_append(fx->log, &bad, 1, NULL, 0), SEQ_EINVAL);
+    assert_int_equal(file_bytes(fx), bytes);
+    seq_vote got[4];
+    assert_int_equal(seq_votelog_votes(fx->log, got, 4), 1);
+    seq_block_free(b1);
+    seq_block_free(b2);
+}
+
+/* A crash in the middle of an append leaves part of its records: reopen cuts
+ * the file back to the last whole record, keeps everything before it, and
+ * appends after it again. Also when the cut falls inside a block's payload,
+ * which only its hash checks. */
+static void test_torn_tail_cut_off(void **state)
+{
+    fixture *fx = *state;
+    log_open(fx);
+    seq_vote first = vote_make(SEQ_VOTE_NULLIFY, 1, 1);
+    assert_int_equal(seq_votelog_append(fx->log, &first, 1, NULL, 0), 0);
+    uint64_t whole = file_bytes(fx);
+    seq_block *b = block_make(2, 4096);
+    seq_vote nz = vote_make(SEQ_VOTE_NOTARIZE, 2, 2);
+    nz.hash = b->hash;
+    const seq_block *keep[1] = {b};
+    assert_int_equal(seq_votelog_append(fx->log, &nz, 1, keep, 1), 0);
+    uint64_t full = file_bytes(fx);
+    seq_votelog_close(fx->log);
+    fx->log = NULL;
+
+    char path[PATH_MAX + 16];
+    log_path(fx, path, sizeof path);
+    const uint64_t cuts[] = {full - 1, full - 2000, whole + 60};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        assert_int_equal(truncate(path, (off_t)cuts[i]), 0);
+        log_open(fx);
+        seq_vote got[4];
+        size_t n = seq_votelog_votes(fx->log, got, 4);
+        assert_not_held(fx->log, b);
+        if (cuts[i] > whole + 200) { /* the vote record was whole, the block was not */
+            assert_int_equal(n, 2);
+            assert_vote_equal(&got[1], &nz);
+        } else {
+            assert_int_equal(n, 1);
+        }
+        assert_vote_equal(&got[0], &first);
+        uint64_t kept_bytes = file_bytes(fx);
+        assert_true(kept_bytes == whole || (cuts[i] > whole + 200 && kept_bytes > whole && kept_bytes < cuts[i]));
+        /* appends go on after the cut */
+        assert_int_equal(seq_votelog_append(fx->log, &nz, 1, keep, 1), 0);
+        log_open(fx);
+        assert_held(fx->log, b);
+        assert_int_equal(seq_votelog_votes(fx->log, got, 4), 2);
+        full = file_bytes(fx);
+        seq_votelog_close(fx->log);
+        fx->log = NULL;
+    }
+    /* the file's length whole but a block's payload not (a crash after the
+     * size reached the disk and before the data did): only its hash tells */
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t zeros[100] = {0};
+    assert_int_equal(pwrite(fd, zeros, sizeof zeros, (off_t)(full - 1000)), (ssize_t)sizeof zeros);
+    log_open(fx);
+    assert_not_held(fx->log, b);
+    seq_vote two[4];
+    assert_int_equal(seq_votelog_votes(fx->log, two, 4), 2);
+    assert_int_equal(file_bytes(fx), 2 * whole); /* the two vote records, as long as each other */
+    seq_votelog_close(fx->log);
+    fx->log = NULL;
+
+    /* a flipped byte in the last record's checked bytes cuts it too */
+    uint8_t byte;
+    assert_int_equal(pread(fd, &byte, 1, (off_t)(whole - 3)), 1); /* the first vote's signature */
+    byte ^= 0xff;
+    assert_int_equal(pwrite(fd, &byte, 1, (off_t)(whole - 3)), 1);
+    close(fd);
+    log_open(fx);
+    seq_vote got[4];
+    assert_int_equal(seq_votelog_votes(fx->log, got, 4), 0); /* it and everything after: cut */
+    assert_int_equal(file_bytes(fx), 0);
+    seq_block_free(b);
+}
+
+/* Settling forgets votes at or below the tip's view and blocks at or below
+ * its height; compaction rewrites the file with what is held and the highest
+ * view, and the rewritten file reads back the same. */
+static void test_settle_and_compact(void **state)
+{
+    fixture *fx = *state;
+    log_open(fx);
+    seq_block *b[7] = {NULL};
+    for (uint64_t h = 1; h <= 6; h++) {
+        b[h] = block_make(h, 2000);
+        seq_vote nz = vote_make(SEQ_VOTE_NOTARIZE, h, (uint8_t)h);
+        nz.hash = b[h]->hash;
+        const seq_block *keep[1] = {b[h]};
+        assert_int_equal(seq_votelog_append(fx->log, &nz, 1, keep, 1), 0);
+    }
+    seq_vote late = vote_make(SEQ_VOTE_NULLIFY, 9, 9);
+    assert_int_equal(seq_votelog_append(fx->log, &late, 1, NULL, 0), 0);
+    seq_votelog_settle(fx->log, 9, 4); /* finalized at view 9, height 4 */
+    seq_vote got[8];
+    assert_int_equal(seq_votelog_votes(fx->log, got, 8), 0);
+    assert_not_held(fx->log, b[4]);
+    assert_held(fx->log, b[5]);
+    uint64_t before = file_bytes(fx);
+    assert_false(seq_votelog_compact_due(fx->log));
+    assert_int_equal(seq_votelog_compact(fx->log), 0);
+    assert_true(file_bytes(fx) < before / 2);
+    assert_int_equal(seq_votelog_bytes(fx->log), file_bytes(fx));
+    assert_held(fx->log, b[5]); /* read at its new place */
+    assert_held(fx->log, b[6]);
+
+    seq_vote next = vote_make(SEQ_VOTE_NULLIFY, 10, 10);
+    assert_int_equal(seq_votelog_append(fx->log, &next, 1, NULL, 0), 0);
+    log_open(fx);
+    assert_int_equal(seq_votelog_highest_view(fx->log), 10);
+    assert_int_equal(seq_votelog_votes(fx->log, got, 8), 1);
+    assert_vote_equal(&got[0], &next);
+    for (uint64_t h = 1; h <= 4; h++)
+        assert_not_held(fx->log, b[h]);
+    assert_held(fx->log, b[5]);
+    assert_held(fx->log, b[6]);
+
+    /* the highest view survives a compaction that holds no vote at all */
+    seq_votelog_settle(fx->log, 10, 6);
+    assert_int_equal(seq_votelog_compact(fx->log), 0);
+    log_open(fx);
+    assert_int_equal(seq_votelog_highest_view(fx->log), 10);
+    assert_int_equal(seq_votelog_votes(fx->log, got, 8), 0);
+    for (uint64_t h = 1; h <= 6; h++)
+        seq_block_free(b[h]);
+}
+
+/* Past SEQ_VOTELOG_COMPACT_BYTES of settled blocks compaction is due; after
+ * it, it is not (a non-durable log: this writes ~70 MB). */
+static void test_compaction_due_past_threshold(void **state)
+{
+    fixture *fx = *state;
+    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, false), 0);
+    seq_block *b = NULL;
+    uint64_t h = 0;
+    while (!seq_votelog_compact_due(fx->log)) {
+        seq_block_free(b);
+        b = block_make(++h, 1 << 20);
+        const seq_block *keep[1] = {b};
+        assert_int_equal(seq_votelog_append(fx->log, NULL, 0, keep, 1), 0);
+        assert_true(h < 100);
+    }
+    assert_true(seq_votelog_bytes(fx->log) > SEQ_VOTELOG_COMPACT_BYTES);
+    seq_votelog_settle(fx->log, h - 1, h - 1);
+    assert_int_equal(seq_votelog_compact(fx->log), 0);
+    assert_false(seq_votelog_compact_due(fx->log));
+    assert_true(file_bytes(fx) < 5u << 20);
+    assert_held(fx->log, b);
+    seq_block_free(b);
+}
+
+/* More votes above the tip than are held: the newest SEQ_VOTELOG_VOTES_MAX. */
+static void test_votes_capped_newest_kept(void **state)
+{
+    fixture *fx = *state;
+    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, false), 0);
+    const uint64_t total = SEQ_VOTELOG_VOTES_MAX + 10;
+    for (uint64_t view = 1; view <= total; view++) {
+        seq_vote v = vote_make(SEQ_VOTE_NULLIFY, view, (uint8_t)view);
+        assert_int_equal(seq_votelog_append(fx->log, &v, 1, NULL, 0), 0);
+    }
+    seq_vote *got = calloc(SEQ_VOTELOG_VOTES_MAX + 1, sizeof *got);
+    assert_non_null(got);
+    assert_int_equal(seq_votelog_votes(fx->log, got, SEQ_VOTELOG_VOTES_MAX + 1), SEQ_VOTELOG_VOTES_MAX);
+    assert_int_equal(got[0].view, total - SEQ_VOTELOG_VOTES_MAX + 1);
+    assert_int_equal(got[SEQ_VOTELOG_VOTES_MAX - 1].view, total);
+    free(got);
+}
+
+/* Two logs with different votes for the same (view, kind), one file after
+ * the other: opening that is refused, not resolved by picking one. */
+static void test_conflicting_votes_in_file_refused(void **state)
+{
+    fixture *fx = *state;
+    char other[PATH_MAX];
+    assert_int_equal(seq_test_tmpdir(other, sizeof other, "votelog-other"), 0);
+    seq_votelog *a = NULL, *b = NULL;
+    assert_int_equal(seq_votelog_open(&a, fx->dir, true), 0);
+    assert_int_equal(seq_votelog_open(&b, other, true), 0);
+    seq_vote va = vote_make(SEQ_VOTE_NOTARIZE, 3, 1), vb = vote_make(SEQ_VOTE_NOTARIZE, 3, 2);
+    assert_int_equal(seq_votelog_append(a, &va, 1, NULL, 0), 0);
+    assert_int_equal(seq_votelog_append(b, &vb, 1, NULL, 0), 0);
+    seq_votelog_close(a);
+    seq_votelog_close(b);
+
+    char pa[PATH_MAX + 16], pb[PATH_MAX + 16];
+    log_path(fx, pa, sizeof pa);
+    snprintf(pb, sizeof pb, "%s/%s", other, SEQ_VOTELOG_FILE);
+    uint8_t rec[512];
+    int fb = open(pb, O_RDONLY), fa = open(pa, O_WRONLY | O_APPEND);
+    assert_true(fa >= 0 && fb >= 0);
+    ssize_t n = read(fb, rec, sizeof rec);
+    assert_true(n > 0);
+    assert_int_equal(write(fa, rec, (size_t)n), n);
+    close(fa);
+    close(fb);
+    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, true), SEQ_ECORRUPT);
+    assert_null(fx->log);
+    assert_int_equal(seq_test_rmtree(other), 0);
+}
+
+int main(void)
+{
+    seq_log_set_level(SEQ_LOG_OFF); /* torn tails and conflicts log by design */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_append_reads_back_after_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_is_noop_and_conflict_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail_cut_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settle_and_compact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_due_past_threshold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_votes_capped_newest_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conflicting_votes_in_file_refused, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
