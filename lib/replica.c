@@ -17,6 +17,11 @@
 #include "errors.h"
 #include "idset.h"
 #include "log.h"
+#include "votelog.h"
+
+/* A step's own votes and the blocks they notarize go to the vote log in one
+ * append (seq_store_write_votes). */
+_Static_assert(SEQ_ACTIONS_MAX <= SEQ_VOTELOG_APPEND_MAX, "a step's votes must fit one vote log append");
 
 #define FOLLOWUPS_MAX 256      /* BUILD/VERIFY answers waiting; far above one step's few */
 #define FOLLOWUPS_PER_CALL 32  /* answered per call; the rest wait for seq_replica_continue */

@@ -9,13 +9,15 @@
  *   hashes block hash -> height u64
  *   ns     ns u64 || height u64 -> first index u32 || count u32 (the block's
  *          transactions are sorted by namespace: one entry per namespace run)
- *   votes  view u64 || kind u8 -> kind u8 || view u64 || hash || signer u32 || sig
- *   state  "tip" -> height u64 || view u64 || hash, "voted_view" -> u64
- *   kept   block hash -> height u64 || canonical block: blocks we voted to
- *          notarize, not yet finalized (see seq_store_write_votes)
+ *   state  "tip" -> height u64 || view u64 || hash
+ *   votes, kept and state "voted_view": own votes and the blocks they
+ *          notarize, as versions before the vote log wrote them; open moves
+ *          them into the log and empties them (legacy_votes_move)
  * The tx id index lives in its own environment, DIR/txindex, written in the
  * background (lib/txindex.h says why); open indexes again the blocks above
- * the height it is complete up to. */
+ * the height it is complete up to. Own votes and the blocks they notarize
+ * live in DIR/votes.log (lib/votelog.h: one device flush per vote, where an
+ * LMDB commit takes two). */
 #include "store.h"
 
 #include <errno.h>
@@ -31,6 +33,7 @@
 #include "errors.h"
 #include "log.h"
 #include "txindex.h"
+#include "votelog.h"
 
 #define STORE_MAGIC "seq-store"
 #define STORE_DBS_MAX 8
@@ -43,7 +46,6 @@
 #define NS_RUN_BYTES (4 + 4)
 #define TX_LOC_BYTES (8 + 4)
 #define VOTE_KEY_BYTES (8 + 1)
-#define VOTE_BYTES (1 + 8 + SEQ_HASH_BYTES + 4 + SEQ_SIG_BYTES)
 #define TIP_BYTES (8 + 8 + SEQ_HASH_BYTES)
 #define CERT_BYTES_MAX \
     (1 + 8 + SEQ_HASH_BYTES + SEQ_BITMAP_BYTES + 4 + SEQ_VALIDATORS_MAX * SEQ_SIG_BYTES)
@@ -69,6 +71,7 @@ struct seq_store {
     bool read_only;
     char dir[STORE_DIR_BYTES_MAX];
     seq_txindex *txindex;
+    seq_votelog *votelog; /* NULL when read-only */
 };
 
 /* ---- errors ----------------------------------------------------------------- */
@@ -373,6 +376,8 @@ static int index_catch_up(seq_store *s)
     return err ? err : seq_txindex_sync(s->txindex);
 }
 
+static int votelog_open(seq_store *s, const seq_store_opts *opts);
+
 int seq_store_open(seq_store **out, const char *dir, const seq_store_opts *opts)
 {
     if (!out || !dir || !opts || strlen(dir) >= STORE_DIR_BYTES_MAX)
@@ -396,7 +401,7 @@ int seq_store_open(seq_store **out, const char *dir, const seq_store_opts *opts)
                            s->read_only);
     if (err)
         goto err_after_env;
-    if (!s->read_only && (err = index_catch_up(s)) != 0) {
+    if (!s->read_only && ((err = index_catch_up(s)) != 0 || (err = votelog_open(s, opts)) != 0)) {
         seq_txindex_close(s->txindex);
         goto err_after_env;
     }
@@ -415,6 +420,7 @@ void seq_store_close(seq_store *s)
     if (!s)
         return;
     seq_txindex_close(s->txindex); /* writes what is pending */
+    seq_votelog_close(s->votelog);
     mdb_env_close(s->env);
     free(s);
 }
@@ -572,32 +578,6 @@ static int final_put(const seq_store *s, MDB_txn *txn, seq_store_tip *tip, const
     return 0;
 }
 
-/* Deletes own votes with view <= view: they can never be needed again. */
-static int votes_prune(const seq_store *s, MDB_txn *txn, uint64_t view)
-{
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, s->dbi[DB_VOTES], &c);
-    if (rc)
-        return store_fail(s->dir, "votes_cursor", rc);
-    MDB_val k, v;
-    int err = 0;
-    while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
-        if (k.mv_size != VOTE_KEY_BYTES) {
-            err = store_corrupt(s->dir, "vote key");
-            break;
-        }
-        if (seq_get_u64be(k.mv_data) > view)
-            break;
-        rc = mdb_cursor_del(c, 0);
-        if (rc)
-            break;
-    }
-    mdb_cursor_close(c);
-    if (!err && rc && rc != MDB_NOTFOUND)
-        err = store_fail(s->dir, "votes_prune", rc);
-    return err;
-}
-
 static int items_check(const seq_store_final *items, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -618,132 +598,33 @@ int seq_store_index_sync(seq_store *s)
 
 size_t seq_store_index_pending(seq_store *s) { return seq_txindex_unwritten(s->txindex); }
 
-/* Commits one transaction. Own votes make it fully durable (data and meta
- * page synced: a vote must never be lost); a transaction of finalized blocks
- * only syncs its data pages and writes the meta page unsynced (LMDB's
- * MDB_NOMETASYNC): the store stays intact, and a power loss can at worst
- * forget the last blocks, which range sync fetches again. One device flush
- * less per finalized block. */
-static int vote_insert(const seq_store *s, MDB_txn *txn, const seq_vote *own);
-static int kept_prune(const seq_store *s, MDB_txn *txn, uint64_t tip_height);
-static int voted_view_raise(const seq_store *s, MDB_txn *txn, uint64_t view);
-static bool vote_kind_valid(uint8_t kind);
-
-static int commit_txn(seq_store *s, MDB_txn *txn, int err, bool has_votes)
+/* Commits a transaction of finalized blocks. It syncs the data pages and
+ * writes the meta page unsynced (LMDB's MDB_NOMETASYNC): the store stays
+ * intact, and a power loss can at worst forget the last blocks, which range
+ * sync fetches again. The next commit's data flush carries the meta page;
+ * the vote log's compaction forces it first (votes_settle). */
+static int commit_finalized_txn(seq_store *s, MDB_txn *txn, int err)
 {
-    bool relaxed = !has_votes && !err;
-    if (relaxed)
-        mdb_env_set_flags(s->env, MDB_NOMETASYNC, 1);
+    if (err)
+        return write_end(s, txn, err);
+    mdb_env_set_flags(s->env, MDB_NOMETASYNC, 1);
     err = write_end(s, txn, err);
-    if (relaxed)
-        mdb_env_set_flags(s->env, MDB_NOMETASYNC, 0);
+    mdb_env_set_flags(s->env, MDB_NOMETASYNC, 0);
     return err;
 }
 
-/* ---- kept blocks ------------------------------------------------------------------ */
-
-static int kept_put(const seq_store *s, MDB_txn *txn, const seq_block *b)
+/* The tip moved: the vote log forgets what is settled, and is compacted once
+ * it has grown; what compaction drops must stay dropped, so the tip it was
+ * settled at is made durable (meta page synced) first. */
+static int votes_settle(seq_store *s, const seq_store_tip *tip)
 {
-    MDB_val v = {.mv_size = HEIGHT_BYTES + seq_block_encoded_size(b)};
-    int err = db_put(s, txn, DB_KEPT, b->hash.b, SEQ_HASH_BYTES, &v, MDB_NOOVERWRITE | MDB_RESERVE);
-    if (err == SEQ_EEXISTS)
-        return 0; /* kept already (a second vote on it, or a retry) */
-    if (err)
-        return err;
-    seq_put_u64be(v.mv_data, b->h.height);
-    seq_block_encode(b, (uint8_t *)v.mv_data + HEIGHT_BYTES);
-    return 0;
-}
-
-/* Kept blocks at or below the finalized height are settled (finalized, or
- * beside the finalized chain for good): dropped. Also keeps at most
- * SEQ_STORE_KEPT_MAX (the lowest go first): a chain that notarizes without
- * finalizing for that long is far beyond what peers can still ask for. */
-static int kept_prune(const seq_store *s, MDB_txn *txn, uint64_t tip_height)
-{
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, s->dbi[DB_KEPT], &c);
-    if (rc)
-        return store_fail(s->dir, "kept_cursor", rc);
-    MDB_val k, v;
-    uint64_t lowest_kept = UINT64_MAX;
-    size_t kept = 0;
-    int err = 0;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-        if (v.mv_size < HEIGHT_BYTES) {
-            err = store_corrupt(s->dir, "kept block");
-            break;
-        }
-        uint64_t h = seq_get_u64be(v.mv_data);
-        if (h <= tip_height) {
-            if ((rc = mdb_cursor_del(c, 0)) != 0)
-                break;
-            continue;
-        }
-        kept++;
-        if (h < lowest_kept)
-            lowest_kept = h;
-    }
-    mdb_cursor_close(c);
-    if (!err && rc && rc != MDB_NOTFOUND)
-        return store_fail(s->dir, "kept_prune", rc);
-    if (!err && kept > SEQ_STORE_KEPT_MAX)
-        err = kept_prune(s, txn, lowest_kept); /* drops the lowest height, then checks again */
-    return err;
-}
-
-int seq_store_kept_get(seq_store *s, const seq_hash *hash, seq_block **out)
-{
-    if (!s || !hash || !out)
-        return SEQ_EINVAL;
-    MDB_txn *txn;
-    int err = read_begin(s, &txn);
-    if (err)
-        return err;
-    MDB_val v;
-    err = db_get(s, txn, DB_KEPT, hash->b, SEQ_HASH_BYTES, &v);
-    if (!err && v.mv_size < HEIGHT_BYTES)
-        err = store_corrupt(s->dir, "kept block");
-    if (!err) {
-        err = seq_block_decode(out, (const uint8_t *)v.mv_data + HEIGHT_BYTES, v.mv_size - HEIGHT_BYTES);
-        if (err && err != SEQ_ENOMEM)
-            err = store_corrupt(s->dir, "kept block does not decode");
-    }
-    mdb_txn_abort(txn);
-    return err;
-}
-
-int seq_store_write_votes(seq_store *s, const seq_vote *votes, size_t nv, const seq_block *const *keep, size_t nk)
-{
-    if (!s || (nv > 0 && !votes) || (nk > 0 && !keep))
-        return SEQ_EINVAL;
-    for (size_t i = 0; i < nv; i++)
-        if (!vote_kind_valid(votes[i].kind))
-            return SEQ_EINVAL;
-    if (s->read_only)
-        return SEQ_EREADONLY;
-    if (nv == 0 && nk == 0)
+    seq_votelog_settle(s->votelog, tip->view, tip->height);
+    if (!seq_votelog_compact_due(s->votelog))
         return 0;
-    MDB_txn *txn;
-    int err = write_begin(s, &txn);
-    if (err)
-        return err;
-    for (size_t i = 0; !err && i < nv; i++) {
-        err = vote_insert(s, txn, &votes[i]);
-        if (!err)
-            err = voted_view_raise(s, txn, votes[i].view);
-    }
-    for (size_t i = 0; !err && i < nk; i++)
-        err = kept_put(s, txn, keep[i]);
-    if (!err && nk > 0) {
-        /* the cap holds while a chain notarizes without finalizing, too; the
-         * table is a few blocks in normal operation, so the scan is short */
-        seq_store_tip tip;
-        err = tip_read(s, txn, &tip);
-        if (!err)
-            err = kept_prune(s, txn, tip.height);
-    }
-    return commit_txn(s, txn, err, true);
+    int rc = mdb_env_sync(s->env, 1);
+    if (rc)
+        return store_fail(s->dir, "sync", rc);
+    return seq_votelog_compact(s->votelog);
 }
 
 int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_t n)
@@ -765,15 +646,11 @@ int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_
         err = final_put(s, txn, &tip, &items[i]);
     if (!err)
         err = tip_write(s, txn, &tip);
-    if (!err)
-        err = votes_prune(s, txn, tip.view);
-    if (!err)
-        err = kept_prune(s, txn, tip.height);
-    if ((err = commit_txn(s, txn, err, false)) != 0)
+    if ((err = commit_finalized_txn(s, txn, err)) != 0)
         return err;
     for (size_t i = 0; !err && i < n; i++)
         err = seq_txindex_add(s->txindex, items[i].block);
-    return err;
+    return err ? err : votes_settle(s, &tip);
 }
 
 
@@ -942,68 +819,13 @@ int seq_store_ns_each(seq_store *s, seq_ns ns, uint64_t from_height, size_t limi
 
 /* ---- own votes ----------------------------------------------------------------------- */
 
-static bool vote_kind_valid(uint8_t kind)
+int seq_store_write_votes(seq_store *s, const seq_vote *votes, size_t nv, const seq_block *const *keep, size_t nk)
 {
-    return kind == SEQ_VOTE_NOTARIZE || kind == SEQ_VOTE_NULLIFY || kind == SEQ_VOTE_FINALIZE;
-}
-
-static void vote_key(uint8_t key[VOTE_KEY_BYTES], uint64_t view, uint8_t kind)
-{
-    seq_put_u64be(key, view);
-    key[8] = kind;
-}
-
-static void vote_encode(const seq_vote *v, uint8_t out[VOTE_BYTES])
-{
-    seq_enc e;
-    seq_enc_init(&e, out, VOTE_BYTES);
-    seq_enc_u8(&e, v->kind);
-    seq_enc_u64(&e, v->view);
-    seq_enc_bytes(&e, v->hash.b, SEQ_HASH_BYTES);
-    seq_enc_u32(&e, v->signer);
-    seq_enc_bytes(&e, v->sig.b, SEQ_SIG_BYTES);
-    SEQ_ASSERT(!e.overflow && e.len == VOTE_BYTES);
-}
-
-static int vote_decode(seq_vote *v, const MDB_val *val)
-{
-    seq_dec d;
-    seq_dec_init(&d, val->mv_data, val->mv_size);
-    v->kind = seq_dec_u8(&d);
-    v->view = seq_dec_u64(&d);
-    seq_dec_bytes(&d, v->hash.b, SEQ_HASH_BYTES);
-    v->signer = seq_dec_u32(&d);
-    seq_dec_bytes(&d, v->sig.b, SEQ_SIG_BYTES);
-    return seq_dec_done(&d) && vote_kind_valid(v->kind) ? 0 : SEQ_EDECODE;
-}
-
-static int voted_view_raise(const seq_store *s, MDB_txn *txn, uint64_t view)
-{
-    uint64_t highest = 0;
-    int err = get_u64(s, txn, DB_STATE, KEY_VOTED_VIEW, &highest);
-    if (err && err != SEQ_ENOTFOUND)
-        return err;
-    if (!err && highest >= view)
-        return 0;
-    return put_u64(s, txn, DB_STATE, KEY_VOTED_VIEW, view);
-}
-
-/* The same vote again is fine (a retry); a different one for the same
- * (view, kind) would be our own equivocation: refuse it. */
-static int vote_insert(const seq_store *s, MDB_txn *txn, const seq_vote *own)
-{
-    uint8_t key[VOTE_KEY_BYTES], val[VOTE_BYTES];
-    vote_key(key, own->view, own->kind);
-    vote_encode(own, val);
-    MDB_val v = {.mv_size = sizeof val, .mv_data = val};
-    int err = db_put(s, txn, DB_VOTES, key, sizeof key, &v, MDB_NOOVERWRITE);
-    if (err != SEQ_EEXISTS)
-        return err;
-    if (v.mv_size == sizeof val && memcmp(v.mv_data, val, sizeof val) == 0)
-        return 0;
-    SEQ_ERROR("store_vote_conflict", "dir=%s view=%llu kind=%s err=EEXISTS", s->dir,
-              (unsigned long long)own->view, seq_vote_kind_name(own->kind));
-    return SEQ_EEXISTS;
+    if (!s || (nv > 0 && !votes) || (nk > 0 && !keep))
+        return SEQ_EINVAL;
+    if (s->read_only)
+        return SEQ_EREADONLY;
+    return seq_votelog_append(s->votelog, votes, nv, keep, nk);
 }
 
 int seq_store_vote_put(seq_store *s, const seq_vote *own)
@@ -1013,34 +835,16 @@ int seq_store_vote_put(seq_store *s, const seq_vote *own)
     return seq_store_write_votes(s, own, 1, NULL, 0);
 }
 
-/* The newest cap votes above the tip, walking back from the last key, then
- * reversed into ascending order. */
-static int votes_read(const seq_store *s, MDB_txn *txn, MDB_cursor *c, seq_vote *out, size_t cap,
-                      size_t *n)
+int seq_store_kept_get(seq_store *s, const seq_hash *hash, seq_block **out)
 {
-    seq_store_tip tip;
-    int err = tip_read(s, txn, &tip);
-    if (err || tip.view == UINT64_MAX)
-        return err;
-    MDB_val k, v;
-    int rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
-    for (; rc == 0 && *n < cap; rc = mdb_cursor_get(c, &k, &v, MDB_PREV)) {
-        if (k.mv_size != VOTE_KEY_BYTES)
-            return store_corrupt(s->dir, "vote key");
-        if (seq_get_u64be(k.mv_data) <= tip.view)
-            break;
-        if (vote_decode(&out[*n], &v) != 0)
-            return store_corrupt(s->dir, "vote");
-        (*n)++;
-    }
-    if (rc != 0 && rc != MDB_NOTFOUND)
-        return store_fail(s->dir, "votes_load", rc);
-    for (size_t i = 0; i < *n / 2; i++) {
-        seq_vote t = out[i];
-        out[i] = out[*n - 1 - i];
-        out[*n - 1 - i] = t;
-    }
-    return 0;
+    if (!s || !hash || !out)
+        return SEQ_EINVAL;
+    if (s->read_only)
+        return SEQ_EREADONLY;
+    int err = seq_votelog_kept_get(s->votelog, hash, out);
+    if (err == SEQ_ECORRUPT)
+        return store_corrupt(s->dir, "kept block in the vote log does not decode");
+    return err;
 }
 
 int seq_store_votes_load(seq_store *s, seq_vote *out, size_t cap, size_t *n)
@@ -1048,32 +852,165 @@ int seq_store_votes_load(seq_store *s, seq_vote *out, size_t cap, size_t *n)
     if (!s || !n || (cap > 0 && !out))
         return SEQ_EINVAL;
     *n = 0;
-    MDB_txn *txn;
-    MDB_cursor *c;
-    int err = read_cursor_begin(s, DB_VOTES, "votes_cursor", &txn, &c);
-    if (err)
-        return err;
-    err = votes_read(s, txn, c, out, cap, n);
-    mdb_cursor_close(c);
-    mdb_txn_abort(txn);
-    return err;
+    if (s->read_only)
+        return SEQ_EREADONLY;
+    *n = seq_votelog_votes(s->votelog, out, cap);
+    return 0;
 }
 
 int seq_store_highest_view(seq_store *s, uint64_t *view)
 {
     if (!s || !view)
         return SEQ_EINVAL;
-    MDB_txn *txn;
-    int err = read_begin(s, &txn);
-    if (err)
-        return err;
-    *view = 0;
-    err = get_u64(s, txn, DB_STATE, KEY_VOTED_VIEW, view);
-    if (err == SEQ_ENOTFOUND)
-        err = 0;
-    mdb_txn_abort(txn);
+    if (s->read_only)
+        return SEQ_EREADONLY;
+    *view = seq_votelog_highest_view(s->votelog);
+    return 0;
+}
+
+/* ---- votes written by earlier versions ------------------------------------------------ */
+
+static int legacy_vote_decode(seq_vote *v, const MDB_val *val)
+{
+    seq_dec d;
+    seq_dec_init(&d, val->mv_data, val->mv_size);
+    v->kind = seq_dec_u8(&d);
+    v->view = seq_dec_u64(&d);
+    seq_dec_bytes(&d, v->hash.b, SEQ_HASH_BYTES);
+    v->signer = seq_dec_u32(&d);
+    seq_dec_bytes(&d, v->sig.b, SEQ_SIG_BYTES);
+    return seq_dec_done(&d) ? 0 : SEQ_EDECODE;
+}
+
+/* Appends the legacy votes above the tip (the newest SEQ_VOTELOG_VOTES_MAX)
+ * to the log, SEQ_VOTELOG_APPEND_MAX at a time, oldest first. */
+static int legacy_votes_append(seq_store *s, MDB_txn *txn, const seq_store_tip *tip, size_t *moved)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[DB_VOTES], &c);
+    if (rc)
+        return store_fail(s->dir, "votes_cursor", rc);
+    seq_vote *votes = malloc(SEQ_VOTELOG_VOTES_MAX * sizeof *votes);
+    size_t n = 0;
+    int err = votes ? 0 : SEQ_ENOMEM;
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_LAST); !err && rc == 0 && n < SEQ_VOTELOG_VOTES_MAX;
+         rc = mdb_cursor_get(c, &k, &v, MDB_PREV)) {
+        if (k.mv_size != VOTE_KEY_BYTES || legacy_vote_decode(&votes[n], &v) != 0)
+            err = store_corrupt(s->dir, "legacy vote");
+        else if (seq_get_u64be(k.mv_data) <= tip->view)
+            break;
+        else
+            n++;
+    }
+    mdb_cursor_close(c);
+    for (size_t i = 0; i < n / 2; i++) { /* oldest first */
+        seq_vote t = votes[i];
+        votes[i] = votes[n - 1 - i];
+        votes[n - 1 - i] = t;
+    }
+    for (size_t at = 0; !err && at < n; at += SEQ_VOTELOG_APPEND_MAX) {
+        size_t chunk = n - at < SEQ_VOTELOG_APPEND_MAX ? n - at : SEQ_VOTELOG_APPEND_MAX;
+        err = seq_votelog_append(s->votelog, votes + at, chunk, NULL, 0);
+    }
+    free(votes);
+    *moved += err ? 0 : n;
     return err;
 }
+
+/* Appends the legacy kept blocks above the tip to the log, one at a time. */
+static int legacy_kept_append(seq_store *s, MDB_txn *txn, const seq_store_tip *tip, size_t *moved)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, s->dbi[DB_KEPT], &c);
+    if (rc)
+        return store_fail(s->dir, "kept_cursor", rc);
+    MDB_val k, v;
+    int err = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); !err && rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        seq_block *b = NULL;
+        if (v.mv_size < HEIGHT_BYTES)
+            err = store_corrupt(s->dir, "legacy kept block");
+        else if (seq_get_u64be(v.mv_data) <= tip->height)
+            continue;
+        else if (seq_block_decode(&b, (const uint8_t *)v.mv_data + HEIGHT_BYTES, v.mv_size - HEIGHT_BYTES) != 0)
+            err = store_corrupt(s->dir, "legacy kept block does not decode");
+        else if ((err = seq_votelog_append(s->votelog, NULL, 0, (const seq_block *const *)&b, 1)) == 0)
+            (*moved)++;
+        seq_block_free(b);
+    }
+    mdb_cursor_close(c);
+    return err;
+}
+
+static int legacy_empty(seq_store *s)
+{
+    MDB_txn *txn;
+    int err = write_begin(s, &txn);
+    if (err)
+        return err;
+    int rc = mdb_drop(txn, s->dbi[DB_VOTES], 0);
+    if (!rc)
+        rc = mdb_drop(txn, s->dbi[DB_KEPT], 0);
+    MDB_val k = {.mv_size = strlen(KEY_VOTED_VIEW), .mv_data = (void *)KEY_VOTED_VIEW};
+    if (!rc && (rc = mdb_del(txn, s->dbi[DB_STATE], &k, NULL)) == MDB_NOTFOUND)
+        rc = 0;
+    if (rc)
+        err = store_fail(s->dir, "legacy_empty", rc);
+    return write_end(s, txn, err);
+}
+
+static bool legacy_present(const seq_store *s, MDB_txn *txn)
+{
+    MDB_stat votes, kept;
+    MDB_val v;
+    return (mdb_stat(txn, s->dbi[DB_VOTES], &votes) == 0 && votes.ms_entries > 0) ||
+           (mdb_stat(txn, s->dbi[DB_KEPT], &kept) == 0 && kept.ms_entries > 0) ||
+           db_get(s, txn, DB_STATE, KEY_VOTED_VIEW, strlen(KEY_VOTED_VIEW), &v) == 0;
+}
+
+/* Versions before the vote log kept own votes and kept blocks in LMDB: they
+ * move into the log (durably) and then the tables are emptied. A crash in
+ * between moves them again at the next open: the log takes the identical
+ * vote and a block it holds as no-ops. Votes and blocks at or below the tip
+ * are settled and not moved (the highest vote above it is the highest voted
+ * view that still matters: the node resumes above the tip). */
+static int legacy_votes_move(seq_store *s, const seq_store_tip *tip)
+{
+    MDB_txn *txn;
+    int err = read_begin(s, &txn);
+    if (err || !legacy_present(s, txn)) {
+        if (!err)
+            mdb_txn_abort(txn);
+        return err;
+    }
+    size_t votes = 0, kept = 0;
+    err = legacy_votes_append(s, txn, tip, &votes);
+    if (!err)
+        err = legacy_kept_append(s, txn, tip, &kept);
+    mdb_txn_abort(txn);
+    if (!err)
+        err = legacy_empty(s);
+    if (!err)
+        SEQ_INFO("store_votes_moved", "dir=%s votes=%zu kept=%zu to=%s", s->dir, votes, kept, SEQ_VOTELOG_FILE);
+    return err;
+}
+
+static int votelog_open(seq_store *s, const seq_store_opts *opts)
+{
+    seq_store_tip tip;
+    int err = seq_store_tip_get(s, &tip);
+    if (!err)
+        err = seq_votelog_open(&s->votelog, s->dir, !opts->no_sync);
+    if (!err)
+        seq_votelog_settle(s->votelog, tip.view, tip.height);
+    if (!err && (err = legacy_votes_move(s, &tip)) != 0) {
+        seq_votelog_close(s->votelog);
+        s->votelog = NULL;
+    }
+    return err;
+}
+
 
 /* ---- usage ------------------------------------------------------------------------------- */
 

@@ -12,7 +12,10 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "consensus.h"
@@ -22,6 +25,7 @@
 #include "store.h"
 #include "sync.h"
 #include "types.h"
+#include "votelog.h"
 
 #define DIR_BYTES_MAX 64
 #define PATH_BYTES_MAX (DIR_BYTES_MAX + 256 + 2)
@@ -127,9 +131,21 @@ static int setup(void **state)
 }
 
 /* Removes every file of the (flat) directory, then the directory. */
+/* The file size limit as it was before a test lowered it (fsize_limited). */
+static struct rlimit fsize_before;
+static bool fsize_lowered;
+
+static void fsize_restore(void)
+{
+    if (fsize_lowered)
+        assert_int_equal(setrlimit(RLIMIT_FSIZE, &fsize_before), 0);
+    fsize_lowered = false;
+}
+
 static int teardown(void **state)
 {
     fixture *fx = *state;
+    fsize_restore();
     seq_replica_free(fx->r);
     seq_store_close(fx->store);
     for (uint32_t i = 0; i < fx->block_count; i++)
@@ -541,9 +557,8 @@ static void test_vote_durable_before_send(void **state)
     assert_int_equal(fx->own_votes_not_durable, 0);
 }
 
-/* Fills the tiny-map store: big finalized blocks until SEQ_EMAP_FULL, then
- * filler votes below the tip's view (invisible to votes_load) until the small
- * writes fail too. Returns the tip block. */
+/* Fills the tiny-map store with big finalized blocks until SEQ_EMAP_FULL.
+ * Returns the tip block. */
 static const seq_block *store_fill(fixture *fx)
 {
     static uint8_t payloads[FILL_TXS][FILL_PAYLOAD_BYTES];
@@ -583,21 +598,29 @@ static const seq_block *store_fill(fixture *fx)
     assert_non_null(prev);
     assert_true(fx->block_count < TEST_BLOCKS_MAX);
     fx->blocks[fx->block_count++] = prev;
-
-    err = 0;
-    for (uint64_t view = 1; view < prev->h.view && !err; view++) {
-        seq_hash filler;
-        memset(filler.b, (int)(view & 0xff), sizeof filler.b);
-        seq_vote v = vote_make(SEQ_VOTE_NOTARIZE, view, &filler, fx->self);
-        err = seq_store_vote_put(fx->store, &v);
-    }
-    assert_int_equal(err, SEQ_EMAP_FULL);
     return prev;
+}
+
+/* The vote log's next append fails with a real kernel error: the process may
+ * not grow a file past the log's size now (RLIMIT_FSIZE; SIGXFSZ ignored, so
+ * the write returns EFBIG). Teardown lifts the limit. */
+static void votelog_cannot_grow(fixture *fx)
+{
+    char path[DIR_BYTES_MAX + sizeof "/" SEQ_VOTELOG_FILE];
+    snprintf(path, sizeof path, "%s/%s", fx->dir, SEQ_VOTELOG_FILE);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &fsize_before), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit low = {.rlim_cur = (rlim_t)st.st_size, .rlim_max = fsize_before.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+    fsize_lowered = true;
 }
 
 /* A vote the store cannot persist is fatal: io->fatal gets the store error,
  * the vote is never sent, nothing is sent after the failed write, and every
- * later call returns an error without sending anything. */
+ * later call returns an error without sending anything. The store's LMDB map
+ * is full too: the vote log does not depend on it. */
 static void test_store_failure_is_fatal_and_silent(void **state)
 {
     fixture *fx = *state;
@@ -615,9 +638,11 @@ static void test_store_failure_is_fatal_and_silent(void **state)
                     .timestamp_ms = tip->h.timestamp_ms + 1};
     seq_block *b = block_make(fx, &h, 'z');
     uint32_t sends_before = fx->send_count;
-    assert_int_equal(receive_proposal(fx, b), SEQ_EMAP_FULL);
+    votelog_cannot_grow(fx);
+    assert_int_equal(receive_proposal(fx, b), SEQ_EIO);
+    fsize_restore();
     assert_int_equal(fx->fatal_count, 1);
-    assert_int_equal(fx->fatal_err, SEQ_EMAP_FULL);
+    assert_int_equal(fx->fatal_err, SEQ_EIO);
     assert_int_equal(fx->send_count, sends_before);
     assert_int_equal(fx->own_votes_sent, 0);
     size_t n = 99;

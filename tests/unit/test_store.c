@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <poll.h>
 #include <sodium.h>
@@ -21,10 +22,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "errors.h"
 #include "log.h"
 #include "store.h"
 #include "types.h"
+#include "votelog.h"
 
 #define DIR_BYTES_MAX 64
 #define PATH_BYTES_MAX (DIR_BYTES_MAX + 256 + 2) /* dir + "/" + any d_name */
@@ -473,6 +476,16 @@ static size_t raw_lmdb_entries(const char *dir, const char *db_name)
     return st.ms_entries;
 }
 
+/* Size of DIR/votes.log. */
+static uint64_t votelog_bytes(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, SEQ_VOTELOG_FILE);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (uint64_t)st.st_size;
+}
+
 /* An LMDB environment that is not ours is refused (writer and reader) and left
  * as it was, whether it lacks "meta" or carries another magic. */
 static void test_foreign_lmdb_refused(void **state)
@@ -606,9 +619,10 @@ static void test_votes_persist_and_prune(void **state)
     assert_int_equal(seq_store_highest_view(fx->s, &view), 0);
     assert_int_equal(view, 8);
 
-    assert_int_equal(raw_lmdb_entries(fx->dir, "votes"), 4);
+    assert_int_equal(raw_lmdb_entries(fx->dir, "votes"), 0); /* in the vote log, not LMDB */
     assert_int_equal(commit_range(fx->s, fx->c, 1, 1), 0);
-    assert_int_equal(raw_lmdb_entries(fx->dir, "votes"), 1); /* pruned on disk, not just hidden */
+    assert_int_equal(seq_store_votes_load(fx->s, got, 4, &n), 0);
+    assert_int_equal(n, 1);
     store_reopen(fx, TEST_MAP_BYTES);
     assert_int_equal(seq_store_votes_load(fx->s, got, 4, &n), 0);
     assert_int_equal(n, 1);
@@ -855,9 +869,8 @@ static void tiny_set_keep_all(seq_store *s, const tiny_set *t)
 }
 
 /* The kept set is exactly heights from..KEPT_OVER. */
-static void assert_tiny_kept_from(seq_store *s, const char *dir, const tiny_set *t, uint64_t from)
+static void assert_tiny_kept_from(seq_store *s, const tiny_set *t, uint64_t from)
 {
-    assert_int_equal(raw_lmdb_entries(dir, "kept"), KEPT_OVER - from + 1);
     for (uint64_t h = 1; h <= KEPT_OVER; h++) {
         if (h < from)
             assert_not_kept(s, &t->b[h]->hash);
@@ -890,8 +903,9 @@ static void test_write_votes_keeps_blocks_atomically(void **state)
     assert_int_equal(n, 2);
     assert_vote_equal(&got[0], &nz);
     assert_vote_equal(&got[1], &nul);
+    uint64_t log_bytes = votelog_bytes(fx->dir);
     assert_int_equal(seq_store_write_votes(fx->s, votes, 2, keep, 1), 0); /* a retry */
-    assert_int_equal(raw_lmdb_entries(fx->dir, "kept"), 1);
+    assert_int_equal(votelog_bytes(fx->dir), log_bytes);                   /* writes nothing */
     assert_not_kept(fx->s, &b2->hash);
 
     /* Another notarize in b1's view (our own equivocation) with b2 to keep. */
@@ -905,8 +919,12 @@ static void test_write_votes_keeps_blocks_atomically(void **state)
     assert_not_kept(fx->s, &b2->hash);
     assert_not_kept(fx->s, &b3->hash);
     assert_int_equal(seq_store_votes_load(fx->s, got, 4, &n), 0);
-    assert_int_equal(n, 2); /* fresh, first in the batch, was rolled back too */
-    assert_int_equal(raw_lmdb_entries(fx->dir, "kept"), 1);
+    assert_int_equal(n, 2); /* fresh, first in the batch, was not written either */
+    assert_int_equal(votelog_bytes(fx->dir), log_bytes);
+    store_reopen(fx, TEST_MAP_BYTES);
+    assert_not_kept(fx->s, &b3->hash);
+    assert_int_equal(seq_store_votes_load(fx->s, got, 4, &n), 0);
+    assert_int_equal(n, 2);
 
     seq_vote bad_kind = vote_make(0, 20, 1);
     assert_int_equal(seq_store_write_votes(fx->s, &bad_kind, 1, keep_bad, 1), SEQ_EINVAL);
@@ -934,7 +952,6 @@ static void test_kept_pruned_by_commit_and_survive_reopen(void **state)
     assert_not_kept(fx->s, &fx->c->blocks[2]->hash);
     assert_not_kept(fx->s, &fx->c->blocks[3]->hash);
     assert_kept(fx->s, fx->c->blocks[4]);
-    assert_int_equal(raw_lmdb_entries(fx->dir, "kept"), 1); /* pruned on disk, not just hidden */
     store_reopen(fx, TEST_MAP_BYTES);
     assert_kept(fx->s, fx->c->blocks[4]);
     assert_not_kept(fx->s, &fx->c->blocks[3]->hash);
@@ -949,7 +966,7 @@ static void test_kept_capped_without_commit(void **state)
     store_open_ok(fx, TEST_MAP_BYTES);
     tiny_set *t = tiny_set_make();
     tiny_set_keep_all(fx->s, t);
-    assert_tiny_kept_from(fx->s, fx->dir, t, KEPT_OVER - SEQ_STORE_KEPT_MAX + 1);
+    assert_tiny_kept_from(fx->s, t, KEPT_OVER - SEQ_STORE_KEPT_MAX + 1);
     tiny_set_free(t);
 }
 
@@ -963,7 +980,7 @@ static void test_kept_capped_after_commit(void **state)
     /* height 1 of the chain goes final, the tiny block 1 (another hash) with it */
     tiny_set_keep_all(fx->s, t);
     assert_int_equal(commit_range(fx->s, fx->c, 1, 1), 0);
-    assert_tiny_kept_from(fx->s, fx->dir, t, KEPT_OVER - SEQ_STORE_KEPT_MAX + 1);
+    assert_tiny_kept_from(fx->s, t, KEPT_OVER - SEQ_STORE_KEPT_MAX + 1);
     tiny_set_free(t);
 }
 
@@ -978,10 +995,110 @@ static void test_read_only_refuses_write_votes(void **state)
     seq_store *r = NULL;
     assert_int_equal(seq_store_open(&r, fx->dir, &ro), 0);
     assert_int_equal(keep_with_vote(r, fx->c->blocks[2], 2), SEQ_EREADONLY);
-    assert_kept(r, fx->c->blocks[1]); /* a reader still reads kept blocks */
-    assert_not_kept(r, &fx->c->blocks[2]->hash);
+    seq_block *got = NULL;
+    assert_int_equal(seq_store_kept_get(r, &fx->c->blocks[1]->hash, &got), SEQ_EREADONLY); /* the writer's */
+    seq_vote votes[1];
+    size_t n = 9;
+    assert_int_equal(seq_store_votes_load(r, votes, 1, &n), SEQ_EREADONLY);
+    assert_int_equal(n, 0);
     seq_store_close(r);
+    assert_kept(fx->s, fx->c->blocks[1]);
     assert_not_kept(fx->s, &fx->c->blocks[2]->hash);
+}
+
+/* ---- votes written before the vote log ----------------------------------------------- */
+
+/* Writes one row with raw LMDB, as versions before the vote log did. */
+static void raw_lmdb_put(const char *dir, const char *db_name, const void *key, size_t klen, const void *val,
+                         size_t vlen)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, TEST_MAP_BYTES), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, db_name, 0, &dbi), 0);
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static void legacy_vote_put(const char *dir, const seq_vote *v)
+{
+    uint8_t key[9], val[1 + 8 + SEQ_HASH_BYTES + 4 + SEQ_SIG_BYTES];
+    seq_put_u64be(key, v->view);
+    key[8] = v->kind;
+    val[0] = v->kind;
+    seq_put_u64be(val + 1, v->view);
+    memcpy(val + 9, v->hash.b, SEQ_HASH_BYTES);
+    seq_put_u32be(val + 9 + SEQ_HASH_BYTES, v->signer);
+    memcpy(val + 13 + SEQ_HASH_BYTES, v->sig.b, SEQ_SIG_BYTES);
+    raw_lmdb_put(dir, "votes", key, sizeof key, val, sizeof val);
+}
+
+static void legacy_kept_put(const char *dir, const seq_block *b)
+{
+    size_t len = 8 + seq_block_encoded_size(b);
+    uint8_t *val = malloc(len);
+    assert_non_null(val);
+    seq_put_u64be(val, b->h.height);
+    seq_block_encode(b, val + 8);
+    raw_lmdb_put(dir, "kept", b->hash.b, SEQ_HASH_BYTES, val, len);
+    free(val);
+}
+
+/* A store whose votes and kept blocks an earlier version wrote into LMDB:
+ * open moves those above the tip into the vote log and empties the tables;
+ * the next open (and one after a crash before the emptying) finds the same. */
+static void test_legacy_votes_move_to_log(void **state)
+{
+    fixture *fx = *state;
+    fx->c = chain_make(3, 2, SMALL_PAYLOAD_BYTES); /* views 2, 4, 6 */
+    store_open_ok(fx, TEST_MAP_BYTES);
+    assert_int_equal(commit_range(fx->s, fx->c, 1, 1), 0);
+    seq_store_close(fx->s);
+    fx->s = NULL;
+
+    seq_vote settled = vote_make(SEQ_VOTE_FINALIZE, 2, 1), nz = vote_make(SEQ_VOTE_NOTARIZE, 4, 2),
+             nul = vote_make(SEQ_VOTE_NULLIFY, 5, 3);
+    nz.hash = fx->c->blocks[2]->hash;
+    for (int round = 0; round < 2; round++) { /* the second: as if emptying had not happened */
+        legacy_vote_put(fx->dir, &settled);
+        legacy_vote_put(fx->dir, &nz);
+        legacy_vote_put(fx->dir, &nul);
+        legacy_kept_put(fx->dir, fx->c->blocks[1]); /* at the tip: settled */
+        legacy_kept_put(fx->dir, fx->c->blocks[2]);
+        store_open_ok(fx, TEST_MAP_BYTES);
+        assert_int_equal(raw_lmdb_entries(fx->dir, "votes"), 0);
+        assert_int_equal(raw_lmdb_entries(fx->dir, "kept"), 0);
+        seq_vote got[4];
+        size_t n = 0;
+        assert_int_equal(seq_store_votes_load(fx->s, got, 4, &n), 0);
+        assert_int_equal(n, 2);
+        assert_vote_equal(&got[0], &nz);
+        assert_vote_equal(&got[1], &nul);
+        uint64_t view = 0;
+        assert_int_equal(seq_store_highest_view(fx->s, &view), 0);
+        assert_int_equal(view, 5);
+        assert_kept(fx->s, fx->c->blocks[2]);
+        assert_not_kept(fx->s, &fx->c->blocks[1]->hash);
+        store_reopen(fx, TEST_MAP_BYTES);
+        assert_int_equal(seq_store_votes_load(fx->s, got, 4, &n), 0);
+        assert_int_equal(n, 2);
+        assert_kept(fx->s, fx->c->blocks[2]);
+        seq_store_close(fx->s);
+        fx->s = NULL;
+    }
+    /* A vote conflicting with one the log holds is not ours to drop: open refuses. */
+    seq_vote twin = vote_make(SEQ_VOTE_NOTARIZE, 4, 7);
+    legacy_vote_put(fx->dir, &twin);
+    seq_store_opts o = opts_make(CHAIN_ID, TEST_MAP_BYTES, false);
+    assert_int_equal(seq_store_open(&fx->s, fx->dir, &o), SEQ_EEXISTS);
+    assert_null(fx->s);
 }
 
 int main(void)
@@ -1004,6 +1121,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kept_capped_without_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kept_capped_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_refuses_write_votes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_legacy_votes_move_to_log, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
