@@ -35,6 +35,8 @@
 #include "txindex.h"
 #include "votelog.h"
 
+_Static_assert(SEQ_STORE_KEPT_MAX == SEQ_VOTELOG_KEPT_MAX, "the store's documented cap is the vote log's");
+
 #define STORE_MAGIC "seq-store"
 #define STORE_DBS_MAX 8
 #define STORE_FILE_MODE 0600

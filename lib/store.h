@@ -58,10 +58,12 @@ typedef struct {
     const seq_cert *cert;
 } seq_store_final;
 
-/* Writes n finalized blocks in one durable write transaction: blocks by height,
- * hash -> height, certificates, the namespace index (ns, height, index) and the
- * tx index (id -> height, index); moves the tip; prunes own votes at or below
- * the last block's view. Heights must continue the tip (tip+1, tip+2, ...;
+/* Writes n finalized blocks in one write transaction (data pages synced, the
+ * meta page written unsynced: a power loss can forget the last blocks, never
+ * corrupt the store): blocks by height, hash -> height, certificates, the
+ * namespace index (ns, height, index) and the tx index (id -> height, index);
+ * moves the tip; the vote log forgets own votes at or below the last block's
+ * view and kept blocks at or below its height. Heights must continue the tip (tip+1, tip+2, ...;
  * SEQ_EORDER otherwise). SEQ_EMAP_FULL leaves the store unchanged.
  * Also: every block's chain id must be the store's (SEQ_ECHAIN_ID) and, above
  * height 1, its parent must be the previous block's hash (SEQ_EMISMATCH). Any
@@ -70,8 +72,9 @@ typedef struct {
  * no-op; SEQ_EREADONLY on a read-only store. Items are only read. */
 int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_t n) SEQ_MUST_CHECK;
 
-/* Own votes, and the blocks our notarize votes among them name, in one fully
- * synced transaction. A notarized block lives only in the validators' memory
+/* Own votes, and the blocks our notarize votes among them name, durable in
+ * one append to the vote log (DIR/votes.log, lib/votelog.h: one device
+ * flush, where an LMDB commit takes two). A notarized block lives only in the validators' memory
  * until it is finalized: if every validator restarted then, nobody could
  * serve it and the chain could never build on it again. So each validator
  * keeps the blocks it voted to notarize until a commit finalizes past their
@@ -80,7 +83,8 @@ int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_
 #define SEQ_STORE_KEPT_MAX 512
 int seq_store_write_votes(seq_store *s, const seq_vote *votes, size_t nv, const seq_block *const *keep,
                           size_t nk) SEQ_MUST_CHECK;
-/* A kept block by hash; *out owned by the caller. SEQ_ENOTFOUND when absent. */
+/* A kept block by hash; *out owned by the caller. SEQ_ENOTFOUND when absent,
+ * SEQ_EREADONLY on a read-only store (kept blocks are the writer's). */
 int seq_store_kept_get(seq_store *s, const seq_hash *hash, seq_block **out) SEQ_MUST_CHECK;
 
 /* Transaction ids of committed blocks reach the tx index (seq_store_tx_find,
@@ -131,7 +135,8 @@ int seq_store_ns_each(seq_store *s, seq_ns ns, uint64_t from_height, size_t limi
 int seq_store_vote_put(seq_store *s, const seq_vote *own) SEQ_MUST_CHECK;
 /* The newest cap own votes with view > the tip's view, in ascending (view,
  * kind) order; *n is how many were written. A restart needs only the newest:
- * the node resumes in its highest voted view and never votes below it. */
+ * the node resumes in its highest voted view and never votes below it.
+ * votes_load and highest_view are SEQ_EREADONLY on a read-only store. */
 int seq_store_votes_load(seq_store *s, seq_vote *out, size_t cap, size_t *n) SEQ_MUST_CHECK;
 /* Highest view the node voted in (0 when none); pruning votes does not lower it. */
 int seq_store_highest_view(seq_store *s, uint64_t *view) SEQ_MUST_CHECK;
