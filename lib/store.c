@@ -994,7 +994,7 @@ static int legacy_votes_move(seq_store *s, const seq_store_tip *tip)
     if (!err)
         err = legacy_empty(s);
     if (!err)
-        SEQ_INFO("store_votes_moved", "dir=%s votes=%zu kept=%zu to=%s", s->dir, votes, kept, SEQ_VOTELOG_FILE);
+        SEQ_INFO("store_votes_moved", "dir=%s votes=%zu kept=%zu to=vote_log", s->dir, votes, kept);
     return err;
 }
 

@@ -1,5 +1,5 @@
-/* Own votes and kept blocks in an append-only file (lib/votelog.h says why
- * and gives the record layout). */
+/* Own votes and kept blocks in two append-only files used in turn
+ * (lib/votelog.h says why and gives the record layout). */
 #include "votelog.h"
 
 #include <errno.h>
@@ -19,16 +19,17 @@
 #define REC_VOTE 1
 #define REC_KEPT 2
 #define REC_VIEW 3
+#define REC_EPOCH 4
 
 #define CHECK_BYTES 16
 #define HDR_BYTES (1 + 4 + CHECK_BYTES)
 #define VOTE_BODY_BYTES (1 + 8 + SEQ_HASH_BYTES + 4 + SEQ_SIG_BYTES)
 #define KEPT_HEAD_BYTES (SEQ_HASH_BYTES + 8)
 #define VIEW_BODY_BYTES 8
+#define HEADER_BYTES (HDR_BYTES + 8) /* a file's epoch record, at offset 0 */
 /* A record body read back is at most a block's encoding and its head; a
  * larger length is a torn or foreign header, not a record. */
 #define BODY_BYTES_MAX (KEPT_HEAD_BYTES + SEQ_BLOCK_BYTES_MAX)
-#define TMP_SUFFIX ".tmp"
 
 typedef struct {
     seq_hash hash;
@@ -37,11 +38,15 @@ typedef struct {
     uint32_t rec_len; /* header and body */
 } kept_entry;
 
+static const char *const file_names[2] = {SEQ_VOTELOG_FILE_A, SEQ_VOTELOG_FILE_B};
+
 struct seq_votelog {
-    int fd;
+    int fd[2];
+    int active;     /* the file appended to; the other is the spare */
+    uint64_t epoch; /* the active file's */
     bool durable;
     bool failed; /* a write or flush failed: the file's tail is unknown */
-    uint64_t end; /* bytes of valid records: where the next one goes */
+    uint64_t end; /* end of the active file's valid records: where the next one goes */
     uint64_t compacted_bytes;
     uint64_t settled_view, settled_height;
     uint64_t highest_view;
@@ -52,22 +57,26 @@ struct seq_votelog {
     uint8_t *buf; /* one append's records */
     size_t buf_cap;
     char dir[PATH_MAX];
-    char path[PATH_MAX + sizeof "/" SEQ_VOTELOG_FILE];
+    char path[2][PATH_MAX + sizeof "/" SEQ_VOTELOG_FILE_A];
 };
 
-static int io_fail(const seq_votelog *l, const char *op)
+static int io_fail(const seq_votelog *l, int file, const char *op)
 {
-    SEQ_ERROR("votelog_io", "file=%s op=%s reason=\"%s\" err=EIO", l->path, op, strerror(errno));
+    SEQ_ERROR("votelog_io", "file=%s op=%s reason=\"%s\" err=EIO", l->path[file], op, strerror(errno));
     return SEQ_EIO;
 }
 
 /* ---- records ------------------------------------------------------------------ */
 
-static void record_check(uint8_t type, uint32_t body_len, const uint8_t *checked, size_t checked_len,
-                         uint8_t out[CHECK_BYTES])
+/* The epoch is checked too: a record left over from a file's earlier use
+ * never checks in its current one. */
+static void record_check(uint64_t epoch, uint8_t type, uint32_t body_len, const uint8_t *checked,
+                         size_t checked_len, uint8_t out[CHECK_BYTES])
 {
-    uint8_t head[5] = {type};
-    seq_put_u32be(head + 1, body_len);
+    uint8_t head[8 + 5];
+    seq_put_u64be(head, epoch);
+    head[8] = type;
+    seq_put_u32be(head + 9, body_len);
     seq_hasher h;
     seq_hasher_init(&h);
     seq_hasher_update(&h, head, sizeof head);
@@ -83,11 +92,11 @@ static size_t checked_len(uint8_t type, uint32_t body_len)
     return type == REC_KEPT ? KEPT_HEAD_BYTES : body_len;
 }
 
-static void header_put(uint8_t *rec, uint8_t type, uint32_t body_len)
+static void header_put(uint8_t *rec, uint64_t epoch, uint8_t type, uint32_t body_len)
 {
     rec[0] = type;
     seq_put_u32be(rec + 1, body_len);
-    record_check(type, body_len, rec + HDR_BYTES, checked_len(type, body_len), rec + 5);
+    record_check(epoch, type, body_len, rec + HDR_BYTES, checked_len(type, body_len), rec + 5);
 }
 
 static void vote_body_put(const seq_vote *v, uint8_t *p)
@@ -271,7 +280,7 @@ static int buf_reserve(seq_votelog *l, size_t n)
     return 0;
 }
 
-/* ---- reading the file back ------------------------------------------------------------ */
+/* ---- reading a file back ------------------------------------------------------------ */
 
 typedef enum { READ_OK, READ_TORN, READ_IO, READ_NOMEM, READ_CONFLICT } read_result;
 
@@ -284,8 +293,9 @@ static read_result record_apply(seq_votelog *l, uint8_t type, const uint8_t *bod
             return READ_TORN;
         const seq_vote *held = vote_find(l, v.view, v.kind);
         if (held && !vote_same(held, &v)) {
-            SEQ_ERROR("votelog_conflict", "file=%s offset=%llu view=%llu kind=%s err=ECORRUPT", l->path,
-                      (unsigned long long)off, (unsigned long long)v.view, seq_vote_kind_name(v.kind));
+            SEQ_ERROR("votelog_conflict", "file=%s offset=%llu view=%llu kind=%s err=ECORRUPT",
+                      l->path[l->active], (unsigned long long)off, (unsigned long long)v.view,
+                      seq_vote_kind_name(v.kind));
             return READ_CONFLICT;
         }
         if (!held)
@@ -314,40 +324,61 @@ static read_result record_apply(seq_votelog *l, uint8_t type, const uint8_t *bod
     return READ_OK;
 }
 
-static read_result record_read(seq_votelog *l, uint64_t off, uint64_t *next)
+/* Reads the record at off of a file into l->buf (its body) and checks it
+ * against epoch; *type, *len and *next describe it. */
+static read_result record_read(seq_votelog *l, int file, uint64_t epoch, uint64_t off, uint8_t *type,
+                               uint32_t *len, uint64_t *next)
 {
     uint8_t hdr[HDR_BYTES];
-    int r = read_all(l->fd, hdr, sizeof hdr, off);
+    int r = read_all(l->fd[file], hdr, sizeof hdr, off);
     if (r <= 0)
         return r < 0 ? READ_IO : READ_TORN;
-    uint32_t len = seq_get_u32be(hdr + 1);
-    if (len == 0 || len > BODY_BYTES_MAX || checked_len(hdr[0], len) > len)
+    *type = hdr[0];
+    *len = seq_get_u32be(hdr + 1);
+    if (*len == 0 || *len > BODY_BYTES_MAX || checked_len(*type, *len) > *len)
         return READ_TORN;
-    if (buf_reserve(l, len) != 0)
+    if (buf_reserve(l, *len) != 0)
         return READ_NOMEM;
-    if ((r = read_all(l->fd, l->buf, len, off + HDR_BYTES)) <= 0)
+    if ((r = read_all(l->fd[file], l->buf, *len, off + HDR_BYTES)) <= 0)
         return r < 0 ? READ_IO : READ_TORN;
     uint8_t check[CHECK_BYTES];
-    record_check(hdr[0], len, l->buf, checked_len(hdr[0], len), check);
+    record_check(epoch, *type, *len, l->buf, checked_len(*type, *len), check);
     if (memcmp(check, hdr + 5, CHECK_BYTES) != 0)
         return READ_TORN;
-    *next = off + HDR_BYTES + len;
-    return record_apply(l, hdr[0], l->buf, len, off);
+    *next = off + HDR_BYTES + *len;
+    return READ_OK;
 }
 
-/* Reads every record; cuts the file at the first that does not check. */
+/* A file's epoch, from its first record (checked against the epoch it
+ * names); 0 when it has none that checks. */
+static uint64_t file_epoch(seq_votelog *l, int file)
+{
+    uint8_t hdr[HEADER_BYTES];
+    if (read_all(l->fd[file], hdr, sizeof hdr, 0) != 1 || hdr[0] != REC_EPOCH ||
+        seq_get_u32be(hdr + 1) != HEADER_BYTES - HDR_BYTES)
+        return 0;
+    uint64_t epoch = seq_get_u64be(hdr + HDR_BYTES);
+    uint8_t check[CHECK_BYTES];
+    record_check(epoch, REC_EPOCH, HEADER_BYTES - HDR_BYTES, hdr + HDR_BYTES, HEADER_BYTES - HDR_BYTES, check);
+    return memcmp(check, hdr + 5, CHECK_BYTES) == 0 ? epoch : 0;
+}
+
+/* Reads the active file's records after its epoch record. The first that
+ * does not check ends them (a torn append, or what is left of the file's
+ * earlier use): appends go on from there. */
 static int read_back(seq_votelog *l)
 {
-    struct stat st;
-    if (fstat(l->fd, &st) != 0)
-        return io_fail(l, "stat");
-    uint64_t size = (uint64_t)st.st_size, off = 0;
+    uint64_t off = HEADER_BYTES;
     size_t records = 0;
-    while (off < size) {
+    for (;;) {
+        uint8_t type = 0;
+        uint32_t len = 0;
         uint64_t next = off;
-        read_result r = record_read(l, off, &next);
+        read_result r = record_read(l, l->active, l->epoch, off, &type, &len, &next);
+        if (r == READ_OK)
+            r = record_apply(l, type, l->buf, len, off);
         if (r == READ_IO)
-            return io_fail(l, "read");
+            return io_fail(l, l->active, "read");
         if (r == READ_NOMEM || r == READ_CONFLICT)
             return r == READ_NOMEM ? SEQ_ENOMEM : SEQ_ECORRUPT;
         if (r == READ_TORN)
@@ -355,18 +386,58 @@ static int read_back(seq_votelog *l)
         off = next;
         records++;
     }
-    if (off < size) {
-        SEQ_WARN("votelog_torn_tail", "file=%s offset=%llu dropped_bytes=%llu records=%zu", l->path,
-                 (unsigned long long)off, (unsigned long long)(size - off), records);
-        if (ftruncate(l->fd, (off_t)off) != 0 || flush_fd(l, l->fd) != 0)
-            return io_fail(l, "truncate");
-    }
+    SEQ_INFO("votelog_opened", "file=%s epoch=%llu records=%zu end=%llu", l->path[l->active],
+             (unsigned long long)l->epoch, records, (unsigned long long)off);
     l->end = off;
     l->compacted_bytes = off;
     return 0;
 }
 
 /* ---- open and close ----------------------------------------------------------------- */
+
+static int dir_sync(const seq_votelog *l)
+{
+    if (!l->durable)
+        return 0;
+    int fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int epoch_write(seq_votelog *l, int file, uint64_t epoch)
+{
+    uint8_t hdr[HEADER_BYTES];
+    seq_put_u64be(hdr + HDR_BYTES, epoch);
+    header_put(hdr, epoch, REC_EPOCH, HEADER_BYTES - HDR_BYTES);
+    return write_all(l->fd[file], hdr, sizeof hdr, 0) == 0 && flush_fd(l, l->fd[file]) == 0 ? 0 : -1;
+}
+
+/* Neither file has an epoch: a new log, unless one holds more than a torn
+ * first epoch record (then own votes would be lost: refuse). */
+static int log_start(seq_votelog *l)
+{
+    for (int f = 0; f < 2; f++) {
+        struct stat st;
+        if (fstat(l->fd[f], &st) != 0)
+            return io_fail(l, f, "stat");
+        if (st.st_size > HEADER_BYTES) {
+            SEQ_ERROR("votelog_unreadable", "file=%s bytes=%lld err=ECORRUPT hint=\"neither vote log file starts "
+                      "with a valid epoch record; moving both away starts without this node's own votes, which "
+                      "is only safe if it never voted on this chain\"",
+                      l->path[f], (long long)st.st_size);
+            return SEQ_ECORRUPT;
+        }
+    }
+    l->active = 0;
+    l->epoch = 1;
+    if (epoch_write(l, 0, 1) != 0 || dir_sync(l) != 0)
+        return io_fail(l, 0, "start");
+    l->end = l->compacted_bytes = HEADER_BYTES;
+    return 0;
+}
 
 int seq_votelog_open(seq_votelog **out, const char *dir, bool durable)
 {
@@ -376,13 +447,20 @@ int seq_votelog_open(seq_votelog **out, const char *dir, bool durable)
     if (!l)
         return SEQ_ENOMEM;
     l->durable = durable;
+    l->fd[0] = l->fd[1] = -1;
     snprintf(l->dir, sizeof l->dir, "%s", dir);
-    snprintf(l->path, sizeof l->path, "%s/%s", dir, SEQ_VOTELOG_FILE);
-    char tmp[sizeof l->path + sizeof TMP_SUFFIX];
-    snprintf(tmp, sizeof tmp, "%s%s", l->path, TMP_SUFFIX);
-    (void)unlink(tmp); /* a compaction a crash cut short; the old file is whole */
-    l->fd = open(l->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    int err = l->fd < 0 ? io_fail(l, "open") : read_back(l);
+    int err = 0;
+    for (int f = 0; f < 2 && !err; f++) {
+        snprintf(l->path[f], sizeof l->path[f], "%s/%s", dir, file_names[f]);
+        if ((l->fd[f] = open(l->path[f], O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+            err = io_fail(l, f, "open");
+    }
+    if (!err) {
+        uint64_t e0 = file_epoch(l, 0), e1 = file_epoch(l, 1);
+        l->active = e1 > e0 ? 1 : 0;
+        l->epoch = e1 > e0 ? e1 : e0;
+        err = l->epoch == 0 ? log_start(l) : read_back(l);
+    }
     if (err) {
         seq_votelog_close(l);
         return err;
@@ -395,8 +473,9 @@ void seq_votelog_close(seq_votelog *l)
 {
     if (!l)
         return;
-    if (l->fd >= 0)
-        close(l->fd);
+    for (int f = 0; f < 2; f++)
+        if (l->fd[f] >= 0)
+            close(l->fd[f]);
     free(l->buf);
     free(l);
 }
@@ -414,7 +493,7 @@ static int votes_check(const seq_votelog *l, const seq_vote *votes, size_t nv, b
             if (votes[j].view == votes[i].view && votes[j].kind == votes[i].kind)
                 held = &votes[j];
         if (held && !vote_same(held, &votes[i])) {
-            SEQ_ERROR("votelog_vote_conflict", "file=%s view=%llu kind=%s err=EEXISTS", l->path,
+            SEQ_ERROR("votelog_vote_conflict", "file=%s view=%llu kind=%s err=EEXISTS", l->path[l->active],
                       (unsigned long long)votes[i].view, seq_vote_kind_name(votes[i].kind));
             return SEQ_EEXISTS;
         }
@@ -439,21 +518,21 @@ static size_t kept_record_bytes(const seq_block *b)
     return HDR_BYTES + KEPT_HEAD_BYTES + seq_block_encoded_size(b);
 }
 
-static size_t kept_record_put(const seq_block *b, uint8_t *rec)
+static size_t kept_record_put(const seq_block *b, uint64_t epoch, uint8_t *rec)
 {
     size_t enc = seq_block_encoded_size(b);
     uint8_t *body = rec + HDR_BYTES;
     memcpy(body, b->hash.b, SEQ_HASH_BYTES);
     seq_put_u64be(body + SEQ_HASH_BYTES, b->h.height);
     seq_block_encode(b, body + KEPT_HEAD_BYTES);
-    header_put(rec, REC_KEPT, (uint32_t)(KEPT_HEAD_BYTES + enc));
+    header_put(rec, epoch, REC_KEPT, (uint32_t)(KEPT_HEAD_BYTES + enc));
     return HDR_BYTES + KEPT_HEAD_BYTES + enc;
 }
 
-static size_t vote_record_put(const seq_vote *v, uint8_t *rec)
+static size_t vote_record_put(const seq_vote *v, uint64_t epoch, uint8_t *rec)
 {
     vote_body_put(v, rec + HDR_BYTES);
-    header_put(rec, REC_VOTE, VOTE_BODY_BYTES);
+    header_put(rec, epoch, REC_VOTE, VOTE_BODY_BYTES);
     return HDR_BYTES + VOTE_BODY_BYTES;
 }
 
@@ -483,17 +562,18 @@ static int append_records(seq_votelog *l, const seq_vote *votes, size_t nv, cons
     size_t at = 0;
     for (size_t i = 0; i < nv; i++)
         if (fresh_votes[i])
-            at += vote_record_put(&votes[i], l->buf + at);
+            at += vote_record_put(&votes[i], l->epoch, l->buf + at);
     size_t kept_at[SEQ_VOTELOG_APPEND_MAX];
     for (size_t i = 0; i < nk; i++)
         if (fresh_kept[i]) {
             kept_at[i] = at;
-            at += kept_record_put(keep[i], l->buf + at);
+            at += kept_record_put(keep[i], l->epoch, l->buf + at);
         }
     SEQ_ASSERT(at == total);
-    if (write_all(l->fd, l->buf, total, l->end) != 0 || flush_fd(l, l->fd) != 0) {
+    int fd = l->fd[l->active];
+    if (write_all(fd, l->buf, total, l->end) != 0 || flush_fd(l, fd) != 0) {
         l->failed = true;
-        return io_fail(l, "append");
+        return io_fail(l, l->active, "append");
     }
     for (size_t i = 0; i < nv; i++)
         if (fresh_votes[i])
@@ -545,9 +625,9 @@ int seq_votelog_kept_get(seq_votelog *l, const seq_hash *hash, seq_block **out)
     uint8_t *rec = malloc(k->rec_len);
     if (!rec)
         return SEQ_ENOMEM;
-    int err = 0, r = read_all(l->fd, rec, k->rec_len, k->rec_off);
+    int err = 0, r = read_all(l->fd[l->active], rec, k->rec_len, k->rec_off);
     if (r <= 0)
-        err = r < 0 ? io_fail(l, "read") : SEQ_ECORRUPT;
+        err = r < 0 ? io_fail(l, l->active, "read") : SEQ_ECORRUPT;
     else if ((err = seq_block_decode(out, rec + HDR_BYTES + KEPT_HEAD_BYTES,
                                      k->rec_len - HDR_BYTES - KEPT_HEAD_BYTES)) != 0 &&
              err != SEQ_ENOMEM)
@@ -564,72 +644,66 @@ bool seq_votelog_compact_due(const seq_votelog *l)
     return l->end > (bound > SEQ_VOTELOG_COMPACT_BYTES ? bound : SEQ_VOTELOG_COMPACT_BYTES);
 }
 
-/* Writes the live records to fd: the highest view, the votes, then each kept
- * block copied from the old file (record and check unchanged); new_off[i] is
- * where kept[i] lands. */
-static int live_write(seq_votelog *l, int fd, uint64_t *new_off, uint64_t *bytes)
+/* Writes the live records into the spare file after its epoch record,
+ * checked against epoch: the highest view, the votes, then each kept block
+ * (read from the active file); new_off[i] is where kept[i] lands. */
+static int live_write(seq_votelog *l, int spare, uint64_t epoch, uint64_t *new_off, uint64_t *end)
 {
     uint8_t rec[HDR_BYTES + VOTE_BODY_BYTES];
-    uint64_t at = 0;
+    int fd = l->fd[spare];
+    uint64_t at = HEADER_BYTES;
     seq_put_u64be(rec + HDR_BYTES, l->highest_view);
-    header_put(rec, REC_VIEW, VIEW_BODY_BYTES);
+    header_put(rec, epoch, REC_VIEW, VIEW_BODY_BYTES);
     if (write_all(fd, rec, HDR_BYTES + VIEW_BODY_BYTES, at) != 0)
         return -1;
     at += HDR_BYTES + VIEW_BODY_BYTES;
     for (size_t i = 0; i < l->nvotes; i++) {
-        size_t n = vote_record_put(&l->votes[i], rec);
+        size_t n = vote_record_put(&l->votes[i], epoch, rec);
         if (write_all(fd, rec, n, at) != 0)
             return -1;
         at += n;
     }
     for (size_t i = 0; i < l->nkept; i++) {
         const kept_entry *k = &l->kept[i];
-        if (buf_reserve(l, k->rec_len) != 0 || read_all(l->fd, l->buf, k->rec_len, k->rec_off) != 1 ||
-            write_all(fd, l->buf, k->rec_len, at) != 0)
+        if (buf_reserve(l, k->rec_len) != 0 || read_all(l->fd[l->active], l->buf, k->rec_len, k->rec_off) != 1)
+            return -1;
+        header_put(l->buf, epoch, REC_KEPT, k->rec_len - HDR_BYTES); /* the body is unchanged */
+        if (write_all(fd, l->buf, k->rec_len, at) != 0)
             return -1;
         new_off[i] = at;
         at += k->rec_len;
     }
-    *bytes = at;
+    *end = at;
     return 0;
 }
 
-static int dir_sync(const seq_votelog *l)
-{
-    int fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = l->durable ? fsync(fd) : 0;
-    close(fd);
-    return rc;
-}
-
+/* The spare file becomes the active one: the live records first, then (once
+ * they are durable) its epoch record, one higher than the active file's. A
+ * crash before that record is durable leaves the active file in force, whole;
+ * after, the spare is. Nothing is freed or renamed: the files keep their
+ * size and later appends overwrite them in place (a first version renamed a
+ * new file over the old one; freeing 64 MiB stalled the whole cluster). */
 int seq_votelog_compact(seq_votelog *l)
 {
     if (!l)
         return SEQ_EINVAL;
     if (l->failed)
         return SEQ_EIO;
-    char tmp[sizeof l->path + sizeof TMP_SUFFIX];
-    snprintf(tmp, sizeof tmp, "%s%s", l->path, TMP_SUFFIX);
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return io_fail(l, "compact_open");
-    uint64_t new_off[SEQ_VOTELOG_KEPT_MAX], bytes = 0, before = l->end;
-    if (live_write(l, fd, new_off, &bytes) != 0 || flush_fd(l, fd) != 0 || rename(tmp, l->path) != 0) {
-        int err = io_fail(l, "compact");
-        close(fd);
-        (void)unlink(tmp);
-        return err;
+    int spare = 1 - l->active;
+    uint64_t epoch = l->epoch + 1, new_off[SEQ_VOTELOG_KEPT_MAX], end = 0, before = l->end;
+    if (live_write(l, spare, epoch, new_off, &end) != 0 || flush_fd(l, l->fd[spare]) != 0 ||
+        epoch_write(l, spare, epoch) != 0)
+    {
+        l->failed = true; /* the spare's epoch record may have reached the disk: append no more */
+        return io_fail(l, spare, "compact");
     }
-    close(l->fd);
-    l->fd = fd;
+    l->active = spare;
+    l->epoch = epoch;
     for (size_t i = 0; i < l->nkept; i++)
         l->kept[i].rec_off = new_off[i];
-    l->end = l->compacted_bytes = bytes;
-    if (dir_sync(l) != 0)
-        return io_fail(l, "compact_dir_sync"); /* the new file is in use; a crash finds either whole */
-    SEQ_INFO("votelog_compacted", "file=%s bytes_before=%llu bytes=%llu votes=%zu kept=%zu", l->path,
-             (unsigned long long)before, (unsigned long long)bytes, l->nvotes, l->nkept);
+    l->end = l->compacted_bytes = end;
+    SEQ_INFO("votelog_compacted", "file=%s epoch=%llu bytes_before=%llu bytes=%llu votes=%zu kept=%zu",
+             l->path[spare], (unsigned long long)epoch, (unsigned long long)before, (unsigned long long)end,
+             l->nvotes, l->nkept);
     return 0;
 }

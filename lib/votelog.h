@@ -1,33 +1,38 @@
-/* The node's own votes and the blocks it voted to notarize, in an append-only
- * file DIR/votes.log beside the store, durable with one device flush.
+/* The node's own votes and the blocks it voted to notarize, in append-only
+ * files beside the store, durable with one device flush.
  *
  * Why not LMDB: a vote must be on disk before it is sent, and an LMDB commit
  * flushes twice (its data pages, then its meta page). The notarize vote and
  * its block are on every transaction's path to finality, so that second flush
- * (and LMDB's copy-on-write of the tables) showed in the latency: in paired
- * runs at half load, p99 41 ms with one flush against 47 ms with LMDB's
+ * (and LMDB's copy-on-write of the tables) showed in the latency
  * (docs/design.md, section 4). Here one step's votes and blocks are one write
  * and one fdatasync.
  *
- * Records, appended in order (integers big-endian):
+ * Two files, DIR/votes-a.log and DIR/votes-b.log: one is active (appended
+ * to), the other is the spare that compaction writes into. Each starts with
+ * an epoch record; the file with the higher valid epoch is the active one.
+ * Records (integers big-endian):
  *   type u8 || body_len u32 || check[16] || body
  *   type 1, a vote:       kind u8 || view u64 || hash || signer u32 || sig
  *   type 2, a kept block: hash || height u64 || canonical block encoding
  *   type 3, a view:       the highest view voted in, u64 (written by compaction)
- * check is BLAKE2b (first 16 bytes) of type || body_len || the body; for a
- * block only of its hash and height: its encoding is checked against that
- * hash when the file is read back, so the write path hashes no payload.
+ *   type 4, the epoch:    u64, at offset 0
+ * check is BLAKE2b (first 16 bytes) of epoch || type || body_len || the body;
+ * for a block only of its hash and height: its encoding is checked against
+ * that hash when the file is read back, so the write path hashes no payload.
  *
- * Opening reads the file back; the first record that is cut short or does not
- * check (a write a crash interrupted) ends it: it and anything after it are
- * cut off, and the event is logged. What was synced before is intact.
+ * Opening reads the active file's records back. The first one that is cut
+ * short or does not check (a write a crash interrupted, or what is left of
+ * the file's use in an earlier epoch, which never checks in this one) ends
+ * them; appends go on from there. What was synced before is intact.
  *
  * In memory: the newest votes above the finalized tip (for the restart and
  * for peers whose link comes up, [R-RESTART-ALL]), the kept blocks' places in
- * the file and the highest view voted in. The file only grows until
- * compaction rewrites it with what is still held (the caller first makes the
- * store's tip durable, lib/store.c). Not thread-safe: the node's loop thread
- * owns it. */
+ * the active file and the highest view voted in. Compaction writes what is
+ * still held into the spare, which then becomes active (the caller first
+ * makes the store's tip durable, lib/store.c). Nothing is freed or renamed:
+ * the files keep their size and are overwritten in place. Not thread-safe:
+ * the node's loop thread owns it. */
 #ifndef SEQ_VOTELOG_H
 #define SEQ_VOTELOG_H
 
@@ -38,7 +43,8 @@
 #include "assert.h"
 #include "types.h"
 
-#define SEQ_VOTELOG_FILE "votes.log"
+#define SEQ_VOTELOG_FILE_A "votes-a.log" /* the active one of a new log */
+#define SEQ_VOTELOG_FILE_B "votes-b.log"
 /* Votes above the tip held in memory, the newest (older ones are far below
  * any view the node still votes in: it never votes below its highest). */
 #define SEQ_VOTELOG_VOTES_MAX 4096u
@@ -53,10 +59,11 @@
 
 typedef struct seq_votelog seq_votelog;
 
-/* Opens (creates) DIR/votes.log and reads it back, cutting off a torn tail.
- * durable false: no fdatasync (a store opened with no_sync). SEQ_EIO with a
- * log line naming the file when it cannot be opened, read or cut;
- * SEQ_ECORRUPT when two records in it vote differently for one (view, kind). */
+/* Opens (creates) the two files and reads the active one back. durable
+ * false: no fdatasync (a store opened with no_sync). SEQ_EIO with a log line
+ * naming the file when one cannot be opened or read; SEQ_ECORRUPT when two
+ * records vote differently for one (view, kind), or when neither file starts
+ * with a valid epoch record but one holds more than that record's bytes. */
 int seq_votelog_open(seq_votelog **out, const char *dir, bool durable) SEQ_MUST_CHECK;
 void seq_votelog_close(seq_votelog *l);
 
@@ -82,15 +89,16 @@ uint64_t seq_votelog_highest_view(const seq_votelog *l);
 /* A held block by hash; *out owned by the caller. SEQ_ENOTFOUND when not
  * held, SEQ_EIO / SEQ_ECORRUPT when its bytes cannot be read back. */
 int seq_votelog_kept_get(seq_votelog *l, const seq_hash *hash, seq_block **out) SEQ_MUST_CHECK;
-/* Size of the file in bytes. */
+/* End of the active file's records, in bytes (the epoch record included). */
 uint64_t seq_votelog_bytes(const seq_votelog *l);
 
-/* Whether the file has grown enough to be worth compacting. */
+/* Whether the active file has grown enough to be worth compacting. */
 bool seq_votelog_compact_due(const seq_votelog *l);
-/* Rewrites the file with only the highest view, the held votes and the held
- * blocks: a new file, synced, renamed over the old one, the directory synced.
- * Records it forgets must be safe to lose: the caller makes the finalized tip
- * they were settled at durable first. SEQ_EIO (the old file stays in use). */
+/* Writes only the highest view, the held votes and the held blocks into the
+ * spare file, syncs them, then its epoch record (one higher), and makes it
+ * the active file. Records it forgets must be safe to lose: the caller makes
+ * the finalized tip they were settled at durable first. SEQ_EIO: then every
+ * later append fails too (which file a restart finds in force is unknown). */
 int seq_votelog_compact(seq_votelog *l) SEQ_MUST_CHECK;
 
 #endif

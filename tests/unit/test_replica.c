@@ -606,8 +606,8 @@ static const seq_block *store_fill(fixture *fx)
  * the write returns EFBIG). Teardown lifts the limit. */
 static void votelog_cannot_grow(fixture *fx)
 {
-    char path[DIR_BYTES_MAX + sizeof "/" SEQ_VOTELOG_FILE];
-    snprintf(path, sizeof path, "%s/%s", fx->dir, SEQ_VOTELOG_FILE);
+    char path[DIR_BYTES_MAX + sizeof "/" SEQ_VOTELOG_FILE_A];
+    snprintf(path, sizeof path, "%s/%s", fx->dir, SEQ_VOTELOG_FILE_A);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &fsize_before), 0);

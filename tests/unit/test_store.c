@@ -480,7 +480,7 @@ static size_t raw_lmdb_entries(const char *dir, const char *db_name)
 static uint64_t votelog_bytes(const char *dir)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, SEQ_VOTELOG_FILE);
+    snprintf(path, sizeof path, "%s/%s", dir, SEQ_VOTELOG_FILE_A);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     return (uint64_t)st.st_size;

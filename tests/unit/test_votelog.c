@@ -1,7 +1,9 @@
-/* The vote log (lib/votelog.c) on a real file in a temporary directory:
- * what is appended is read back after reopen, a torn tail is cut off and
- * nothing before it is lost, compaction keeps exactly what is held, and
- * a file holding two different votes for one (view, kind) is refused. */
+/* The vote log (lib/votelog.c) on real files in a temporary directory:
+ * what is appended is read back after reopen, a torn tail ends the records
+ * and nothing before it is lost, compaction keeps exactly what is held and
+ * switches files only once the new one is whole, records of a file's earlier
+ * epoch are never read, and a log holding two different votes for one
+ * (view, kind) is refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -56,18 +58,31 @@ static void log_open(fixture *fx)
     assert_int_equal(seq_votelog_open(&fx->log, fx->dir, true), 0);
 }
 
-static char *log_path(const fixture *fx, char *out, size_t cap)
+static char *log_path(const char *dir, const char *name, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/%s", fx->dir, SEQ_VOTELOG_FILE);
+    snprintf(out, cap, "%s/%s", dir, name);
     return out;
 }
 
+/* Size of the active file of a log that has not been compacted. */
 static uint64_t file_bytes(const fixture *fx)
 {
     char path[PATH_MAX + 16];
     struct stat st;
-    assert_int_equal(stat(log_path(fx, path, sizeof path), &st), 0);
+    assert_int_equal(stat(log_path(fx->dir, SEQ_VOTELOG_FILE_A, path, sizeof path), &st), 0);
     return (uint64_t)st.st_size;
+}
+
+/* Flips one byte of a file at off. */
+static void byte_flip(const char *path, uint64_t off)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t byte;
+    assert_int_equal(pread(fd, &byte, 1, (off_t)off), 1);
+    byte ^= 0xff;
+    assert_int_equal(pwrite(fd, &byte, 1, (off_t)off), 1);
+    close(fd);
 }
 
 static seq_vote vote_make(uint8_t kind, uint64_t view, uint8_t fill)
@@ -198,17 +213,19 @@ static void test_retry_is_noop_and_conflict_writes_nothing(void **state)
     seq_block_free(b2);
 }
 
-/* A crash in the middle of an append leaves part of its records: reopen cuts
- * the file back to the last whole record, keeps everything before it, and
+/* A crash in the middle of an append leaves part of its records: reopen
+ * ends the records at the last whole one, keeps everything before it, and
  * appends after it again. Also when the cut falls inside a block's payload,
- * which only its hash checks. */
-static void test_torn_tail_cut_off(void **state)
+ * which only its hash checks, and when the file's length reached the disk
+ * but a block's bytes did not. */
+static void test_torn_tail_ends_records(void **state)
 {
     fixture *fx = *state;
     log_open(fx);
+    const uint64_t start = seq_votelog_bytes(fx->log); /* the epoch record */
     seq_vote first = vote_make(SEQ_VOTE_NULLIFY, 1, 1);
     assert_int_equal(seq_votelog_append(fx->log, &first, 1, NULL, 0), 0);
-    uint64_t whole = file_bytes(fx);
+    const uint64_t whole = file_bytes(fx), vote_bytes = whole - start;
     seq_block *b = block_make(2, 4096);
     seq_vote nz = vote_make(SEQ_VOTE_NOTARIZE, 2, 2);
     nz.hash = b->hash;
@@ -219,7 +236,7 @@ static void test_torn_tail_cut_off(void **state)
     fx->log = NULL;
 
     char path[PATH_MAX + 16];
-    log_path(fx, path, sizeof path);
+    log_path(fx->dir, SEQ_VOTELOG_FILE_A, path, sizeof path);
     const uint64_t cuts[] = {full - 1, full - 2000, whole + 60};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         assert_int_equal(truncate(path, (off_t)cuts[i]), 0);
@@ -227,49 +244,64 @@ static void test_torn_tail_cut_off(void **state)
         seq_vote got[4];
         size_t n = seq_votelog_votes(fx->log, got, 4);
         assert_not_held(fx->log, b);
-        if (cuts[i] > whole + 200) { /* the vote record was whole, the block was not */
-            assert_int_equal(n, 2);
-            assert_vote_equal(&got[1], &nz);
-        } else {
-            assert_int_equal(n, 1);
-        }
+        bool nz_whole = cuts[i] >= whole + vote_bytes;
+        assert_int_equal(n, nz_whole ? 2 : 1);
         assert_vote_equal(&got[0], &first);
-        uint64_t kept_bytes = file_bytes(fx);
-        assert_true(kept_bytes == whole || (cuts[i] > whole + 200 && kept_bytes > whole && kept_bytes < cuts[i]));
-        /* appends go on after the cut */
+        if (nz_whole)
+            assert_vote_equal(&got[1], &nz);
+        assert_int_equal(seq_votelog_bytes(fx->log), nz_whole ? whole + vote_bytes : whole);
+        /* appends go on after the last whole record */
         assert_int_equal(seq_votelog_append(fx->log, &nz, 1, keep, 1), 0);
         log_open(fx);
         assert_held(fx->log, b);
         assert_int_equal(seq_votelog_votes(fx->log, got, 4), 2);
-        full = file_bytes(fx);
+        full = seq_votelog_bytes(fx->log);
+        assert_int_equal(full, file_bytes(fx));
         seq_votelog_close(fx->log);
         fx->log = NULL;
     }
-    /* the file's length whole but a block's payload not (a crash after the
-     * size reached the disk and before the data did): only its hash tells */
     int fd = open(path, O_RDWR);
     assert_true(fd >= 0);
     uint8_t zeros[100] = {0};
     assert_int_equal(pwrite(fd, zeros, sizeof zeros, (off_t)(full - 1000)), (ssize_t)sizeof zeros);
+    close(fd);
     log_open(fx);
     assert_not_held(fx->log, b);
     seq_vote two[4];
     assert_int_equal(seq_votelog_votes(fx->log, two, 4), 2);
-    assert_int_equal(file_bytes(fx), 2 * whole); /* the two vote records, as long as each other */
+    assert_int_equal(seq_votelog_bytes(fx->log), whole + vote_bytes);
     seq_votelog_close(fx->log);
     fx->log = NULL;
 
-    /* a flipped byte in the last record's checked bytes cuts it too */
-    uint8_t byte;
-    assert_int_equal(pread(fd, &byte, 1, (off_t)(whole - 3)), 1); /* the first vote's signature */
-    byte ^= 0xff;
-    assert_int_equal(pwrite(fd, &byte, 1, (off_t)(whole - 3)), 1);
-    close(fd);
+    /* a flipped byte in the first record's checked bytes ends the records there */
+    byte_flip(path, whole - 3); /* the first vote's signature */
     log_open(fx);
     seq_vote got[4];
-    assert_int_equal(seq_votelog_votes(fx->log, got, 4), 0); /* it and everything after: cut */
-    assert_int_equal(file_bytes(fx), 0);
+    assert_int_equal(seq_votelog_votes(fx->log, got, 4), 0);
+    assert_int_equal(seq_votelog_bytes(fx->log), start);
     seq_block_free(b);
+}
+
+/* Neither file with a valid epoch record: a new log when that record is all a
+ * file could hold (a crash while the log was created), refused when more. */
+static void test_unreadable_epoch(void **state)
+{
+    fixture *fx = *state;
+    log_open(fx);
+    const uint64_t start = seq_votelog_bytes(fx->log);
+    seq_votelog_close(fx->log);
+    fx->log = NULL;
+    char path[PATH_MAX + 16];
+    log_path(fx->dir, SEQ_VOTELOG_FILE_A, path, sizeof path);
+    byte_flip(path, start - 1);
+    log_open(fx); /* a torn first epoch record: starts anew */
+    seq_vote v = vote_make(SEQ_VOTE_NULLIFY, 3, 3);
+    assert_int_equal(seq_votelog_append(fx->log, &v, 1, NULL, 0), 0);
+    seq_votelog_close(fx->log);
+    fx->log = NULL;
+    byte_flip(path, start - 1);
+    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, true), SEQ_ECORRUPT);
+    assert_null(fx->log);
 }
 
 /* Settling forgets votes at or below the tip's view and blocks at or below
@@ -294,12 +326,11 @@ static void test_settle_and_compact(void **state)
     assert_int_equal(seq_votelog_votes(fx->log, got, 8), 0);
     assert_not_held(fx->log, b[4]);
     assert_held(fx->log, b[5]);
-    uint64_t before = file_bytes(fx);
+    uint64_t before = seq_votelog_bytes(fx->log);
     assert_false(seq_votelog_compact_due(fx->log));
     assert_int_equal(seq_votelog_compact(fx->log), 0);
-    assert_true(file_bytes(fx) < before / 2);
-    assert_int_equal(seq_votelog_bytes(fx->log), file_bytes(fx));
-    assert_held(fx->log, b[5]); /* read at its new place */
+    assert_true(seq_votelog_bytes(fx->log) < before / 2);
+    assert_held(fx->log, b[5]); /* read at its new place, in the other file */
     assert_held(fx->log, b[6]);
 
     seq_vote next = vote_make(SEQ_VOTE_NULLIFY, 10, 10);
@@ -313,14 +344,66 @@ static void test_settle_and_compact(void **state)
     assert_held(fx->log, b[5]);
     assert_held(fx->log, b[6]);
 
-    /* the highest view survives a compaction that holds no vote at all */
+    /* back into the first file, over its records of epoch 1: the highest view
+     * survives a compaction that holds no vote at all, and none of the
+     * earlier epoch's votes or blocks is read back */
     seq_votelog_settle(fx->log, 10, 6);
     assert_int_equal(seq_votelog_compact(fx->log), 0);
     log_open(fx);
     assert_int_equal(seq_votelog_highest_view(fx->log), 10);
     assert_int_equal(seq_votelog_votes(fx->log, got, 8), 0);
     for (uint64_t h = 1; h <= 6; h++)
+        assert_not_held(fx->log, b[h]);
+    assert_true(file_bytes(fx) > seq_votelog_bytes(fx->log)); /* they are still there */
+    for (uint64_t h = 1; h <= 6; h++)
         seq_block_free(b[h]);
+}
+
+/* A file used again holds its earlier epoch's records past the new end,
+ * here even aligned on the new records' boundaries (the same layout, fewer
+ * votes): they are never read back. */
+static void test_stale_epoch_records_never_read(void **state)
+{
+    fixture *fx = *state;
+    log_open(fx);
+    seq_vote v[5];
+    for (int i = 0; i < 5; i++)
+        v[i] = vote_make(SEQ_VOTE_NULLIFY, (uint64_t)i + 1, (uint8_t)(i + 1));
+    assert_int_equal(seq_votelog_append(fx->log, v, 5, NULL, 0), 0);
+    assert_int_equal(seq_votelog_compact(fx->log), 0); /* b, epoch 2 */
+    assert_int_equal(seq_votelog_compact(fx->log), 0); /* a, epoch 3: view, v1..v5 */
+    seq_votelog_settle(fx->log, 3, 0);
+    assert_int_equal(seq_votelog_compact(fx->log), 0); /* b, epoch 4 */
+    assert_int_equal(seq_votelog_compact(fx->log), 0); /* a, epoch 5: view, v4, v5, then epoch 3's v3.. */
+    log_open(fx);
+    seq_vote got[8];
+    assert_int_equal(seq_votelog_votes(fx->log, got, 8), 2);
+    assert_vote_equal(&got[0], &v[3]);
+    assert_vote_equal(&got[1], &v[4]);
+}
+
+/* A compaction whose epoch record never reached the disk (a crash): the
+ * file it compacted stays in force, with everything in it. */
+static void test_compaction_cut_short_keeps_old_file(void **state)
+{
+    fixture *fx = *state;
+    log_open(fx);
+    const uint64_t start = seq_votelog_bytes(fx->log);
+    seq_vote v[3] = {vote_make(SEQ_VOTE_NULLIFY, 1, 1), vote_make(SEQ_VOTE_NULLIFY, 2, 2),
+                     vote_make(SEQ_VOTE_NULLIFY, 3, 3)};
+    assert_int_equal(seq_votelog_append(fx->log, v, 3, NULL, 0), 0);
+    seq_votelog_settle(fx->log, 2, 0);
+    assert_int_equal(seq_votelog_compact(fx->log), 0);
+    seq_vote got[4];
+    assert_int_equal(seq_votelog_votes(fx->log, got, 4), 1);
+    seq_votelog_close(fx->log);
+    fx->log = NULL;
+    char path[PATH_MAX + 16];
+    byte_flip(log_path(fx->dir, SEQ_VOTELOG_FILE_B, path, sizeof path), start - 1);
+    log_open(fx);
+    assert_int_equal(seq_votelog_votes(fx->log, got, 4), 3); /* the first file's, unsettled again */
+    for (int i = 0; i < 3; i++)
+        assert_vote_equal(&got[i], &v[i]);
 }
 
 /* Past SEQ_VOTELOG_COMPACT_BYTES of settled blocks compaction is due; after
@@ -342,7 +425,7 @@ static void test_compaction_due_past_threshold(void **state)
     seq_votelog_settle(fx->log, h - 1, h - 1);
     assert_int_equal(seq_votelog_compact(fx->log), 0);
     assert_false(seq_votelog_compact_due(fx->log));
-    assert_true(file_bytes(fx) < 5u << 20);
+    assert_true(seq_votelog_bytes(fx->log) < 5u << 20);
     assert_held(fx->log, b);
     seq_block_free(b);
 }
@@ -374,6 +457,7 @@ static void test_conflicting_votes_in_file_refused(void **state)
     assert_int_equal(seq_test_tmpdir(other, sizeof other, "votelog-other"), 0);
     seq_votelog *a = NULL, *b = NULL;
     assert_int_equal(seq_votelog_open(&a, fx->dir, true), 0);
+    const uint64_t epoch_bytes = seq_votelog_bytes(a);
     assert_int_equal(seq_votelog_open(&b, other, true), 0);
     seq_vote va = vote_make(SEQ_VOTE_NOTARIZE, 3, 1), vb = vote_make(SEQ_VOTE_NOTARIZE, 3, 2);
     assert_int_equal(seq_votelog_append(a, &va, 1, NULL, 0), 0);
@@ -382,12 +466,12 @@ static void test_conflicting_votes_in_file_refused(void **state)
     seq_votelog_close(b);
 
     char pa[PATH_MAX + 16], pb[PATH_MAX + 16];
-    log_path(fx, pa, sizeof pa);
-    snprintf(pb, sizeof pb, "%s/%s", other, SEQ_VOTELOG_FILE);
+    log_path(fx->dir, SEQ_VOTELOG_FILE_A, pa, sizeof pa);
+    log_path(other, SEQ_VOTELOG_FILE_A, pb, sizeof pb);
     uint8_t rec[512];
     int fb = open(pb, O_RDONLY), fa = open(pa, O_WRONLY | O_APPEND);
     assert_true(fa >= 0 && fb >= 0);
-    ssize_t n = read(fb, rec, sizeof rec);
+    ssize_t n = pread(fb, rec, sizeof rec, (off_t)epoch_bytes); /* b's vote, same epoch as a's */
     assert_true(n > 0);
     assert_int_equal(write(fa, rec, (size_t)n), n);
     close(fa);
@@ -403,7 +487,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_append_reads_back_after_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_is_noop_and_conflict_writes_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_torn_tail_cut_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail_ends_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_epoch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_cut_short_keeps_old_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_epoch_records_never_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settle_and_compact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_due_past_threshold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_votes_capped_newest_kept, setup, teardown),
