@@ -503,10 +503,11 @@ static void on_tx_status(client *c, uint64_t rid, const Seq__TxStatusRequest *re
  * after garbage the stream cannot be trusted to be in sync. */
 static void on_frame(client *c, const uint8_t *data, size_t len)
 {
-    seq_pb_budget budget;
-    seq_pb_budget_init(&budget, len);
-    Seq__ClientRequest *req = seq__client_request__unpack(&budget.allocator, len, data);
+    seq_pb_arena arena;
+    seq_pb_arena_init(&arena, len);
+    Seq__ClientRequest *req = seq__client_request__unpack(&arena.allocator, len, data);
     if (!req) {
+        seq_pb_arena_release(&arena);
         client_close(c, "malformed request frame");
         return;
     }
@@ -531,7 +532,7 @@ static void on_frame(client *c, const uint8_t *data, size_t len)
         send_error(c, rid, SEQ_EINVAL, "unknown request");
         break;
     }
-    seq__client_request__free_unpacked(req, &budget.allocator);
+    seq_pb_arena_release(&arena); /* req with it */
 }
 
 /* ---- connections --------------------------------------------------------------- */

@@ -13,6 +13,7 @@
  * - a proposal's vote is a notarize vote for exactly that block (view, hash). */
 #include "wire.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -313,6 +314,64 @@ void seq_pb_budget_init(seq_pb_budget *b, size_t frame_len)
     b->allocator = (ProtobufCAllocator){.alloc = budget_alloc, .free = budget_free, .allocator_data = b};
 }
 
+struct seq_pb_chunk {
+    seq_pb_chunk *next;
+    size_t cap, used;
+    max_align_t data[]; /* cap bytes */
+};
+
+#define ARENA_ALIGN (sizeof(max_align_t))
+#define ARENA_FIRST_CHUNK_MIN (16u << 10)
+
+static void *arena_alloc(void *ctx, size_t size)
+{
+    seq_pb_arena *a = ctx;
+    size_t need = (size + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
+    if (need < size || need > a->left)
+        return NULL;
+    seq_pb_chunk *c = a->head;
+    if (!c || c->cap - c->used < need) {
+        size_t cap = need > a->next_bytes ? need : a->next_bytes;
+        if (cap > a->left)
+            cap = a->left; /* >= need: the budget bounds the chunks too */
+        if (!(c = malloc(sizeof *c + cap)))
+            return NULL;
+        *c = (seq_pb_chunk){.next = a->head, .cap = cap};
+        a->head = c;
+        a->next_bytes = cap <= SIZE_MAX / 2 ? 2 * cap : cap;
+    }
+    void *p = (uint8_t *)c->data + c->used;
+    c->used += need;
+    a->left -= need;
+    return p;
+}
+
+static void arena_free(void *ctx, void *p)
+{
+    (void)ctx;
+    (void)p; /* released all at once */
+}
+
+/* The first chunk fits the payload copies of a frame of frame_len bytes and
+ * some structs: most frames need one chunk. */
+void seq_pb_arena_init(seq_pb_arena *a, size_t frame_len)
+{
+    seq_pb_budget b;
+    seq_pb_budget_init(&b, frame_len);
+    size_t first = frame_len + frame_len / 2;
+    *a = (seq_pb_arena){.left = b.left, .next_bytes = first > ARENA_FIRST_CHUNK_MIN ? first : ARENA_FIRST_CHUNK_MIN};
+    a->allocator = (ProtobufCAllocator){.alloc = arena_alloc, .free = arena_free, .allocator_data = a};
+}
+
+void seq_pb_arena_release(seq_pb_arena *a)
+{
+    while (a->head) {
+        seq_pb_chunk *next = a->head->next;
+        free(a->head);
+        a->head = next;
+    }
+}
+
 static int hash_from_pb(seq_hash *out, const ProtobufCBinaryData *in)
 {
     if (in->len != SEQ_HASH_BYTES)
@@ -609,13 +668,11 @@ int seq_msg_decode(seq_msg *out, const uint8_t *buf, size_t len)
     SEQ_ASSERT(buf || len == 0);
     memset(out, 0, sizeof *out);
     static const uint8_t empty[1];
-    alloc_budget budget;
-    seq_pb_budget_init(&budget, len);
-    Seq__PeerMessage *pm = seq__peer_message__unpack(&budget.allocator, len, buf ? buf : empty);
-    if (!pm)
-        return SEQ_EDECODE;
-    int rc = msg_from_pb(out, pm);
-    seq__peer_message__free_unpacked(pm, &budget.allocator);
+    seq_pb_arena arena;
+    seq_pb_arena_init(&arena, len);
+    Seq__PeerMessage *pm = seq__peer_message__unpack(&arena.allocator, len, buf ? buf : empty);
+    int rc = pm ? msg_from_pb(out, pm) : SEQ_EDECODE;
+    seq_pb_arena_release(&arena); /* pm with it: msg_from_pb copied what out keeps */
     if (rc) {
         memset(out, 0, sizeof *out);
         return rc;
