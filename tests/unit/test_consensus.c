@@ -261,15 +261,6 @@ static const seq_msg *sent_at(const seq_actions *out, uint32_t i, seq_action_kin
     return a->u.send.msg;
 }
 
-static void assert_vote_equal(const seq_vote *a, const seq_vote *b)
-{
-    assert_int_equal(a->kind, b->kind);
-    assert_int_equal(a->view, b->view);
-    assert_int_equal(a->signer, b->signer);
-    assert_memory_equal(a->hash.b, b->hash.b, SEQ_HASH_BYTES);
-    assert_memory_equal(a->sig.b, b->sig.b, SEQ_SIG_BYTES);
-}
-
 /* Our own vote: the expected kind, view, hash and signer, and a good signature. */
 static void assert_own_vote(const seq_vote *v, uint8_t kind, uint64_t view, const seq_hash *hash, uint32_t self)
 {
@@ -341,7 +332,7 @@ static void test_leader_builds_on_genesis_and_persists_first(void **state)
     const seq_msg *prop = sent_at(fx->out, 1, SEQ_ACT_BROADCAST, SEQ_MSG_PROPOSE);
     const seq_block *b = prop->u.propose.block;
     assert_own_vote(persisted, SEQ_VOTE_NOTARIZE, 1, &b->hash, 1);
-    assert_vote_equal(&prop->u.propose.vote, persisted);
+    seq_test_assert_vote_equal(&prop->u.propose.vote, persisted);
     assert_int_equal(b->h.chain_id, CHAIN_ID);
     assert_int_equal(b->h.height, 1);
     assert_int_equal(b->h.view, 1);
@@ -372,7 +363,7 @@ static void test_replica_votes_after_verified(void **state)
     assert_int_equal(fx->out->count, 2);
     const seq_vote *persisted = &act_at(fx->out, 0, SEQ_ACT_PERSIST_VOTE)->u.vote;
     assert_own_vote(persisted, SEQ_VOTE_NOTARIZE, 1, &b->hash, 0);
-    assert_vote_equal(&sent_at(fx->out, 1, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, persisted);
+    seq_test_assert_vote_equal(&sent_at(fx->out, 1, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, persisted);
 }
 
 /* VERIFIED not ok gives no vote, and a later VERIFIED ok for the same block does not revive it. */
@@ -407,15 +398,15 @@ static void test_equivocating_leader(void **state)
     assert_int_equal(fx->out->count, 1);
     const seq_action *eq = act_at(fx->out, 0, SEQ_ACT_EQUIVOCATION);
     seq_vote want_a = vote_make(SEQ_VOTE_NOTARIZE, 1, &first->hash, 1);
-    assert_vote_equal(&eq->u.equivocation.a, &want_a);
-    assert_vote_equal(&eq->u.equivocation.b, &p2.u.propose.vote);
+    seq_test_assert_vote_equal(&eq->u.equivocation.a, &want_a);
+    seq_test_assert_vote_equal(&eq->u.equivocation.b, &p2.u.propose.vote);
     do_verified(fx, second, true);
     assert_int_equal(fx->out->count, 0);
 
     const seq_vote *pairs = NULL;
     assert_int_equal(seq_consensus_evidence(fx->c, &pairs), 1);
-    assert_vote_equal(&pairs[0], &want_a);
-    assert_vote_equal(&pairs[1], &p2.u.propose.vote);
+    seq_test_assert_vote_equal(&pairs[0], &want_a);
+    seq_test_assert_vote_equal(&pairs[1], &p2.u.propose.vote);
     assert_int_equal(status_of(fx).equivocations, 1);
 }
 
@@ -585,7 +576,7 @@ static void test_repeated_timeout_repeats_nullify(void **state)
     seq_vote first = act_at(fx->out, 0, SEQ_ACT_PERSIST_VOTE)->u.vote;
     do_timeout(fx, T0 + 2 * TIMEOUT_MS);
     assert_int_equal(fx->out->count, 2);
-    assert_vote_equal(&sent_at(fx->out, 0, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &first);
+    seq_test_assert_vote_equal(&sent_at(fx->out, 0, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &first);
     assert_int_equal(act_at(fx->out, 1, SEQ_ACT_SET_TIMER)->u.deadline_ms, T0 + 3 * TIMEOUT_MS);
     assert_int_equal(status_of(fx).timeouts, 1);
 }
@@ -606,8 +597,8 @@ static void test_finalize_and_nullify_is_equivocation(void **state)
     do_msg(fx, 3, &nul);
     assert_int_equal(fx->out->count, 1);
     const seq_action *eq = act_at(fx->out, 0, SEQ_ACT_EQUIVOCATION);
-    assert_vote_equal(&eq->u.equivocation.a, &fin.u.vote);
-    assert_vote_equal(&eq->u.equivocation.b, &nul.u.vote);
+    seq_test_assert_vote_equal(&eq->u.equivocation.a, &fin.u.vote);
+    seq_test_assert_vote_equal(&eq->u.equivocation.b, &nul.u.vote);
     assert_int_equal(status_of(fx).equivocations, 1);
 }
 
@@ -674,7 +665,7 @@ static void test_notarization_advances_and_finalizes(void **state)
                 seq_bitmap_get(cert->bitmap, 2));
     const seq_vote *fin = &act_at(fx->out, 1, SEQ_ACT_PERSIST_VOTE)->u.vote;
     assert_own_vote(fin, SEQ_VOTE_FINALIZE, 1, &b->hash, 0);
-    assert_vote_equal(&sent_at(fx->out, 2, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, fin);
+    seq_test_assert_vote_equal(&sent_at(fx->out, 2, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, fin);
     assert_int_equal(act_at(fx->out, 3, SEQ_ACT_SET_TIMER)->u.deadline_ms, T0 + TIMEOUT_MS);
     assert_int_equal(status_of(fx).view, 2);
 }
@@ -695,7 +686,7 @@ static void test_no_finalize_after_nullify(void **state)
     assert_int_equal(fx->out->count, 3);
     const seq_vote *nul = &act_at(fx->out, 0, SEQ_ACT_PERSIST_VOTE)->u.vote;
     assert_own_vote(nul, SEQ_VOTE_NULLIFY, 1, NULL, 0);
-    assert_vote_equal(&sent_at(fx->out, 1, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, nul);
+    seq_test_assert_vote_equal(&sent_at(fx->out, 1, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, nul);
     assert_int_equal(act_at(fx->out, 2, SEQ_ACT_SET_TIMER)->u.deadline_ms, T0 + 2 * TIMEOUT_MS);
     assert_int_equal(status_of(fx).timeouts, 1);
 
@@ -1316,10 +1307,10 @@ static void test_laggard_gets_own_votes_after_restart(void **state)
     assert_int_equal(fx->out->count, 2);
     const seq_vote *nz = &sent_to(fx->out, 0, 3, SEQ_MSG_VOTE)->u.vote;
     assert_own_vote(nz, SEQ_VOTE_NOTARIZE, 1, &h, 0);
-    assert_vote_equal(nz, &mine[0]);
+    seq_test_assert_vote_equal(nz, &mine[0]);
     const seq_vote *fin = &sent_to(fx->out, 1, 3, SEQ_MSG_VOTE)->u.vote;
     assert_own_vote(fin, SEQ_VOTE_FINALIZE, 1, &h, 0);
-    assert_vote_equal(fin, &mine[1]);
+    seq_test_assert_vote_equal(fin, &mine[1]);
 }
 
 /* One peer gets at most SEQ_CERT_REQS_PER_VIEW_MAX help answers per view of
@@ -1379,14 +1370,14 @@ static void test_timeout_repeats_notarize(void **state)
     assert_int_equal(fx->out->count, 4);
     seq_vote nullify = act_at(fx->out, 0, SEQ_ACT_PERSIST_VOTE)->u.vote;
     assert_own_vote(&nullify, SEQ_VOTE_NULLIFY, 1, NULL, 0);
-    assert_vote_equal(&sent_at(fx->out, 1, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &nullify);
-    assert_vote_equal(&sent_at(fx->out, 2, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &notarize);
+    seq_test_assert_vote_equal(&sent_at(fx->out, 1, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &nullify);
+    seq_test_assert_vote_equal(&sent_at(fx->out, 2, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &notarize);
     assert_int_equal(act_at(fx->out, 3, SEQ_ACT_SET_TIMER)->u.deadline_ms, T0 + 2 * TIMEOUT_MS);
 
     do_timeout(fx, T0 + 2 * TIMEOUT_MS);
     assert_int_equal(fx->out->count, 3);
-    assert_vote_equal(&sent_at(fx->out, 0, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &nullify);
-    assert_vote_equal(&sent_at(fx->out, 1, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &notarize);
+    seq_test_assert_vote_equal(&sent_at(fx->out, 0, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &nullify);
+    seq_test_assert_vote_equal(&sent_at(fx->out, 1, SEQ_ACT_BROADCAST, SEQ_MSG_VOTE)->u.vote, &notarize);
     assert_int_equal(act_at(fx->out, 2, SEQ_ACT_SET_TIMER)->u.deadline_ms, T0 + 3 * TIMEOUT_MS);
     assert_int_equal(status_of(fx).timeouts, 1);
 }

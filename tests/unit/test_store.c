@@ -573,15 +573,6 @@ static seq_vote vote_make(uint8_t kind, uint64_t view, uint8_t fill)
     return v;
 }
 
-static void assert_vote_equal(const seq_vote *a, const seq_vote *b)
-{
-    assert_int_equal(a->kind, b->kind);
-    assert_int_equal(a->view, b->view);
-    assert_int_equal(a->signer, b->signer);
-    assert_memory_equal(a->hash.b, b->hash.b, SEQ_HASH_BYTES);
-    assert_memory_equal(a->sig.b, b->sig.b, SEQ_SIG_BYTES);
-}
-
 /* Own votes survive reopen in (view, kind) order, a conflicting vote is
  * refused, and a commit prunes votes at or below the finalized view while the
  * highest voted view stays. */
@@ -611,11 +602,11 @@ static void test_votes_persist_and_prune(void **state)
     assert_int_equal(seq_store_votes_load(fx->s, got, 4, &n), 0);
     assert_int_equal(n, 4);
     for (size_t i = 0; i < 4; i++)
-        assert_vote_equal(&got[i], &want[i]);
+        seq_test_assert_vote_equal(&got[i], &want[i]);
     assert_int_equal(seq_store_votes_load(fx->s, got, 3, &n), 0); /* the newest three */
     assert_int_equal(n, 3);
     for (size_t i = 0; i < 3; i++)
-        assert_vote_equal(&got[i], &want[i + 1]);
+        seq_test_assert_vote_equal(&got[i], &want[i + 1]);
     assert_int_equal(seq_store_highest_view(fx->s, &view), 0);
     assert_int_equal(view, 8);
 
@@ -626,7 +617,7 @@ static void test_votes_persist_and_prune(void **state)
     store_reopen(fx, TEST_MAP_BYTES);
     assert_int_equal(seq_store_votes_load(fx->s, got, 4, &n), 0);
     assert_int_equal(n, 1);
-    assert_vote_equal(&got[0], &want[3]);
+    seq_test_assert_vote_equal(&got[0], &want[3]);
     assert_int_equal(seq_store_highest_view(fx->s, &view), 0);
     assert_int_equal(view, 8);
 }
@@ -790,6 +781,17 @@ static void test_read_only_reader_in_other_process(void **state)
     assert_int_equal(WEXITSTATUS(status), CHILD_OK);
 }
 
+/* The store's votes above its tip are exactly first, then second. */
+static void assert_votes_loaded(seq_store *s, seq_vote first, seq_vote second)
+{
+    seq_vote got[4];
+    size_t n = 0;
+    assert_int_equal(seq_store_votes_load(s, got, 4, &n), 0);
+    assert_int_equal(n, 2);
+    seq_test_assert_vote_equal(&got[0], &first);
+    seq_test_assert_vote_equal(&got[1], &second);
+}
+
 /* ---- kept blocks ------------------------------------------------------------------- */
 
 #define KEPT_OVER (SEQ_STORE_KEPT_MAX + 8) /* blocks kept in the cap tests */
@@ -897,12 +899,9 @@ static void test_write_votes_keeps_blocks_atomically(void **state)
     const seq_block *keep[1] = {b1};
     assert_int_equal(seq_store_write_votes(fx->s, votes, 2, keep, 1), 0);
     assert_kept(fx->s, b1);
+    assert_votes_loaded(fx->s, nz, nul);
     seq_vote got[4];
     size_t n = 0;
-    assert_int_equal(seq_store_votes_load(fx->s, got, 4, &n), 0);
-    assert_int_equal(n, 2);
-    assert_vote_equal(&got[0], &nz);
-    assert_vote_equal(&got[1], &nul);
     uint64_t log_bytes = votelog_bytes(fx->dir);
     assert_int_equal(seq_store_write_votes(fx->s, votes, 2, keep, 1), 0); /* a retry */
     assert_int_equal(votelog_bytes(fx->dir), log_bytes);                   /* writes nothing */
@@ -1075,20 +1074,14 @@ static void test_legacy_votes_move_to_log(void **state)
         store_open_ok(fx, TEST_MAP_BYTES);
         assert_int_equal(raw_lmdb_entries(fx->dir, "votes"), 0);
         assert_int_equal(raw_lmdb_entries(fx->dir, "kept"), 0);
-        seq_vote got[4];
-        size_t n = 0;
-        assert_int_equal(seq_store_votes_load(fx->s, got, 4, &n), 0);
-        assert_int_equal(n, 2);
-        assert_vote_equal(&got[0], &nz);
-        assert_vote_equal(&got[1], &nul);
+        assert_votes_loaded(fx->s, nz, nul);
         uint64_t view = 0;
         assert_int_equal(seq_store_highest_view(fx->s, &view), 0);
         assert_int_equal(view, 5);
         assert_kept(fx->s, fx->c->blocks[2]);
         assert_not_kept(fx->s, &fx->c->blocks[1]->hash);
         store_reopen(fx, TEST_MAP_BYTES);
-        assert_int_equal(seq_store_votes_load(fx->s, got, 4, &n), 0);
-        assert_int_equal(n, 2);
+        assert_votes_loaded(fx->s, nz, nul);
         assert_kept(fx->s, fx->c->blocks[2]);
         seq_store_close(fx->s);
         fx->s = NULL;

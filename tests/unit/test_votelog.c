@@ -94,15 +94,6 @@ static seq_vote vote_make(uint8_t kind, uint64_t view, uint8_t fill)
     return v;
 }
 
-static void assert_vote_equal(const seq_vote *a, const seq_vote *b)
-{
-    assert_int_equal(a->kind, b->kind);
-    assert_int_equal(a->view, b->view);
-    assert_int_equal(a->signer, b->signer);
-    assert_memory_equal(a->hash.b, b->hash.b, SEQ_HASH_BYTES);
-    assert_memory_equal(a->sig.b, b->sig.b, SEQ_SIG_BYTES);
-}
-
 /* A block at height (view = height) with payload_bytes in each of its txs. */
 static seq_block *block_make(uint64_t height, size_t payload_bytes)
 {
@@ -166,10 +157,10 @@ static void test_append_reads_back_after_reopen(void **state)
     seq_vote got[8];
     assert_int_equal(seq_votelog_votes(fx->log, got, 8), 4);
     for (int i = 0; i < 4; i++)
-        assert_vote_equal(&got[i], &v[i]);
+        seq_test_assert_vote_equal(&got[i], &v[i]);
     assert_int_equal(seq_votelog_votes(fx->log, got, 2), 2); /* the newest two */
-    assert_vote_equal(&got[0], &v[2]);
-    assert_vote_equal(&got[1], &v[3]);
+    seq_test_assert_vote_equal(&got[0], &v[2]);
+    seq_test_assert_vote_equal(&got[1], &v[3]);
     assert_int_equal(seq_votelog_highest_view(fx->log), 4);
     for (uint64_t h = 1; h <= 3; h++) {
         assert_held(fx->log, b[h]);
@@ -246,9 +237,9 @@ static void test_torn_tail_ends_records(void **state)
         assert_not_held(fx->log, b);
         bool nz_whole = cuts[i] >= whole + vote_bytes;
         assert_int_equal(n, nz_whole ? 2 : 1);
-        assert_vote_equal(&got[0], &first);
+        seq_test_assert_vote_equal(&got[0], &first);
         if (nz_whole)
-            assert_vote_equal(&got[1], &nz);
+            seq_test_assert_vote_equal(&got[1], &nz);
         assert_int_equal(seq_votelog_bytes(fx->log), nz_whole ? whole + vote_bytes : whole);
         /* appends go on after the last whole record */
         assert_int_equal(seq_votelog_append(fx->log, &nz, 1, keep, 1), 0);
@@ -338,7 +329,7 @@ static void test_settle_and_compact(void **state)
     log_open(fx);
     assert_int_equal(seq_votelog_highest_view(fx->log), 10);
     assert_int_equal(seq_votelog_votes(fx->log, got, 8), 1);
-    assert_vote_equal(&got[0], &next);
+    seq_test_assert_vote_equal(&got[0], &next);
     for (uint64_t h = 1; h <= 4; h++)
         assert_not_held(fx->log, b[h]);
     assert_held(fx->log, b[5]);
@@ -378,8 +369,8 @@ static void test_stale_epoch_records_never_read(void **state)
     log_open(fx);
     seq_vote got[8];
     assert_int_equal(seq_votelog_votes(fx->log, got, 8), 2);
-    assert_vote_equal(&got[0], &v[3]);
-    assert_vote_equal(&got[1], &v[4]);
+    seq_test_assert_vote_equal(&got[0], &v[3]);
+    seq_test_assert_vote_equal(&got[1], &v[4]);
 }
 
 /* A compaction whose epoch record never reached the disk (a crash): the
@@ -403,7 +394,7 @@ static void test_compaction_cut_short_keeps_old_file(void **state)
     log_open(fx);
     assert_int_equal(seq_votelog_votes(fx->log, got, 4), 3); /* the first file's, unsettled again */
     for (int i = 0; i < 3; i++)
-        assert_vote_equal(&got[i], &v[i]);
+        seq_test_assert_vote_equal(&got[i], &v[i]);
 }
 
 /* Past SEQ_VOTELOG_COMPACT_BYTES of settled blocks compaction is due; after

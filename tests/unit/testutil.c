@@ -1,4 +1,10 @@
-/* Temporary directories for the unit tests. */
+/* Temporary directories, keys and vote checks for the unit tests. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include "testutil.h"
 
 #include <errno.h>
@@ -66,4 +72,13 @@ void seq_test_keys_free(seq_keypair **keys, int n)
         seq_keypair_free(keys[i]);
         keys[i] = NULL;
     }
+}
+
+void seq_test_assert_vote_equal(const seq_vote *a, const seq_vote *b)
+{
+    assert_int_equal(a->kind, b->kind);
+    assert_int_equal(a->view, b->view);
+    assert_int_equal(a->signer, b->signer);
+    assert_memory_equal(a->hash.b, b->hash.b, SEQ_HASH_BYTES);
+    assert_memory_equal(a->sig.b, b->sig.b, SEQ_SIG_BYTES);
 }

@@ -26,4 +26,7 @@ void seq_test_keys_free(seq_keypair **keys, int n);
 seq_vote seq_test_vote(uint8_t kind, uint64_t view, const seq_hash *hash, uint32_t signer, const seq_keypair *key,
                        uint64_t chain_id);
 
+/* cmocka-asserts that a and b are the same vote, field by field. */
+void seq_test_assert_vote_equal(const seq_vote *a, const seq_vote *b);
+
 #endif
