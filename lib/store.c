@@ -9,15 +9,15 @@
  *   hashes block hash -> height u64
  *   ns     ns u64 || height u64 -> first index u32 || count u32 (the block's
  *          transactions are sorted by namespace: one entry per namespace run)
- *   state  "tip" -> height u64 || view u64 || hash
+ *   state  "tip" -> height u64 || view u64 || hash, "vote_log" -> u64 1
  *   votes, kept and state "voted_view": own votes and the blocks they
  *          notarize, as versions before the vote log wrote them; open moves
  *          them into the log and empties them (legacy_votes_move)
  * The tx id index lives in its own environment, DIR/txindex, written in the
  * background (lib/txindex.h says why); open indexes again the blocks above
  * the height it is complete up to. Own votes and the blocks they notarize
- * live in DIR/votes.log (lib/votelog.h: one device flush per vote, where an
- * LMDB commit takes two). */
+ * live in the vote log, DIR/votes-a.log and votes-b.log (lib/votelog.h: one
+ * device flush per vote, where an LMDB commit takes two). */
 #include "store.h"
 
 #include <errno.h>
@@ -64,6 +64,7 @@ static const char *const db_names[DB_COUNT] = {
 #define KEY_CHAIN_ID "chain_id"
 #define KEY_TIP "tip"
 #define KEY_VOTED_VIEW "voted_view"
+#define KEY_VOTE_LOG "vote_log" /* the vote log exists (its files must too) */
 
 
 struct seq_store {
@@ -274,7 +275,7 @@ static int meta_check(const seq_store *s, MDB_txn *txn)
         err = get_u64(s, txn, DB_META, KEY_CHAIN_ID, &chain_id);
     if (err)
         return err == SEQ_ENOTFOUND ? store_corrupt(s->dir, "meta record incomplete") : err;
-    if (version != SEQ_STORE_VERSION) {
+    if (version != SEQ_STORE_VERSION && version != SEQ_STORE_VERSION_BEFORE_VOTE_LOG) {
         SEQ_ERROR("store_version", "dir=%s found=%llu want=%d err=EVERSION", s->dir,
                   (unsigned long long)version, SEQ_STORE_VERSION);
         return SEQ_EVERSION;
@@ -972,11 +973,10 @@ static bool legacy_present(const seq_store *s, MDB_txn *txn)
 }
 
 /* Versions before the vote log kept own votes and kept blocks in LMDB: they
- * move into the log (durably) and then the tables are emptied. A crash in
- * between moves them again at the next open: the log takes the identical
- * vote and a block it holds as no-ops. Votes and blocks at or below the tip
- * are settled and not moved (the highest vote above it is the highest voted
- * view that still matters: the node resumes above the tip). */
+ * move into the log (durably), with the highest voted view, and then the
+ * tables are emptied. A crash in between moves them again at the next open:
+ * the log takes the identical vote and a block it holds as no-ops. Votes and
+ * blocks at or below the tip are settled and not moved. */
 static int legacy_votes_move(seq_store *s, const seq_store_tip *tip)
 {
     MDB_txn *txn;
@@ -987,10 +987,15 @@ static int legacy_votes_move(seq_store *s, const seq_store_tip *tip)
         return err;
     }
     size_t votes = 0, kept = 0;
+    uint64_t voted_view = 0;
     err = legacy_votes_append(s, txn, tip, &votes);
     if (!err)
         err = legacy_kept_append(s, txn, tip, &kept);
+    if (!err && (err = get_u64(s, txn, DB_STATE, KEY_VOTED_VIEW, &voted_view)) == SEQ_ENOTFOUND)
+        err = 0;
     mdb_txn_abort(txn);
+    if (!err)
+        err = seq_votelog_raise_view(s->votelog, voted_view);
     if (!err)
         err = legacy_empty(s);
     if (!err)
@@ -998,15 +1003,58 @@ static int legacy_votes_move(seq_store *s, const seq_store_tip *tip)
     return err;
 }
 
+/* The marker says a vote log was made for this store: if open then finds
+ * none (its files deleted or lost), starting a new one would forget which
+ * views this node voted in, and it could vote again in them: refuse. */
+static int vote_log_marker_check(seq_store *s)
+{
+    MDB_txn *txn;
+    int err = read_begin(s, &txn);
+    if (err)
+        return err;
+    uint64_t marked = 0;
+    err = get_u64(s, txn, DB_STATE, KEY_VOTE_LOG, &marked);
+    mdb_txn_abort(txn);
+    if (err == SEQ_ENOTFOUND)
+        return 0;
+    if (!err && seq_votelog_fresh(s->votelog)) {
+        SEQ_ERROR("store_vote_log_missing", "dir=%s err=ECORRUPT hint=\"this store had a vote log (votes-a.log, "
+                  "votes-b.log) and it is gone: restore it; starting without it is only safe for a node that "
+                  "never voted on this chain (then move the store away and let the node sync)\"", s->dir);
+        return SEQ_ECORRUPT;
+    }
+    return err;
+}
+
+/* Writes the marker and the version that has the vote log (synced). */
+static int vote_log_mark(seq_store *s)
+{
+    MDB_txn *txn;
+    int err = write_begin(s, &txn);
+    if (err)
+        return err;
+    err = put_u64(s, txn, DB_STATE, KEY_VOTE_LOG, 1);
+    if (!err)
+        err = put_u64(s, txn, DB_META, KEY_VERSION, SEQ_STORE_VERSION);
+    return write_end(s, txn, err);
+}
+
 static int votelog_open(seq_store *s, const seq_store_opts *opts)
 {
     seq_store_tip tip;
     int err = seq_store_tip_get(s, &tip);
+    if (err)
+        return err;
+    seq_votelog_opts vo = {.durable = !opts->no_sync, .compact_bytes = opts->vote_log_compact_bytes,
+                           .settled_view = tip.view, .settled_height = tip.height};
+    if ((err = seq_votelog_open(&s->votelog, s->dir, &vo)) != 0)
+        return err;
+    err = vote_log_marker_check(s);
     if (!err)
-        err = seq_votelog_open(&s->votelog, s->dir, !opts->no_sync);
+        err = legacy_votes_move(s, &tip);
     if (!err)
-        seq_votelog_settle(s->votelog, tip.view, tip.height);
-    if (!err && (err = legacy_votes_move(s, &tip)) != 0) {
+        err = vote_log_mark(s);
+    if (err) {
         seq_votelog_close(s->votelog);
         s->votelog = NULL;
     }

@@ -10,7 +10,12 @@
 
 #include "types.h"
 
-#define SEQ_STORE_VERSION 2 /* 2: the tx id index moved to DIR/txindex */
+/* 2: the tx id index moved to DIR/txindex; 3: own votes and kept blocks
+ * moved to the vote log (a writer upgrades a version 2 store at open; a
+ * version 2 binary then refuses it, instead of voting again in views whose
+ * votes it cannot see). */
+#define SEQ_STORE_VERSION 3
+#define SEQ_STORE_VERSION_BEFORE_VOTE_LOG 2
 #define SEQ_STORE_MAP_BYTES_DEFAULT (1ull << 30)
 #define SEQ_STORE_READERS_MAX 126
 
@@ -21,12 +26,15 @@ typedef struct {
     size_t map_bytes;  /* LMDB map size; 0 means SEQ_STORE_MAP_BYTES_DEFAULT */
     bool read_only;    /* open an existing store with MDB_RDONLY (another process may write) */
     bool no_sync;      /* simulator only: skip fsync (MDB_NOSYNC); commits stay atomic */
+    uint64_t vote_log_compact_bytes; /* 0: SEQ_VOTELOG_COMPACT_BYTES (lib/votelog.h) */
 } seq_store_opts;
 
 /* Opens (creating when missing and not read-only) the store in directory dir,
  * which must exist. Checks the meta record: SEQ_EFOREIGN for an LMDB that is
  * not ours, SEQ_EVERSION, SEQ_ECHAIN_ID for another chain, SEQ_ECORRUPT for an
- * unreadable file, SEQ_ENOTFOUND when read-only and no store exists.
+ * unreadable file or a store whose vote log is gone (its files deleted),
+ * SEQ_ENOTFOUND when read-only and no store exists; the vote log's errors
+ * (lib/votelog.h: SEQ_EIO when another process has it open).
  * *out is owned by the caller (seq_store_close).
  * Details: a data.mdb that is not an LMDB file at all (garbage) is
  * SEQ_ECORRUPT and is left untouched; an LMDB environment without our "meta"
@@ -73,13 +81,16 @@ typedef struct {
 int seq_store_commit_finalized(seq_store *s, const seq_store_final *items, size_t n) SEQ_MUST_CHECK;
 
 /* Own votes, and the blocks our notarize votes among them name, durable in
- * one append to the vote log (DIR/votes.log, lib/votelog.h: one device
- * flush, where an LMDB commit takes two). A notarized block lives only in the validators' memory
- * until it is finalized: if every validator restarted then, nobody could
- * serve it and the chain could never build on it again. So each validator
- * keeps the blocks it voted to notarize until a commit finalizes past their
- * height (at most SEQ_STORE_KEPT_MAX, lowest dropped first), and serves them
- * to peers (seq_store_kept_get). */
+ * one append to the vote log (DIR/votes-a.log and votes-b.log,
+ * lib/votelog.h: one device flush, where an LMDB commit takes two). A
+ * notarized block lives only in the validators' memory until it is
+ * finalized: if every validator restarted then, nobody could serve it and
+ * the chain could never build on it again. So each validator keeps the
+ * blocks it voted to notarize until a commit finalizes past their height (at
+ * most SEQ_STORE_KEPT_MAX, lowest dropped first), and serves them to peers
+ * (seq_store_kept_get). A commit that finds the vote log grown compacts it
+ * (lib/votelog.h); a failed compaction fails that commit (the blocks are
+ * committed, but the node must stop: the log takes no more votes). */
 #define SEQ_STORE_KEPT_MAX 512
 int seq_store_write_votes(seq_store *s, const seq_vote *votes, size_t nv, const seq_block *const *keep,
                           size_t nk) SEQ_MUST_CHECK;

@@ -8,8 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "codec.h"
 #include "crypto.h"
@@ -26,7 +29,9 @@
 #define VOTE_BODY_BYTES (1 + 8 + SEQ_HASH_BYTES + 4 + SEQ_SIG_BYTES)
 #define KEPT_HEAD_BYTES (SEQ_HASH_BYTES + 8)
 #define VIEW_BODY_BYTES 8
-#define HEADER_BYTES (HDR_BYTES + 8) /* a file's epoch record, at offset 0 */
+#define EPOCH_BODY_BYTES (8 + 8) /* epoch u64 || salt[8] */
+#define HEADER_BYTES (HDR_BYTES + EPOCH_BODY_BYTES) /* a file's epoch record, at offset 0 */
+#define BUF_KEEP_BYTES (16u << 20) /* a larger scratch buffer is freed after use */
 /* A record body read back is at most a block's encoding and its head; a
  * larger length is a torn or foreign header, not a record. */
 #define BODY_BYTES_MAX (KEPT_HEAD_BYTES + SEQ_BLOCK_BYTES_MAX)
@@ -44,8 +49,11 @@ struct seq_votelog {
     int fd[2];
     int active;     /* the file appended to; the other is the spare */
     uint64_t epoch; /* the active file's */
+    uint8_t chain[CHECK_BYTES]; /* check of the active file's last record */
     bool durable;
+    bool fresh;  /* neither file had an epoch record at open */
     bool failed; /* a write or flush failed: the file's tail is unknown */
+    uint64_t compact_bytes;
     uint64_t end; /* end of the active file's valid records: where the next one goes */
     uint64_t compacted_bytes;
     uint64_t settled_view, settled_height;
@@ -68,15 +76,20 @@ static int io_fail(const seq_votelog *l, int file, const char *op)
 
 /* ---- records ------------------------------------------------------------------ */
 
-/* The epoch is checked too: a record left over from a file's earlier use
- * never checks in its current one. */
-static void record_check(uint64_t epoch, uint8_t type, uint32_t body_len, const uint8_t *checked,
+/* Checks are chained: each covers the check of the record before it, back to
+ * the file's epoch record, which covers its epoch and a random salt. So a
+ * record checks only after exactly the records it was written after: bytes
+ * left over from a file's earlier use (or from a compaction a crash cut
+ * short and that was then done again), or a record of a torn append whose
+ * predecessor did not reach the disk, never read back, even where a later
+ * append happens to end on their boundary. */
+static void record_check(const uint8_t prev[CHECK_BYTES], uint8_t type, uint32_t body_len, const uint8_t *checked,
                          size_t checked_len, uint8_t out[CHECK_BYTES])
 {
-    uint8_t head[8 + 5];
-    seq_put_u64be(head, epoch);
-    head[8] = type;
-    seq_put_u32be(head + 9, body_len);
+    uint8_t head[CHECK_BYTES + 5];
+    memcpy(head, prev, CHECK_BYTES);
+    head[CHECK_BYTES] = type;
+    seq_put_u32be(head + CHECK_BYTES + 1, body_len);
     seq_hasher h;
     seq_hasher_init(&h);
     seq_hasher_update(&h, head, sizeof head);
@@ -92,11 +105,14 @@ static size_t checked_len(uint8_t type, uint32_t body_len)
     return type == REC_KEPT ? KEPT_HEAD_BYTES : body_len;
 }
 
-static void header_put(uint8_t *rec, uint64_t epoch, uint8_t type, uint32_t body_len)
+/* Writes the header of the record whose body is at rec + HDR_BYTES, chained
+ * to *chain, and moves *chain to its check. */
+static void header_put(uint8_t *rec, uint8_t chain[CHECK_BYTES], uint8_t type, uint32_t body_len)
 {
     rec[0] = type;
     seq_put_u32be(rec + 1, body_len);
-    record_check(epoch, type, body_len, rec + HDR_BYTES, checked_len(type, body_len), rec + 5);
+    record_check(chain, type, body_len, rec + HDR_BYTES, checked_len(type, body_len), rec + 5);
+    memcpy(chain, rec + 5, CHECK_BYTES);
 }
 
 static void vote_body_put(const seq_vote *v, uint8_t *p)
@@ -237,8 +253,11 @@ static int write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
         ssize_t w = pwrite(fd, p, n, (off_t)off);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
             return -1;
+        }
         p += w, n -= (size_t)w, off += (uint64_t)w;
     }
     return 0;
@@ -263,6 +282,16 @@ static int read_all(int fd, uint8_t *p, size_t n, uint64_t off)
 static int flush_fd(const seq_votelog *l, int fd)
 {
     return l->durable && fdatasync(fd) != 0 ? -1 : 0;
+}
+
+/* The scratch buffer goes back to the system after a block of many MB. */
+static void buf_trim(seq_votelog *l)
+{
+    if (l->buf_cap > BUF_KEEP_BYTES) {
+        free(l->buf);
+        l->buf = NULL;
+        l->buf_cap = 0;
+    }
 }
 
 static int buf_reserve(seq_votelog *l, size_t n)
@@ -315,8 +344,10 @@ static read_result record_apply(seq_votelog *l, uint8_t type, const uint8_t *bod
     kept_entry k = {.height = seq_get_u64be(body + SEQ_HASH_BYTES), .rec_off = off, .rec_len = HDR_BYTES + len};
     memcpy(k.hash.b, body, SEQ_HASH_BYTES);
     seq_block *b = NULL;
-    bool whole = seq_block_decode(&b, body + KEPT_HEAD_BYTES, len - KEPT_HEAD_BYTES) == 0 &&
-                 memcmp(b->hash.b, k.hash.b, SEQ_HASH_BYTES) == 0 && b->h.height == k.height;
+    int rc = seq_block_decode(&b, body + KEPT_HEAD_BYTES, len - KEPT_HEAD_BYTES);
+    if (rc == SEQ_ENOMEM)
+        return READ_NOMEM; /* not a torn record: the records after it must not be lost */
+    bool whole = rc == 0 && memcmp(b->hash.b, k.hash.b, SEQ_HASH_BYTES) == 0 && b->h.height == k.height;
     seq_block_free(b);
     if (!whole)
         return READ_TORN;
@@ -324,43 +355,65 @@ static read_result record_apply(seq_votelog *l, uint8_t type, const uint8_t *bod
     return READ_OK;
 }
 
-/* Reads the record at off of a file into l->buf (its body) and checks it
- * against epoch; *type, *len and *next describe it. */
-static read_result record_read(seq_votelog *l, int file, uint64_t epoch, uint64_t off, uint8_t *type,
-                               uint32_t *len, uint64_t *next)
+/* Whether a record of this type may have this body length (checked before
+ * a body is read, so a garbage length costs no large allocation). */
+static bool length_valid(uint8_t type, uint32_t len)
+{
+    switch (type) {
+    case REC_VOTE:
+        return len == VOTE_BODY_BYTES;
+    case REC_VIEW:
+        return len == VIEW_BODY_BYTES;
+    case REC_KEPT:
+        return len > KEPT_HEAD_BYTES && len <= BODY_BYTES_MAX;
+    default:
+        return false; /* the epoch record is only read at offset 0 */
+    }
+}
+
+/* Reads the record at off of the active file into l->buf (its body) and
+ * checks it against l->chain, which then moves to its check; *type, *len
+ * and *next describe it. */
+static read_result record_read(seq_votelog *l, uint64_t off, uint8_t *type, uint32_t *len, uint64_t *next)
 {
     uint8_t hdr[HDR_BYTES];
-    int r = read_all(l->fd[file], hdr, sizeof hdr, off);
+    int fd = l->fd[l->active];
+    int r = read_all(fd, hdr, sizeof hdr, off);
     if (r <= 0)
         return r < 0 ? READ_IO : READ_TORN;
     *type = hdr[0];
     *len = seq_get_u32be(hdr + 1);
-    if (*len == 0 || *len > BODY_BYTES_MAX || checked_len(*type, *len) > *len)
+    if (!length_valid(*type, *len))
         return READ_TORN;
     if (buf_reserve(l, *len) != 0)
         return READ_NOMEM;
-    if ((r = read_all(l->fd[file], l->buf, *len, off + HDR_BYTES)) <= 0)
+    if ((r = read_all(fd, l->buf, *len, off + HDR_BYTES)) <= 0)
         return r < 0 ? READ_IO : READ_TORN;
     uint8_t check[CHECK_BYTES];
-    record_check(epoch, *type, *len, l->buf, checked_len(*type, *len), check);
+    record_check(l->chain, *type, *len, l->buf, checked_len(*type, *len), check);
     if (memcmp(check, hdr + 5, CHECK_BYTES) != 0)
         return READ_TORN;
+    memcpy(l->chain, check, CHECK_BYTES);
     *next = off + HDR_BYTES + *len;
     return READ_OK;
 }
 
-/* A file's epoch, from its first record (checked against the epoch it
- * names); 0 when it has none that checks. */
-static uint64_t file_epoch(seq_votelog *l, int file)
+static const uint8_t chain_start[CHECK_BYTES];
+
+/* A file's epoch, from its first record, and that record's check (where the
+ * file's chain starts); 0 when it has none that checks. */
+static uint64_t file_epoch(seq_votelog *l, int file, uint8_t chain[CHECK_BYTES])
 {
     uint8_t hdr[HEADER_BYTES];
     if (read_all(l->fd[file], hdr, sizeof hdr, 0) != 1 || hdr[0] != REC_EPOCH ||
-        seq_get_u32be(hdr + 1) != HEADER_BYTES - HDR_BYTES)
+        seq_get_u32be(hdr + 1) != EPOCH_BODY_BYTES)
         return 0;
-    uint64_t epoch = seq_get_u64be(hdr + HDR_BYTES);
     uint8_t check[CHECK_BYTES];
-    record_check(epoch, REC_EPOCH, HEADER_BYTES - HDR_BYTES, hdr + HDR_BYTES, HEADER_BYTES - HDR_BYTES, check);
-    return memcmp(check, hdr + 5, CHECK_BYTES) == 0 ? epoch : 0;
+    record_check(chain_start, REC_EPOCH, EPOCH_BODY_BYTES, hdr + HDR_BYTES, EPOCH_BODY_BYTES, check);
+    if (memcmp(check, hdr + 5, CHECK_BYTES) != 0)
+        return 0;
+    memcpy(chain, check, CHECK_BYTES);
+    return seq_get_u64be(hdr + HDR_BYTES);
 }
 
 /* Reads the active file's records after its epoch record. The first that
@@ -374,7 +427,7 @@ static int read_back(seq_votelog *l)
         uint8_t type = 0;
         uint32_t len = 0;
         uint64_t next = off;
-        read_result r = record_read(l, l->active, l->epoch, off, &type, &len, &next);
+        read_result r = record_read(l, off, &type, &len, &next);
         if (r == READ_OK)
             r = record_apply(l, type, l->buf, len, off);
         if (r == READ_IO)
@@ -390,6 +443,7 @@ static int read_back(seq_votelog *l)
              (unsigned long long)l->epoch, records, (unsigned long long)off);
     l->end = off;
     l->compacted_bytes = off;
+    buf_trim(l);
     return 0;
 }
 
@@ -407,12 +461,18 @@ static int dir_sync(const seq_votelog *l)
     return rc;
 }
 
-static int epoch_write(seq_votelog *l, int file, uint64_t epoch)
+/* An epoch record with a fresh salt; *chain becomes its check. */
+static void epoch_record(uint8_t rec[HEADER_BYTES], uint64_t epoch, uint8_t chain[CHECK_BYTES])
 {
-    uint8_t hdr[HEADER_BYTES];
-    seq_put_u64be(hdr + HDR_BYTES, epoch);
-    header_put(hdr, epoch, REC_EPOCH, HEADER_BYTES - HDR_BYTES);
-    return write_all(l->fd[file], hdr, sizeof hdr, 0) == 0 && flush_fd(l, l->fd[file]) == 0 ? 0 : -1;
+    seq_put_u64be(rec + HDR_BYTES, epoch);
+    randombytes_buf(rec + HDR_BYTES + 8, EPOCH_BODY_BYTES - 8);
+    memcpy(chain, chain_start, CHECK_BYTES);
+    header_put(rec, chain, REC_EPOCH, EPOCH_BODY_BYTES);
+}
+
+static int epoch_write(seq_votelog *l, int file, const uint8_t rec[HEADER_BYTES])
+{
+    return write_all(l->fd[file], rec, HEADER_BYTES, 0) == 0 && flush_fd(l, l->fd[file]) == 0 ? 0 : -1;
 }
 
 /* Neither file has an epoch: a new log, unless one holds more than a torn
@@ -433,32 +493,60 @@ static int log_start(seq_votelog *l)
     }
     l->active = 0;
     l->epoch = 1;
-    if (epoch_write(l, 0, 1) != 0 || dir_sync(l) != 0)
+    l->fresh = true;
+    uint8_t rec[HEADER_BYTES];
+    epoch_record(rec, 1, l->chain);
+    if (epoch_write(l, 0, rec) != 0)
         return io_fail(l, 0, "start");
     l->end = l->compacted_bytes = HEADER_BYTES;
     return 0;
 }
 
-int seq_votelog_open(seq_votelog **out, const char *dir, bool durable)
+/* One process at a time: two writers would each append at their own end. */
+static int lock_take(seq_votelog *l)
 {
-    if (!out || !dir || strlen(dir) >= PATH_MAX)
+    if (flock(l->fd[0], LOCK_EX | LOCK_NB) == 0)
+        return 0;
+    if (errno != EWOULDBLOCK)
+        return io_fail(l, 0, "lock");
+    SEQ_ERROR("votelog_locked", "file=%s err=EIO hint=\"another process (a second seqd?) has this node's vote "
+              "log open: stop it first\"", l->path[0]);
+    return SEQ_EIO;
+}
+
+static int files_open(seq_votelog *l)
+{
+    for (int f = 0; f < 2; f++) {
+        snprintf(l->path[f], sizeof l->path[f], "%s/%s", l->dir, file_names[f]);
+        if ((l->fd[f] = open(l->path[f], O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+            return io_fail(l, f, "open");
+    }
+    /* a file created now must stay found after a power loss */
+    return dir_sync(l) == 0 ? lock_take(l) : io_fail(l, 0, "dir_sync");
+}
+
+int seq_votelog_open(seq_votelog **out, const char *dir, const seq_votelog_opts *opts)
+{
+    if (!out || !dir || !opts || strlen(dir) >= PATH_MAX)
         return SEQ_EINVAL;
     seq_votelog *l = calloc(1, sizeof *l);
     if (!l)
         return SEQ_ENOMEM;
-    l->durable = durable;
+    l->durable = opts->durable;
+    l->compact_bytes = opts->compact_bytes ? opts->compact_bytes : SEQ_VOTELOG_COMPACT_BYTES;
+    /* settled first: what is at or below the tip is not held, nor checked
+     * for conflicts, while reading back */
+    l->settled_view = opts->settled_view;
+    l->settled_height = opts->settled_height;
     l->fd[0] = l->fd[1] = -1;
     snprintf(l->dir, sizeof l->dir, "%s", dir);
-    int err = 0;
-    for (int f = 0; f < 2 && !err; f++) {
-        snprintf(l->path[f], sizeof l->path[f], "%s/%s", dir, file_names[f]);
-        if ((l->fd[f] = open(l->path[f], O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
-            err = io_fail(l, f, "open");
-    }
+    int err = files_open(l);
     if (!err) {
-        uint64_t e0 = file_epoch(l, 0), e1 = file_epoch(l, 1);
+        uint8_t chain[2][CHECK_BYTES];
+        uint64_t e0 = file_epoch(l, 0, chain[0]), e1 = file_epoch(l, 1, chain[1]);
         l->active = e1 > e0 ? 1 : 0;
         l->epoch = e1 > e0 ? e1 : e0;
+        memcpy(l->chain, chain[l->active], CHECK_BYTES);
         err = l->epoch == 0 ? log_start(l) : read_back(l);
     }
     if (err) {
@@ -518,21 +606,21 @@ static size_t kept_record_bytes(const seq_block *b)
     return HDR_BYTES + KEPT_HEAD_BYTES + seq_block_encoded_size(b);
 }
 
-static size_t kept_record_put(const seq_block *b, uint64_t epoch, uint8_t *rec)
+static size_t kept_record_put(const seq_block *b, uint8_t chain[CHECK_BYTES], uint8_t *rec)
 {
     size_t enc = seq_block_encoded_size(b);
     uint8_t *body = rec + HDR_BYTES;
     memcpy(body, b->hash.b, SEQ_HASH_BYTES);
     seq_put_u64be(body + SEQ_HASH_BYTES, b->h.height);
     seq_block_encode(b, body + KEPT_HEAD_BYTES);
-    header_put(rec, epoch, REC_KEPT, (uint32_t)(KEPT_HEAD_BYTES + enc));
+    header_put(rec, chain, REC_KEPT, (uint32_t)(KEPT_HEAD_BYTES + enc));
     return HDR_BYTES + KEPT_HEAD_BYTES + enc;
 }
 
-static size_t vote_record_put(const seq_vote *v, uint64_t epoch, uint8_t *rec)
+static size_t vote_record_put(const seq_vote *v, uint8_t chain[CHECK_BYTES], uint8_t *rec)
 {
     vote_body_put(v, rec + HDR_BYTES);
-    header_put(rec, epoch, REC_VOTE, VOTE_BODY_BYTES);
+    header_put(rec, chain, REC_VOTE, VOTE_BODY_BYTES);
     return HDR_BYTES + VOTE_BODY_BYTES;
 }
 
@@ -550,31 +638,40 @@ static size_t append_bytes(seq_votelog *l, const bool *fresh_votes, size_t nv, c
     return total;
 }
 
-static int append_records(seq_votelog *l, const seq_vote *votes, size_t nv, const bool *fresh_votes,
-                          const seq_block *const *keep, size_t nk, const bool *fresh_kept)
+/* Writes the first total bytes of l->buf at the active file's end and
+ * flushes them; on success they are l->chain's new records. */
+static int buf_append(seq_votelog *l, size_t total, const uint8_t chain[CHECK_BYTES])
 {
-    size_t total = append_bytes(l, fresh_votes, nv, keep, nk, (bool *)fresh_kept);
-    if (total == 0)
-        return 0;
+    int fd = l->fd[l->active];
+    if (write_all(fd, l->buf, total, l->end) != 0 || flush_fd(l, fd) != 0) {
+        l->failed = true; /* part of it may be on disk: nothing may follow it */
+        return io_fail(l, l->active, "append");
+    }
+    memcpy(l->chain, chain, CHECK_BYTES);
+    return 0;
+}
+
+static int append_records(seq_votelog *l, const seq_vote *votes, size_t nv, const bool *fresh_votes,
+                          const seq_block *const *keep, size_t nk, const bool *fresh_kept, size_t total)
+{
     int err = buf_reserve(l, total);
     if (err)
         return err;
+    uint8_t chain[CHECK_BYTES];
+    memcpy(chain, l->chain, CHECK_BYTES);
     size_t at = 0;
     for (size_t i = 0; i < nv; i++)
         if (fresh_votes[i])
-            at += vote_record_put(&votes[i], l->epoch, l->buf + at);
+            at += vote_record_put(&votes[i], chain, l->buf + at);
     size_t kept_at[SEQ_VOTELOG_APPEND_MAX];
     for (size_t i = 0; i < nk; i++)
         if (fresh_kept[i]) {
             kept_at[i] = at;
-            at += kept_record_put(keep[i], l->epoch, l->buf + at);
+            at += kept_record_put(keep[i], chain, l->buf + at);
         }
     SEQ_ASSERT(at == total);
-    int fd = l->fd[l->active];
-    if (write_all(fd, l->buf, total, l->end) != 0 || flush_fd(l, fd) != 0) {
-        l->failed = true;
-        return io_fail(l, l->active, "append");
-    }
+    if ((err = buf_append(l, total, chain)) != 0)
+        return err;
     for (size_t i = 0; i < nv; i++)
         if (fresh_votes[i])
             vote_hold(l, &votes[i]);
@@ -585,6 +682,7 @@ static int append_records(seq_votelog *l, const seq_vote *votes, size_t nv, cons
             kept_hold(l, &k);
         }
     l->end += total;
+    buf_trim(l);
     return 0;
 }
 
@@ -599,7 +697,32 @@ int seq_votelog_append(seq_votelog *l, const seq_vote *votes, size_t nv, const s
         return SEQ_EIO;
     bool fresh_votes[SEQ_VOTELOG_APPEND_MAX], fresh_kept[SEQ_VOTELOG_APPEND_MAX];
     int err = votes_check(l, votes, nv, fresh_votes);
-    return err ? err : append_records(l, votes, nv, fresh_votes, keep, nk, fresh_kept);
+    if (err)
+        return err;
+    size_t total = append_bytes(l, fresh_votes, nv, keep, nk, fresh_kept);
+    return total == 0 ? 0 : append_records(l, votes, nv, fresh_votes, keep, nk, fresh_kept, total);
+}
+
+int seq_votelog_raise_view(seq_votelog *l, uint64_t view)
+{
+    if (!l)
+        return SEQ_EINVAL;
+    if (l->failed)
+        return SEQ_EIO;
+    if (view <= l->highest_view)
+        return 0;
+    int err = buf_reserve(l, HDR_BYTES + VIEW_BODY_BYTES);
+    if (err)
+        return err;
+    uint8_t chain[CHECK_BYTES];
+    memcpy(chain, l->chain, CHECK_BYTES);
+    seq_put_u64be(l->buf + HDR_BYTES, view);
+    header_put(l->buf, chain, REC_VIEW, VIEW_BODY_BYTES);
+    if ((err = buf_append(l, HDR_BYTES + VIEW_BODY_BYTES, chain)) != 0)
+        return err;
+    l->end += HDR_BYTES + VIEW_BODY_BYTES;
+    l->highest_view = view;
+    return 0;
 }
 
 /* ---- reads ---------------------------------------------------------------------- */
@@ -607,7 +730,8 @@ int seq_votelog_append(seq_votelog *l, const seq_vote *votes, size_t nv, const s
 size_t seq_votelog_votes(const seq_votelog *l, seq_vote *out, size_t cap)
 {
     size_t n = l->nvotes < cap ? l->nvotes : cap;
-    memcpy(out, &l->votes[l->nvotes - n], n * sizeof *out);
+    if (n > 0)
+        memcpy(out, &l->votes[l->nvotes - n], n * sizeof *out);
     return n;
 }
 
@@ -633,6 +757,11 @@ int seq_votelog_kept_get(seq_votelog *l, const seq_hash *hash, seq_block **out)
              err != SEQ_ENOMEM)
         err = SEQ_ECORRUPT;
     free(rec);
+    if (!err && memcmp((*out)->hash.b, hash->b, SEQ_HASH_BYTES) != 0) {
+        seq_block_free(*out);
+        *out = NULL;
+        err = SEQ_ECORRUPT;
+    }
     return err;
 }
 
@@ -641,24 +770,27 @@ int seq_votelog_kept_get(seq_votelog *l, const seq_hash *hash, seq_block **out)
 bool seq_votelog_compact_due(const seq_votelog *l)
 {
     uint64_t bound = 2 * l->compacted_bytes;
-    return l->end > (bound > SEQ_VOTELOG_COMPACT_BYTES ? bound : SEQ_VOTELOG_COMPACT_BYTES);
+    return l->end > (bound > l->compact_bytes ? bound : l->compact_bytes);
 }
 
+bool seq_votelog_fresh(const seq_votelog *l) { return l->fresh; }
+
 /* Writes the live records into the spare file after its epoch record,
- * checked against epoch: the highest view, the votes, then each kept block
- * (read from the active file); new_off[i] is where kept[i] lands. */
-static int live_write(seq_votelog *l, int spare, uint64_t epoch, uint64_t *new_off, uint64_t *end)
+ * chained from *chain (the epoch record's check, moved to the last record's):
+ * the highest view, the votes, then each kept block (read from the active
+ * file); new_off[i] is where kept[i] lands. */
+static int live_write(seq_votelog *l, int spare, uint8_t chain[CHECK_BYTES], uint64_t *new_off, uint64_t *end)
 {
     uint8_t rec[HDR_BYTES + VOTE_BODY_BYTES];
     int fd = l->fd[spare];
     uint64_t at = HEADER_BYTES;
     seq_put_u64be(rec + HDR_BYTES, l->highest_view);
-    header_put(rec, epoch, REC_VIEW, VIEW_BODY_BYTES);
+    header_put(rec, chain, REC_VIEW, VIEW_BODY_BYTES);
     if (write_all(fd, rec, HDR_BYTES + VIEW_BODY_BYTES, at) != 0)
         return -1;
     at += HDR_BYTES + VIEW_BODY_BYTES;
     for (size_t i = 0; i < l->nvotes; i++) {
-        size_t n = vote_record_put(&l->votes[i], epoch, rec);
+        size_t n = vote_record_put(&l->votes[i], chain, rec);
         if (write_all(fd, rec, n, at) != 0)
             return -1;
         at += n;
@@ -667,7 +799,7 @@ static int live_write(seq_votelog *l, int spare, uint64_t epoch, uint64_t *new_o
         const kept_entry *k = &l->kept[i];
         if (buf_reserve(l, k->rec_len) != 0 || read_all(l->fd[l->active], l->buf, k->rec_len, k->rec_off) != 1)
             return -1;
-        header_put(l->buf, epoch, REC_KEPT, k->rec_len - HDR_BYTES); /* the body is unchanged */
+        header_put(l->buf, chain, REC_KEPT, k->rec_len - HDR_BYTES); /* the body is unchanged */
         if (write_all(fd, l->buf, k->rec_len, at) != 0)
             return -1;
         new_off[i] = at;
@@ -691,12 +823,15 @@ int seq_votelog_compact(seq_votelog *l)
         return SEQ_EIO;
     int spare = 1 - l->active;
     uint64_t epoch = l->epoch + 1, new_off[SEQ_VOTELOG_KEPT_MAX], end = 0, before = l->end;
-    if (live_write(l, spare, epoch, new_off, &end) != 0 || flush_fd(l, l->fd[spare]) != 0 ||
-        epoch_write(l, spare, epoch) != 0)
-    {
+    uint8_t head[HEADER_BYTES], chain[CHECK_BYTES];
+    epoch_record(head, epoch, chain);
+    int rc = live_write(l, spare, chain, new_off, &end);
+    buf_trim(l);
+    if (rc != 0 || flush_fd(l, l->fd[spare]) != 0 || epoch_write(l, spare, head) != 0) {
         l->failed = true; /* the spare's epoch record may have reached the disk: append no more */
         return io_fail(l, spare, "compact");
     }
+    memcpy(l->chain, chain, CHECK_BYTES);
     l->active = spare;
     l->epoch = epoch;
     for (size_t i = 0; i < l->nkept; i++)

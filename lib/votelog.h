@@ -16,15 +16,18 @@
  *   type 1, a vote:       kind u8 || view u64 || hash || signer u32 || sig
  *   type 2, a kept block: hash || height u64 || canonical block encoding
  *   type 3, a view:       the highest view voted in, u64 (written by compaction)
- *   type 4, the epoch:    u64, at offset 0
- * check is BLAKE2b (first 16 bytes) of epoch || type || body_len || the body;
- * for a block only of its hash and height: its encoding is checked against
- * that hash when the file is read back, so the write path hashes no payload.
+ *   type 4, the epoch:    epoch u64 || salt[8] (random), at offset 0
+ * check is BLAKE2b (first 16 bytes) of the previous record's check || type ||
+ * body_len || the body (the epoch record: of zeros || ...); for a block only
+ * of its hash and height: its encoding is checked against that hash when the
+ * file is read back, so the write path hashes no payload. The chain makes a
+ * record check only after exactly the records it was written after.
  *
  * Opening reads the active file's records back. The first one that is cut
- * short or does not check (a write a crash interrupted, or what is left of
- * the file's use in an earlier epoch, which never checks in this one) ends
- * them; appends go on from there. What was synced before is intact.
+ * short or does not check (a write a crash interrupted, what is left of the
+ * file's use in an earlier epoch, or a record of a torn append whose
+ * predecessor never reached the disk) ends them; appends go on from there.
+ * What was synced before is intact. One process at a time (flock).
  *
  * In memory: the newest votes above the finalized tip (for the restart and
  * for peers whose link comes up, [R-RESTART-ALL]), the kept blocks' places in
@@ -53,18 +56,25 @@
 #define SEQ_VOTELOG_KEPT_MAX 512u
 /* Votes, and blocks, in one append at most (a consensus step's actions). */
 #define SEQ_VOTELOG_APPEND_MAX 1024u
-/* The file is compacted past this size, or twice its size after the last
- * compaction when that is larger. */
+/* The default compact_bytes. */
 #define SEQ_VOTELOG_COMPACT_BYTES (64u << 20)
 
 typedef struct seq_votelog seq_votelog;
 
-/* Opens (creates) the two files and reads the active one back. durable
- * false: no fdatasync (a store opened with no_sync). SEQ_EIO with a log line
- * naming the file when one cannot be opened or read; SEQ_ECORRUPT when two
- * records vote differently for one (view, kind), or when neither file starts
- * with a valid epoch record but one holds more than that record's bytes. */
-int seq_votelog_open(seq_votelog **out, const char *dir, bool durable) SEQ_MUST_CHECK;
+typedef struct {
+    bool durable;            /* false: no fdatasync (a store opened with no_sync) */
+    uint64_t compact_bytes;  /* 0: SEQ_VOTELOG_COMPACT_BYTES */
+    uint64_t settled_view;   /* the store's tip: votes at or below it are not held */
+    uint64_t settled_height; /* nor blocks at or below it */
+} seq_votelog_opts;
+
+/* Opens (creates) the two files, locks them and reads the active one back.
+ * SEQ_EIO with a log line naming the file when one cannot be opened, read or
+ * locked (another process holds it); SEQ_ECORRUPT when two records vote
+ * differently for one (view, kind) above the settled view, or when neither
+ * file starts with a valid epoch record but one holds more than that
+ * record's bytes; SEQ_ENOMEM. */
+int seq_votelog_open(seq_votelog **out, const char *dir, const seq_votelog_opts *opts) SEQ_MUST_CHECK;
 void seq_votelog_close(seq_votelog *l);
 
 /* Appends the votes and blocks in one write and one fdatasync, then holds
@@ -76,6 +86,14 @@ void seq_votelog_close(seq_votelog *l);
  * further append (a vote that may not be on disk must never be sent). */
 int seq_votelog_append(seq_votelog *l, const seq_vote *votes, size_t nv, const seq_block *const *keep,
                        size_t nk) SEQ_MUST_CHECK;
+
+/* Records view as voted in (a view record, durable) when it is above the
+ * highest so far: for votes moved from elsewhere without their record. */
+int seq_votelog_raise_view(seq_votelog *l, uint64_t view) SEQ_MUST_CHECK;
+
+/* Whether open found no log and started one (true also for a log whose
+ * files an operator deleted: the store checks that against its marker). */
+bool seq_votelog_fresh(const seq_votelog *l);
 
 /* Forgets votes at or below tip_view and blocks at or below tip_height (the
  * finalized tip moved there). Memory only: the file keeps them until it is
@@ -92,7 +110,8 @@ int seq_votelog_kept_get(seq_votelog *l, const seq_hash *hash, seq_block **out) 
 /* End of the active file's records, in bytes (the epoch record included). */
 uint64_t seq_votelog_bytes(const seq_votelog *l);
 
-/* Whether the active file has grown enough to be worth compacting. */
+/* Whether the active file has grown past compact_bytes (or twice its size
+ * after the last compaction, when that is larger). */
 bool seq_votelog_compact_due(const seq_votelog *l);
 /* Writes only the highest view, the held votes and the held blocks into the
  * spare file, syncs them, then its epoch record (one higher), and makes it

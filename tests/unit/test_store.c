@@ -476,7 +476,7 @@ static size_t raw_lmdb_entries(const char *dir, const char *db_name)
     return st.ms_entries;
 }
 
-/* Size of DIR/votes.log. */
+/* Size of DIR/votes-a.log (the active file until a compaction). */
 static uint64_t votelog_bytes(const char *dir)
 {
     char path[PATH_MAX];
@@ -1005,6 +1005,65 @@ static void test_read_only_refuses_write_votes(void **state)
     assert_not_kept(fx->s, &fx->c->blocks[2]->hash);
 }
 
+/* With a small compaction size, commits compact the vote log as they go:
+ * after each, and after a reopen, exactly the votes and kept blocks above
+ * the tip are there, and the log stays small. */
+static void test_commits_compact_the_vote_log(void **state)
+{
+    fixture *fx = *state;
+    fx->c = chain_make(12, 1, BIG_PAYLOAD_BYTES);
+    seq_store_opts o = opts_make(CHAIN_ID, TEST_MAP_BYTES, false);
+    o.vote_log_compact_bytes = 32u << 10;
+    assert_int_equal(seq_store_open(&fx->s, fx->dir, &o), 0);
+    for (uint32_t h = 1; h <= 12; h++)
+        assert_int_equal(keep_with_vote(fx->s, fx->c->blocks[h], (uint8_t)h), 0);
+    for (uint32_t tip = 1; tip <= 9; tip++) {
+        assert_int_equal(commit_range(fx->s, fx->c, tip, tip), 0);
+        if (tip % 3 != 0)
+            continue;
+        seq_store_close(fx->s);
+        fx->s = NULL;
+        assert_int_equal(seq_store_open(&fx->s, fx->dir, &o), 0);
+        seq_vote got[16];
+        size_t n = 0;
+        assert_int_equal(seq_store_votes_load(fx->s, got, 16, &n), 0);
+        assert_int_equal(n, 12 - tip);
+        for (uint32_t h = 1; h <= 12; h++) {
+            if (h <= tip)
+                assert_not_kept(fx->s, &fx->c->blocks[h]->hash);
+            else
+                assert_kept(fx->s, fx->c->blocks[h]);
+        }
+    }
+    /* it did compact: into the second file */
+    char b_path[PATH_MAX];
+    snprintf(b_path, sizeof b_path, "%s/%s", fx->dir, SEQ_VOTELOG_FILE_B);
+    struct stat st;
+    assert_int_equal(stat(b_path, &st), 0);
+    assert_true(st.st_size > 0);
+}
+
+/* A store that had a vote log and lost its files is refused, not started
+ * with an empty log (its node could vote again in views it voted in). */
+static void test_vote_log_gone_refused(void **state)
+{
+    fixture *fx = *state;
+    fx->c = chain_make(2, 1, SMALL_PAYLOAD_BYTES);
+    store_open_ok(fx, TEST_MAP_BYTES);
+    assert_int_equal(keep_with_vote(fx->s, fx->c->blocks[1], 1), 0);
+    seq_store_close(fx->s);
+    fx->s = NULL;
+    char path[PATH_MAX];
+    const char *names[2] = {SEQ_VOTELOG_FILE_A, SEQ_VOTELOG_FILE_B};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", fx->dir, names[i]);
+        assert_int_equal(unlink(path), 0);
+    }
+    seq_store_opts o = opts_make(CHAIN_ID, TEST_MAP_BYTES, false);
+    assert_int_equal(seq_store_open(&fx->s, fx->dir, &o), SEQ_ECORRUPT);
+    assert_null(fx->s);
+}
+
 /* ---- votes written before the vote log ----------------------------------------------- */
 
 /* Writes one row with raw LMDB, as versions before the vote log did. */
@@ -1022,6 +1081,42 @@ static void raw_lmdb_put(const char *dir, const char *db_name, const void *key, 
     assert_int_equal(mdb_dbi_open(txn, db_name, 0, &dbi), 0);
     MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
     assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+/* A u64 value with raw LMDB (0 when absent). */
+static uint64_t raw_lmdb_u64(const char *dir, const char *db_name, const char *key)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    uint64_t out = 0;
+    MDB_val k = {strlen(key), (void *)key}, v;
+    if (mdb_dbi_open(txn, db_name, 0, &dbi) == 0 && mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size == 8)
+        out = seq_get_u64be(v.mv_data);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return out;
+}
+
+static void raw_lmdb_del(const char *dir, const char *db_name, const char *key)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, TEST_MAP_BYTES), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, db_name, 0, &dbi), 0);
+    MDB_val k = {strlen(key), (void *)key};
+    assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
 }
@@ -1065,7 +1160,19 @@ static void test_legacy_votes_move_to_log(void **state)
     seq_vote settled = vote_make(SEQ_VOTE_FINALIZE, 2, 1), nz = vote_make(SEQ_VOTE_NOTARIZE, 4, 2),
              nul = vote_make(SEQ_VOTE_NULLIFY, 5, 3);
     nz.hash = fx->c->blocks[2]->hash;
+    uint8_t v2[8], voted_view[8];
+    seq_put_u64be(v2, SEQ_STORE_VERSION_BEFORE_VOTE_LOG);
+    seq_put_u64be(voted_view, 6); /* a vote of view 6 pruned, say; the view stays the highest */
+    raw_lmdb_put(fx->dir, "meta", "version", strlen("version"), v2, sizeof v2);
+    raw_lmdb_del(fx->dir, "state", "vote_log"); /* a version 2 store has no vote log */
+    char path[PATH_MAX];
+    const char *names[2] = {SEQ_VOTELOG_FILE_A, SEQ_VOTELOG_FILE_B};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", fx->dir, names[i]);
+        assert_int_equal(unlink(path), 0);
+    }
     for (int round = 0; round < 2; round++) { /* the second: as if emptying had not happened */
+        raw_lmdb_put(fx->dir, "state", "voted_view", strlen("voted_view"), voted_view, sizeof voted_view);
         legacy_vote_put(fx->dir, &settled);
         legacy_vote_put(fx->dir, &nz);
         legacy_vote_put(fx->dir, &nul);
@@ -1077,7 +1184,9 @@ static void test_legacy_votes_move_to_log(void **state)
         assert_votes_loaded(fx->s, nz, nul);
         uint64_t view = 0;
         assert_int_equal(seq_store_highest_view(fx->s, &view), 0);
-        assert_int_equal(view, 5);
+        assert_int_equal(view, 6);
+        assert_false(raw_lmdb_holds(fx->dir, "state", "voted_view", ""));
+        assert_true(raw_lmdb_u64(fx->dir, "meta", "version") == SEQ_STORE_VERSION);
         assert_kept(fx->s, fx->c->blocks[2]);
         assert_not_kept(fx->s, &fx->c->blocks[1]->hash);
         store_reopen(fx, TEST_MAP_BYTES);
@@ -1115,6 +1224,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kept_capped_after_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_refuses_write_votes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_legacy_votes_move_to_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commits_compact_the_vote_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vote_log_gone_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

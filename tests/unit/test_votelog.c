@@ -27,11 +27,15 @@
 
 #define CHAIN_ID 7
 #define TXS_PER_BLOCK 4
+#define HDR_TEST_BYTES 21 /* a record's type, length and check: the flip lands in x's body */
 
 typedef struct {
     char dir[PATH_MAX];
     seq_votelog *log;
 } fixture;
+
+static const seq_votelog_opts durable = {.durable = true};
+static const seq_votelog_opts not_durable = {.durable = false};
 
 static int setup(void **state)
 {
@@ -55,7 +59,7 @@ static void log_open(fixture *fx)
 {
     seq_votelog_close(fx->log);
     fx->log = NULL;
-    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, true), 0);
+    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, &durable), 0);
 }
 
 static char *log_path(const char *dir, const char *name, char *out, size_t cap)
@@ -291,7 +295,7 @@ static void test_unreadable_epoch(void **state)
     seq_votelog_close(fx->log);
     fx->log = NULL;
     byte_flip(path, start - 1);
-    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, true), SEQ_ECORRUPT);
+    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, &durable), SEQ_ECORRUPT);
     assert_null(fx->log);
 }
 
@@ -402,7 +406,7 @@ static void test_compaction_cut_short_keeps_old_file(void **state)
 static void test_compaction_due_past_threshold(void **state)
 {
     fixture *fx = *state;
-    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, false), 0);
+    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, &not_durable), 0);
     seq_block *b = NULL;
     uint64_t h = 0;
     while (!seq_votelog_compact_due(fx->log)) {
@@ -425,7 +429,7 @@ static void test_compaction_due_past_threshold(void **state)
 static void test_votes_capped_newest_kept(void **state)
 {
     fixture *fx = *state;
-    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, false), 0);
+    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, &not_durable), 0);
     const uint64_t total = SEQ_VOTELOG_VOTES_MAX + 10;
     for (uint64_t view = 1; view <= total; view++) {
         seq_vote v = vote_make(SEQ_VOTE_NULLIFY, view, (uint8_t)view);
@@ -439,37 +443,111 @@ static void test_votes_capped_newest_kept(void **state)
     free(got);
 }
 
-/* Two logs with different votes for the same (view, kind), one file after
- * the other: opening that is refused, not resolved by picking one. */
+/* Two different votes for one (view, kind) in the log: the second was
+ * written after the first was settled (the tip passed its view), when the
+ * log no longer held it to compare. Opening with a tip below that view
+ * refuses the log rather than pick one; with the tip at or above it, both
+ * are settled and the log opens. */
 static void test_conflicting_votes_in_file_refused(void **state)
 {
     fixture *fx = *state;
-    char other[PATH_MAX];
-    assert_int_equal(seq_test_tmpdir(other, sizeof other, "votelog-other"), 0);
-    seq_votelog *a = NULL, *b = NULL;
-    assert_int_equal(seq_votelog_open(&a, fx->dir, true), 0);
-    const uint64_t epoch_bytes = seq_votelog_bytes(a);
-    assert_int_equal(seq_votelog_open(&b, other, true), 0);
+    log_open(fx);
     seq_vote va = vote_make(SEQ_VOTE_NOTARIZE, 3, 1), vb = vote_make(SEQ_VOTE_NOTARIZE, 3, 2);
-    assert_int_equal(seq_votelog_append(a, &va, 1, NULL, 0), 0);
-    assert_int_equal(seq_votelog_append(b, &vb, 1, NULL, 0), 0);
-    seq_votelog_close(a);
-    seq_votelog_close(b);
-
-    char pa[PATH_MAX + 16], pb[PATH_MAX + 16];
-    log_path(fx->dir, SEQ_VOTELOG_FILE_A, pa, sizeof pa);
-    log_path(other, SEQ_VOTELOG_FILE_A, pb, sizeof pb);
-    uint8_t rec[512];
-    int fb = open(pb, O_RDONLY), fa = open(pa, O_WRONLY | O_APPEND);
-    assert_true(fa >= 0 && fb >= 0);
-    ssize_t n = pread(fb, rec, sizeof rec, (off_t)epoch_bytes); /* b's vote, same epoch as a's */
-    assert_true(n > 0);
-    assert_int_equal(write(fa, rec, (size_t)n), n);
-    close(fa);
-    close(fb);
-    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, true), SEQ_ECORRUPT);
+    assert_int_equal(seq_votelog_append(fx->log, &va, 1, NULL, 0), 0);
+    assert_int_equal(seq_votelog_append(fx->log, &vb, 1, NULL, 0), SEQ_EEXISTS);
+    seq_votelog_settle(fx->log, 5, 0);
+    assert_int_equal(seq_votelog_append(fx->log, &vb, 1, NULL, 0), 0); /* settled: not compared */
+    seq_votelog_close(fx->log);
+    fx->log = NULL;
+    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, &durable), SEQ_ECORRUPT);
     assert_null(fx->log);
-    assert_int_equal(seq_test_rmtree(other), 0);
+    seq_votelog_opts settled = {.durable = true, .settled_view = 3};
+    assert_int_equal(seq_votelog_open(&fx->log, fx->dir, &settled), 0);
+    seq_vote got[2];
+    assert_int_equal(seq_votelog_votes(fx->log, got, 2), 0);
+    assert_int_equal(seq_votelog_highest_view(fx->log), 3);
+}
+
+/* A torn append whose second record reached the disk and whose first did
+ * not: reopen ends the records at the first; an append of the same length
+ * there does not make the second one read back (it was never acknowledged,
+ * never sent, and may contradict what the node votes after). */
+static void test_torn_successor_never_revived(void **state)
+{
+    fixture *fx = *state;
+    log_open(fx);
+    const uint64_t start = seq_votelog_bytes(fx->log);
+    seq_vote xy[2] = {vote_make(SEQ_VOTE_NOTARIZE, 7, 1), vote_make(SEQ_VOTE_FINALIZE, 7, 1)};
+    assert_int_equal(seq_votelog_append(fx->log, xy, 2, NULL, 0), 0);
+    seq_votelog_close(fx->log);
+    fx->log = NULL;
+    char path[PATH_MAX + 16];
+    byte_flip(log_path(fx->dir, SEQ_VOTELOG_FILE_A, path, sizeof path), start + HDR_TEST_BYTES + 2);
+    log_open(fx);
+    seq_vote got[4];
+    assert_int_equal(seq_votelog_votes(fx->log, got, 4), 0);
+    seq_vote z = vote_make(SEQ_VOTE_NULLIFY, 7, 9); /* as long as x */
+    assert_int_equal(seq_votelog_append(fx->log, &z, 1, NULL, 0), 0);
+    log_open(fx);
+    assert_int_equal(seq_votelog_votes(fx->log, got, 4), 1);
+    seq_test_assert_vote_equal(&got[0], &z);
+}
+
+/* A compaction cut short before its epoch record, then done again at the
+ * same epoch with fewer records: the first attempt's records past the second
+ * one's end never read back. */
+static void test_retried_compaction_leaves_nothing_behind(void **state)
+{
+    fixture *fx = *state;
+    log_open(fx);
+    const uint64_t start = seq_votelog_bytes(fx->log);
+    seq_vote v[6];
+    for (int i = 0; i < 6; i++)
+        v[i] = vote_make(SEQ_VOTE_NULLIFY, (uint64_t)i + 1, (uint8_t)(i + 1));
+    assert_int_equal(seq_votelog_append(fx->log, v, 6, NULL, 0), 0);
+    assert_int_equal(seq_votelog_compact(fx->log), 0); /* into b, epoch 2: view, v1..v6 */
+    seq_votelog_close(fx->log);
+    fx->log = NULL;
+    char path[PATH_MAX + 16];
+    byte_flip(log_path(fx->dir, SEQ_VOTELOG_FILE_B, path, sizeof path), start - 1); /* never durable */
+    log_open(fx);                                                                    /* a is in force */
+    seq_votelog_settle(fx->log, 4, 0);
+    assert_int_equal(seq_votelog_compact(fx->log), 0); /* into b again, epoch 2: view, v5, v6 */
+    log_open(fx);
+    seq_vote got[8];
+    assert_int_equal(seq_votelog_votes(fx->log, got, 8), 2);
+    seq_test_assert_vote_equal(&got[0], &v[4]);
+    seq_test_assert_vote_equal(&got[1], &v[5]);
+}
+
+/* A second open of the same log (another process, or a second seqd on the
+ * same home) is refused while the first holds it. */
+static void test_second_open_refused(void **state)
+{
+    fixture *fx = *state;
+    log_open(fx);
+    seq_votelog *other = NULL;
+    assert_int_equal(seq_votelog_open(&other, fx->dir, &durable), SEQ_EIO);
+    assert_null(other);
+    assert_true(seq_votelog_fresh(fx->log));
+    log_open(fx);
+    assert_false(seq_votelog_fresh(fx->log));
+}
+
+/* A raised view is durable and only rises. */
+static void test_raise_view(void **state)
+{
+    fixture *fx = *state;
+    log_open(fx);
+    assert_int_equal(seq_votelog_raise_view(fx->log, 40), 0);
+    assert_int_equal(seq_votelog_raise_view(fx->log, 20), 0);
+    assert_int_equal(seq_votelog_highest_view(fx->log), 40);
+    seq_vote v = vote_make(SEQ_VOTE_NULLIFY, 41, 1);
+    assert_int_equal(seq_votelog_append(fx->log, &v, 1, NULL, 0), 0);
+    log_open(fx);
+    assert_int_equal(seq_votelog_highest_view(fx->log), 41);
+    seq_vote got[2];
+    assert_int_equal(seq_votelog_votes(fx->log, got, 2), 1);
 }
 
 int main(void)
@@ -486,6 +564,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compaction_due_past_threshold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_votes_capped_newest_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflicting_votes_in_file_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_successor_never_revived, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retried_compaction_leaves_nothing_behind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_open_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_raise_view, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
