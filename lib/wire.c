@@ -320,20 +320,25 @@ struct seq_pb_chunk {
     max_align_t data[]; /* cap bytes */
 };
 
-#define ARENA_ALIGN (sizeof(max_align_t))
+#define ARENA_ALIGN (_Alignof(max_align_t))
 #define ARENA_FIRST_CHUNK_MIN (16u << 10)
 
+/* The budget is charged what protobuf-c asks for, as seq_pb_budget does (the
+ * padding to alignment is the arena's, less than malloc's own overhead): a
+ * message that fits one fits the other. */
 static void *arena_alloc(void *ctx, size_t size)
 {
     seq_pb_arena *a = ctx;
     size_t need = (size + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
-    if (need < size || need > a->left)
+    if (need < size || size > a->left)
         return NULL;
     seq_pb_chunk *c = a->head;
     if (!c || c->cap - c->used < need) {
-        size_t cap = need > a->next_bytes ? need : a->next_bytes;
-        if (cap > a->left)
-            cap = a->left; /* >= need: the budget bounds the chunks too */
+        size_t cap = a->next_bytes;
+        if (cap > a->left + need)
+            cap = a->left + need; /* chunks grow no further than the budget can use */
+        if (cap < need)
+            cap = need;
         if (!(c = malloc(sizeof *c + cap)))
             return NULL;
         *c = (seq_pb_chunk){.next = a->head, .cap = cap};
@@ -342,7 +347,7 @@ static void *arena_alloc(void *ctx, size_t size)
     }
     void *p = (uint8_t *)c->data + c->used;
     c->used += need;
-    a->left -= need;
+    a->left -= size;
     return p;
 }
 

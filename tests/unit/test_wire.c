@@ -279,6 +279,56 @@ static void test_round_trip_block_at_tx_limit(void **state)
     seq_block_free(b);
 }
 
+/* A block of n transactions of one byte each, namespaces 0..n-1 (distinct
+ * ids), at height. */
+static seq_block *tiny_tx_block(uint32_t n, uint64_t height)
+{
+    static const uint8_t one = 0x5a;
+    seq_tx *txs = calloc(n, sizeof *txs);
+    assert_non_null(txs);
+    for (uint32_t i = 0; i < n; i++)
+        txs[i] = (seq_tx){.ns = i, .len = 1, .data = &one};
+    seq_header tmpl = {.chain_id = CHAIN_ID, .height = height, .view = height};
+    seq_block *b;
+    assert_int_equal(seq_block_build(&b, &tmpl, txs, n), 0);
+    free(txs);
+    return b;
+}
+
+/* One-byte payloads cost protobuf-c a struct and a payload copy each, the
+ * most allocations per byte after empty ones: a block at the tx limit of
+ * them, and a sync response of two blocks of 60,000 (serve_sync adds blocks
+ * while the count is under the limit), still fit the unpack budget. */
+static void test_round_trip_tiny_payloads_fit_budget(void **state)
+{
+    (void)state;
+    seq_block *b = tiny_tx_block(SEQ_BLOCK_TXS_MAX, 2);
+    seq_msg m = {.kind = SEQ_MSG_BLOCK}, out;
+    m.u.block.block = b;
+    round_trip(&m, &out);
+    assert_blocks_equal(b, out.u.block.block);
+    seq_msg_release(&out);
+    seq_block_free(b);
+
+    seq_block *blocks[2] = {tiny_tx_block(60000, 3), tiny_tx_block(60000, 4)};
+    seq_cert certs[2];
+    for (int i = 0; i < 2; i++) {
+        seq_vote votes[3];
+        for (uint32_t v = 0; v < 3; v++)
+            votes[v] = make_vote(SEQ_VOTE_FINALIZE, blocks[i]->h.view, &blocks[i]->hash, v);
+        assert_int_equal(seq_cert_build(&certs[i], &vs, votes, 3), 0);
+    }
+    seq_msg resp = {.kind = SEQ_MSG_SYNC_RESP,
+                    .u.sync_resp = {.tip_height = 4, .count = 2, .blocks = blocks, .certs = certs}};
+    round_trip(&resp, &out);
+    assert_int_equal(out.u.sync_resp.count, 2);
+    assert_blocks_equal(out.u.sync_resp.blocks[0], blocks[0]);
+    assert_blocks_equal(out.u.sync_resp.blocks[1], blocks[1]);
+    seq_msg_release(&out);
+    seq_block_free(blocks[0]);
+    seq_block_free(blocks[1]);
+}
+
 /* Block and certificate requests keep their exact fields. */
 static void test_round_trip_requests(void **state)
 {
@@ -1075,6 +1125,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_propose),
         cmocka_unit_test(test_round_trip_block),
         cmocka_unit_test(test_round_trip_block_at_tx_limit),
+        cmocka_unit_test(test_round_trip_tiny_payloads_fit_budget),
         cmocka_unit_test(test_round_trip_requests),
         cmocka_unit_test(test_round_trip_txs),
         cmocka_unit_test(test_round_trip_sync),
