@@ -41,6 +41,7 @@ typedef struct {
     uint32_t block_txs_max;            /* default 4000 */
     uint32_t block_bytes_max;          /* default 4 MiB */
     uint32_t empty_block_delay_ms;     /* default 200 */
+    uint32_t block_interval_min_ms;    /* default 10 */
     /* [mempool] */
     uint32_t mempool_txs_max;          /* default 1000000 */
     uint64_t mempool_bytes_max;        /* default 1 GiB */

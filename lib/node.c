@@ -625,6 +625,7 @@ static int start_replica(seq_node *n)
         .block_bytes_max = n->cfg.block_bytes_max,
         .store = n->store,
         .empty_block_delay_ms = n->cfg.empty_block_delay_ms,
+        .block_interval_min_ms = n->cfg.block_interval_min_ms,
         .tx_ttl_ms = n->cfg.tx_ttl_ms,
     };
     seq_replica_io io = {.ctx = n, .send = io_send, .set_timer = io_set_timer, .delivered = io_delivered,

@@ -68,6 +68,9 @@ struct seq_replica {
     uint64_t evicted_txs;
     followup held;             /* a BUILD held back for lack of transactions */
     uint64_t held_since_ms;
+    uint64_t held_until_ms;    /* the held BUILD's parent is old enough then */
+    seq_hash last_final_hash;  /* the newest finalized block, whose header */
+    uint64_t last_final_ts_ms; /* consensus may no longer hold: its timestamp */
     bool holding;
     uint64_t *block_req_view;  /* per peer: our view when it last asked for a block */
     uint32_t *block_req_count; /* per peer: requests served in that view */
@@ -299,6 +302,8 @@ static int commit_finals(seq_replica *r)
             return rc;
     if ((rc = seq_store_commit_finalized(r->cfg.store, r->finals + skip, nf - (uint32_t)skip)) != 0)
         return fail(r, rc, "commit finalized blocks");
+    r->last_final_hash = r->finals[nf - 1].block->hash;
+    r->last_final_ts_ms = r->finals[nf - 1].block->h.timestamp_ms;
     return 0;
 }
 
@@ -363,17 +368,48 @@ static int answer(seq_replica *r, const followup *f, uint64_t now)
     return step_once(r, &ev);
 }
 
+/* When a BUILD on this parent may be answered: once the parent is
+ * block_interval_min_ms old by its timestamp, but never later than that long
+ * from now (a leader whose clock runs ahead cannot hold us up longer). */
+static uint64_t build_not_before(const seq_replica *r, const seq_hash *parent, uint64_t now)
+{
+    if (r->cfg.block_interval_min_ms == 0)
+        return now;
+    const seq_block *p = seq_consensus_block_find(r->consensus, parent);
+    uint64_t ts;
+    if (p)
+        ts = p->h.timestamp_ms;
+    else if (seq_hash_eq(parent, &r->last_final_hash))
+        ts = r->last_final_ts_ms;
+    else
+        return now;
+    uint64_t due = ts + r->cfg.block_interval_min_ms, latest = now + r->cfg.block_interval_min_ms;
+    return due < latest ? due : latest;
+}
+
+/* Whether the held BUILD must wait still: for its parent to age, or, with
+ * an empty mempool, for a transaction (up to empty_block_delay_ms). */
+static bool build_waits(const seq_replica *r, uint64_t now)
+{
+    if (now < r->held_until_ms)
+        return true;
+    return r->cfg.empty_block_delay_ms > 0 && seq_mempool_count(r->mempool) == 0 &&
+           now < r->held_since_ms + r->cfg.empty_block_delay_ms;
+}
+
 static int drain(seq_replica *r, uint64_t now)
 {
     for (uint32_t done = 0; done < FOLLOWUPS_PER_CALL && r->followup_count > 0; done++) {
         followup f = r->followups[r->followup_head];
         r->followup_head = (r->followup_head + 1) % FOLLOWUPS_MAX;
         r->followup_count--;
-        if (f.kind == SEQ_EV_PAYLOAD && r->cfg.empty_block_delay_ms > 0 && seq_mempool_count(r->mempool) == 0) {
+        if (f.kind == SEQ_EV_PAYLOAD) {
             r->held = f; /* a newer BUILD supersedes an older one: that view is over */
             r->held_since_ms = now;
-            r->holding = true;
-            continue;
+            r->held_until_ms = build_not_before(r, &f.hash, now);
+            r->holding = build_waits(r, now);
+            if (r->holding)
+                continue;
         }
         int rc = answer(r, &f, now);
         if (rc != 0)
@@ -417,9 +453,7 @@ int seq_replica_tick(seq_replica *r, uint64_t now_ms)
     if (r->failed)
         return SEQ_EIO;
     expire_pending(r, now_ms);
-    if (!r->holding)
-        return 0;
-    if (seq_mempool_count(r->mempool) == 0 && now_ms < r->held_since_ms + r->cfg.empty_block_delay_ms)
+    if (!r->holding || build_waits(r, now_ms))
         return 0;
     r->holding = false;
     int rc = answer(r, &r->held, now_ms);

@@ -50,6 +50,7 @@
 #define FILL_TS_BASE 100ull /* below T0: blocks are not timed ahead of the node's clock */
 #define SYNC_K 4 /* blocks of the synced chain; leader of view SYNC_K + 1 is validator 1, not us */
 #define EMPTY_DELAY_MS 200
+#define INTERVAL_MS 10
 
 _Static_assert(FILL_VIEW_STEP % KEYS_N == 0, "validator 1 must lead the view after the tip");
 _Static_assert((SYNC_K + 1) % KEYS_N == 1, "validator 1 must lead the view after the synced tip");
@@ -91,6 +92,7 @@ typedef struct {
     seq_block *blocks[TEST_BLOCKS_MAX];
     uint32_t block_count;
     uint64_t empty_block_delay_ms; /* for replica_open */
+    uint64_t block_interval_min_ms;
     uint64_t tx_ttl_ms;            /* for replica_open */
     uint32_t mempool_txs_max;      /* for replica_open; 0: 1024 */
     seq_hash dropped[DELIVERED_MAX];
@@ -281,6 +283,7 @@ static void replica_open(fixture *fx)
         .block_bytes_max = 1u << 20,
         .store = fx->store,
         .empty_block_delay_ms = fx->empty_block_delay_ms,
+        .block_interval_min_ms = fx->block_interval_min_ms,
         .tx_ttl_ms = fx->tx_ttl_ms,
     };
     seq_replica_io io = {.ctx = fx, .send = io_send, .set_timer = io_set_timer, .delivered = io_delivered,
@@ -972,6 +975,53 @@ static void test_no_empty_block_delay_proposes_at_once(void **state)
     assert_int_equal(fx->delivered_txs[0], 0);
 }
 
+/* One validator with a minimum block interval: block 1 (on genesis) comes
+ * at once; the proposal on block 1 waits until block 1 is INTERVAL_MS old
+ * and then carries every transaction submitted meanwhile. */
+static void test_block_interval_holds_proposal(void **state)
+{
+    fixture *fx = *state;
+    fx->block_interval_min_ms = INTERVAL_MS;
+    node_open(fx, 1, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    assert_int_equal(fx->delivered_count, 1);
+    for (int i = 0; i < 3; i++) {
+        char tx[8];
+        snprintf(tx, sizeof tx, "tx%d", i);
+        assert_int_equal(seq_replica_submit(fx->r, NS, (const uint8_t *)tx, strlen(tx), NULL), 0);
+        assert_int_equal(seq_replica_tick(fx->r, T0 + 1 + (uint64_t)i), 0);
+    }
+    assert_int_equal(seq_replica_tick(fx->r, T0 + INTERVAL_MS - 1), 0);
+    assert_int_equal(fx->delivered_count, 1);
+    assert_int_equal(seq_replica_tick(fx->r, T0 + INTERVAL_MS), 0);
+    assert_int_equal(fx->delivered_count, 2);
+    assert_int_equal(fx->delivered_txs[1], 3);
+}
+
+/* A parent whose timestamp is ahead of our clock (its leader's clock runs
+ * ahead, within what validation accepts) holds our proposal at most
+ * INTERVAL_MS from when we were asked to build, not until the parent's
+ * timestamp plus the interval. */
+static void test_block_interval_capped_by_our_clock(void **state)
+{
+    fixture *fx = *state;
+    fx->block_interval_min_ms = INTERVAL_MS;
+    const uint32_t self = 2;
+    node_open(fx, KEYS_N, self, TEST_MAP_BYTES);
+    assert_int_equal(seq_leader_of(&fx->vs, 2), self);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    seq_header h = {.chain_id = CHAIN_ID, .height = 1, .view = 1, .leader = seq_leader_of(&fx->vs, 1),
+                    .timestamp_ms = T0 + 5000};
+    seq_block *b = block_make(fx, &h, 'f');
+    assert_int_equal(receive_proposal(fx, b), 0); /* at T0 */
+    receive_vote(fx, SEQ_VOTE_NOTARIZE, 1, &b->hash, 0); /* notarized: we lead view 2 */
+    assert_int_equal(own_votes_sent(fx, 0, SEQ_VOTE_NOTARIZE, 2), 0);
+    assert_int_equal(seq_replica_tick(fx->r, T0 + INTERVAL_MS - 1), 0);
+    assert_int_equal(own_votes_sent(fx, 0, SEQ_VOTE_NOTARIZE, 2), 0);
+    assert_int_equal(seq_replica_tick(fx->r, T0 + INTERVAL_MS), 0);
+    assert_int_equal(own_votes_sent(fx, 0, SEQ_VOTE_NOTARIZE, 2), 1); /* our proposal */
+}
+
 /* ---- kept blocks and the vote resend ------------------------------------------------------ */
 
 /* Our notarize vote for a proposal keeps its block in the store. */
@@ -1166,6 +1216,8 @@ int main(void)
         T(test_empty_block_delay_waits_for_a_tx),
         T(test_empty_block_delay_expires),
         T(test_no_empty_block_delay_proposes_at_once),
+        T(test_block_interval_holds_proposal),
+        T(test_block_interval_capped_by_our_clock),
         T(test_notarize_vote_keeps_block),
         T(test_block_req_served_from_kept_after_restart),
         T(test_peer_up_resends_own_votes),
