@@ -986,7 +986,7 @@ static void test_block_interval_holds_proposal(void **state)
     assert_int_equal(seq_replica_start(fx->r, T0), 0);
     assert_int_equal(fx->delivered_count, 1);
     for (int i = 0; i < 3; i++) {
-        char tx[8];
+        char tx[16];
         snprintf(tx, sizeof tx, "tx%d", i);
         assert_int_equal(seq_replica_submit(fx->r, NS, (const uint8_t *)tx, strlen(tx), NULL), 0);
         assert_int_equal(seq_replica_tick(fx->r, T0 + 1 + (uint64_t)i), 0);
