@@ -422,57 +422,104 @@ static void test_reopen_other_chain_refused(void **state)
     store_open_ok(fx, TEST_MAP_BYTES);
 }
 
+/* Raw LMDB on the environment at dir, as another program (or an earlier
+ * version) sees it: one transaction, read-only unless write. */
+typedef struct {
+    MDB_env *env;
+    MDB_txn *txn;
+    bool write;
+} raw_lmdb;
+
+static raw_lmdb raw_begin(const char *dir, bool write)
+{
+    raw_lmdb r = {.write = write};
+    assert_int_equal(mdb_env_create(&r.env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(r.env, 16), 0);
+    if (write)
+        assert_int_equal(mdb_env_set_mapsize(r.env, TEST_MAP_BYTES), 0);
+    assert_int_equal(mdb_env_open(r.env, dir, write ? 0 : MDB_RDONLY, 0600), 0);
+    assert_int_equal(mdb_txn_begin(r.env, NULL, write ? 0 : MDB_RDONLY, &r.txn), 0);
+    return r;
+}
+
+/* Commits a write transaction, aborts a read one; closes the environment. */
+static void raw_end(raw_lmdb *r)
+{
+    if (r->write)
+        assert_int_equal(mdb_txn_commit(r->txn), 0);
+    else
+        mdb_txn_abort(r->txn);
+    mdb_env_close(r->env);
+}
+
+static MDB_dbi raw_dbi(const raw_lmdb *r, const char *db_name, unsigned flags)
+{
+    MDB_dbi dbi;
+    assert_int_equal(mdb_dbi_open(r->txn, db_name, flags, &dbi), 0);
+    return dbi;
+}
+
+/* Writes key -> val into db_name (created when missing). */
+static void raw_lmdb_put(const char *dir, const char *db_name, const void *key, size_t klen, const void *val,
+                         size_t vlen)
+{
+    raw_lmdb r = raw_begin(dir, true);
+    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
+    assert_int_equal(mdb_put(r.txn, raw_dbi(&r, db_name, MDB_CREATE), &k, &v, 0), 0);
+    raw_end(&r);
+}
+
 /* Writes one LMDB environment in dir with database db_name holding key -> val. */
 static void raw_lmdb_write(const char *dir, const char *db_name, const char *key, const char *val)
 {
-    MDB_env *env;
-    MDB_txn *txn;
+    raw_lmdb_put(dir, db_name, key, strlen(key), val, strlen(val));
+}
+
+static void raw_lmdb_del(const char *dir, const char *db_name, const char *key)
+{
+    raw_lmdb r = raw_begin(dir, true);
+    MDB_val k = {strlen(key), (void *)key};
+    assert_int_equal(mdb_del(r.txn, raw_dbi(&r, db_name, 0), &k, NULL), 0);
+    raw_end(&r);
+}
+
+/* The value of key in db_name (mv_data NULL when absent); valid until raw_end. */
+static MDB_val raw_get(const raw_lmdb *r, const char *db_name, const char *key)
+{
     MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
-    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, db_name, MDB_CREATE, &dbi), 0);
-    MDB_val k = {strlen(key), (void *)key}, v = {strlen(val), (void *)val};
-    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    MDB_val k = {strlen(key), (void *)key}, v = {0, NULL};
+    if (mdb_dbi_open(r->txn, db_name, 0, &dbi) != 0 || mdb_get(r->txn, dbi, &k, &v) != 0)
+        v = (MDB_val){0, NULL};
+    return v;
 }
 
 /* True when db_name still holds exactly key -> val. */
 static bool raw_lmdb_holds(const char *dir, const char *db_name, const char *key, const char *val)
 {
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
-    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-    bool ok = false;
-    MDB_val k = {strlen(key), (void *)key}, v;
-    if (mdb_dbi_open(txn, db_name, 0, &dbi) == 0 && mdb_get(txn, dbi, &k, &v) == 0)
-        ok = v.mv_size == strlen(val) && memcmp(v.mv_data, val, v.mv_size) == 0;
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
+    raw_lmdb r = raw_begin(dir, false);
+    MDB_val v = raw_get(&r, db_name, key);
+    bool ok = v.mv_data && v.mv_size == strlen(val) && memcmp(v.mv_data, val, v.mv_size) == 0;
+    raw_end(&r);
     return ok;
+}
+
+/* A u64 value (0 when absent). */
+static uint64_t raw_lmdb_u64(const char *dir, const char *db_name, const char *key)
+{
+    raw_lmdb r = raw_begin(dir, false);
+    MDB_val v = raw_get(&r, db_name, key);
+    uint64_t out = v.mv_data && v.mv_size == 8 ? seq_get_u64be(v.mv_data) : 0;
+    raw_end(&r);
+    return out;
 }
 
 /* Entries of database db_name in the environment at dir, read with raw LMDB. */
 static size_t raw_lmdb_entries(const char *dir, const char *db_name)
 {
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
+    raw_lmdb r = raw_begin(dir, false);
     MDB_stat st;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, db_name, 0, &dbi), 0);
-    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
+    assert_int_equal(mdb_stat(r.txn, raw_dbi(&r, db_name, 0), &st), 0);
+    raw_end(&r);
     return st.ms_entries;
 }
 
@@ -1066,60 +1113,8 @@ static void test_vote_log_gone_refused(void **state)
 
 /* ---- votes written before the vote log ----------------------------------------------- */
 
-/* Writes one row with raw LMDB, as versions before the vote log did. */
-static void raw_lmdb_put(const char *dir, const char *db_name, const void *key, size_t klen, const void *val,
-                         size_t vlen)
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_set_mapsize(env, TEST_MAP_BYTES), 0);
-    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, db_name, 0, &dbi), 0);
-    MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-}
 
-/* A u64 value with raw LMDB (0 when absent). */
-static uint64_t raw_lmdb_u64(const char *dir, const char *db_name, const char *key)
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-    uint64_t out = 0;
-    MDB_val k = {strlen(key), (void *)key}, v;
-    if (mdb_dbi_open(txn, db_name, 0, &dbi) == 0 && mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size == 8)
-        out = seq_get_u64be(v.mv_data);
-    mdb_txn_abort(txn);
-    mdb_env_close(env);
-    return out;
-}
 
-static void raw_lmdb_del(const char *dir, const char *db_name, const char *key)
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
-    assert_int_equal(mdb_env_set_mapsize(env, TEST_MAP_BYTES), 0);
-    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, db_name, 0, &dbi), 0);
-    MDB_val k = {strlen(key), (void *)key};
-    assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-}
 
 static void legacy_vote_put(const char *dir, const seq_vote *v)
 {
