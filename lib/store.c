@@ -46,7 +46,6 @@ _Static_assert(SEQ_STORE_KEPT_MAX == SEQ_VOTELOG_KEPT_MAX, "the store's document
 #define HEIGHT_BYTES 8
 #define NS_KEY_BYTES (8 + 8)
 #define NS_RUN_BYTES (4 + 4)
-#define TX_LOC_BYTES (8 + 4)
 #define VOTE_KEY_BYTES (8 + 1)
 #define TIP_BYTES (8 + 8 + SEQ_HASH_BYTES)
 #define CERT_BYTES_MAX \

@@ -417,8 +417,9 @@ static uint64_t file_epoch(seq_votelog *l, int file, uint8_t chain[CHECK_BYTES])
 }
 
 /* Reads the active file's records after its epoch record. The first that
- * does not check ends them (a torn append, or what is left of the file's
- * earlier use): appends go on from there. */
+ * does not check ends them (a torn append, what is left of the file's
+ * earlier use, or a record whose predecessor never reached the disk): appends
+ * go on from there. */
 static int read_back(seq_votelog *l)
 {
     uint64_t off = HEADER_BYTES;
@@ -485,8 +486,9 @@ static int log_start(seq_votelog *l)
             return io_fail(l, f, "stat");
         if (st.st_size > HEADER_BYTES) {
             SEQ_ERROR("votelog_unreadable", "file=%s bytes=%lld err=ECORRUPT hint=\"neither vote log file starts "
-                      "with a valid epoch record; moving both away starts without this node's own votes, which "
-                      "is only safe if it never voted on this chain\"",
+                      "with a valid epoch record, so this node's own votes cannot be read: restore the files "
+                      "from a copy, or move the whole data directory away and let the node sync (it may then "
+                      "vote again in views it voted in, which only a node that never voted may)\"",
                       l->path[f], (long long)st.st_size);
             return SEQ_ECORRUPT;
         }
