@@ -93,7 +93,7 @@ $(BENCH_VERIFY_BIN): $(BUILD)/tests/bench/bench_verify.o $(LIB_A)
 # installs the libraries, the headers under include/seqclient/ and
 # seqclient.pc (from lib/seqclient.pc.in).
 CLIENT_MODS := client verify nsproof batch genesis block tx payload_root nmt_tree cert vote validators \
-               crypto codec errors frame wire msg config log
+               crypto codec errors bytes frame wire msg config log
 CLIENT_OBJ  := $(CLIENT_MODS:%=$(BUILD)/pic/lib/%.o) $(BUILD)/pic/gen/seq.pb-c.o
 CLIENT_PKGS := libsodium libprotobuf-c jansson inih
 CLIENT_HEADERS := lib/seqclient.h lib/client.h lib/verify.h lib/nsproof.h lib/genesis.h lib/config.h \

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "codec.h"
 #include "errors.h"
 
@@ -54,16 +55,7 @@ static int reserve(seq_framer *f, size_t extra)
 {
     if (extra <= f->cap - f->len)
         return 0;
-    size_t need = f->len + extra;
-    size_t cap = f->cap ? f->cap : 256;
-    while (cap < need)
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    uint8_t *buf = realloc(f->buf, cap);
-    if (!buf)
-        return SEQ_ENOMEM;
-    f->buf = buf;
-    f->cap = cap;
-    return 0;
+    return seq_bytes_reserve(&f->buf, &f->cap, f->len + extra, 256);
 }
 
 /* Checks every header that is complete in the buffer and steps over frames

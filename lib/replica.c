@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "errors.h"
 #include "idset.h"
 #include "log.h"
@@ -566,16 +567,8 @@ static bool gossip_queue(seq_replica *r, const seq_tx *tx)
     uint32_t len = tx->len;
     if (r->gossip_count == SEQ_GOSSIP_PENDING_MAX || r->gossip_len + len > GOSSIP_BYTES_MAX)
         return false;
-    if (r->gossip_len + len > r->gossip_cap) {
-        size_t cap = r->gossip_cap ? r->gossip_cap : 4096;
-        while (cap < r->gossip_len + len)
-            cap *= 2;
-        uint8_t *grown = realloc(r->gossip_buf, cap);
-        if (!grown)
-            return false;
-        r->gossip_buf = grown;
-        r->gossip_cap = cap;
-    }
+    if (seq_bytes_reserve(&r->gossip_buf, &r->gossip_cap, r->gossip_len + len, 4096) != 0)
+        return false;
     if (len)
         memcpy(r->gossip_buf + r->gossip_len, tx->data, len);
     r->gossip[r->gossip_count++] = (gossip_entry){tx->ns, len, r->gossip_len, tx->id};

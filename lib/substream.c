@@ -15,6 +15,7 @@
 
 #include "batchcache.h"
 #include "client.h"
+#include "bytes.h"
 #include "errors.h"
 #include "log.h"
 #include "seq.pb-c.h"
@@ -157,16 +158,8 @@ static int frame_append(sub *c, write_req **wp, const uint8_t *body, size_t len,
     if (!w && !(w = *wp = calloc(1, sizeof *w)))
         return SEQ_ENOMEM;
     size_t need = w->len + SEQ_FRAME_HEADER_BYTES + n;
-    if (need > w->cap) {
-        size_t cap = w->cap ? w->cap : 4096;
-        while (cap < need)
-            cap *= 2;
-        uint8_t *grown = realloc(w->data, cap);
-        if (!grown)
-            return SEQ_ENOMEM;
-        w->data = grown;
-        w->cap = cap;
-    }
+    if (seq_bytes_reserve(&w->data, &w->cap, need, 4096) != 0)
+        return SEQ_ENOMEM;
     uint8_t *out = w->data + w->len;
     seq_frame_header(out, (uint32_t)n);
     memcpy(out + SEQ_FRAME_HEADER_BYTES, head, h);

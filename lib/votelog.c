@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "bytes.h"
 #include "codec.h"
 #include "crypto.h"
 #include "errors.h"
@@ -296,17 +297,7 @@ static void buf_trim(seq_votelog *l)
 
 static int buf_reserve(seq_votelog *l, size_t n)
 {
-    if (n <= l->buf_cap)
-        return 0;
-    size_t cap = l->buf_cap ? l->buf_cap : 4096;
-    while (cap < n)
-        cap *= 2;
-    uint8_t *b = realloc(l->buf, cap);
-    if (!b)
-        return SEQ_ENOMEM;
-    l->buf = b;
-    l->buf_cap = cap;
-    return 0;
+    return seq_bytes_reserve(&l->buf, &l->buf_cap, n, 4096);
 }
 
 /* ---- reading a file back ------------------------------------------------------------ */
