@@ -63,6 +63,7 @@ struct seq_client {
     uint32_t sub_ns_count;
     seq_ns sub_ns[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
     sub_position sub_pos[SEQ_CLIENT_SUBSCRIBE_NS_MAX];
+    seq_pb_arena rx_arena;       /* the one response unpacked (recv_response .. free_response) */
     seq_verifier *verifier;      /* NULL: batches are shape-checked only */
     int verify_failed;           /* the first verification error, returned from then on */
     seq_batch *run[RUN_BATCHES_MAX]; /* verified, not yet handed out: run[run_pos..run_len) */
@@ -255,6 +256,7 @@ void seq_client_close(seq_client *c)
     free(c->tx_ptrs);
     free(c->key_items);
     free(c->verifier);
+    seq_pb_arena_release(&c->rx_arena);
     for (uint32_t i = c->run_pos; i < c->run_len; i++)
         seq_batch_free(c->run[i]);
     free(c);
@@ -360,6 +362,8 @@ static int read_some(seq_client *c, uint64_t deadline)
             set_error(c, "recv: %s", strerror(errno));
             return c->sticky_err = (errno == ECONNRESET) ? SEQ_ECLOSED : SEQ_EIO;
         }
+        if (ms_left(deadline) == 0)
+            return SEQ_ETIMEOUT; /* a poll(2) of 0 ms would only say what recv just did */
         int rc = wait_fd(c->fd, POLLIN, deadline);
         if (rc == SEQ_ETIMEOUT)
             return rc;
@@ -370,7 +374,10 @@ static int read_some(seq_client *c, uint64_t deadline)
     }
 }
 
-/* Waits for one whole frame and unpacks it. *out is freed with free_response. */
+/* Waits for one whole frame and unpacks it into c->rx_arena: one response
+ * at a time, *out freed with free_response. The arena because a subscriber
+ * decodes a batch per block and namespace: protobuf-c's malloc per field
+ * was ~10% of seqctl fanout's CPU. */
 static int recv_response(seq_client *c, Seq__ClientResponse **out, uint32_t timeout_ms)
 {
     uint64_t deadline = now_ms() + timeout_ms;
@@ -383,10 +390,11 @@ static int recv_response(seq_client *c, Seq__ClientResponse **out, uint32_t time
         if (rc)
             return rc;
     }
-    seq_pb_budget budget;
-    seq_pb_budget_init(&budget, len);
-    Seq__ClientResponse *r = seq__client_response__unpack(&budget.allocator, len, payload);
+    SEQ_ASSERT(!c->rx_arena.head); /* the previous response was freed */
+    seq_pb_arena_init(&c->rx_arena, len);
+    Seq__ClientResponse *r = seq__client_response__unpack(&c->rx_arena.allocator, len, payload);
     if (!r) {
+        seq_pb_arena_release(&c->rx_arena);
         set_error(c, "node sent a malformed frame of %zu bytes", len);
         return SEQ_EDECODE;
     }
@@ -394,12 +402,10 @@ static int recv_response(seq_client *c, Seq__ClientResponse **out, uint32_t time
     return 0;
 }
 
-static void free_response(Seq__ClientResponse *r)
+static void free_response(seq_client *c, Seq__ClientResponse *r)
 {
-    /* The budget only counts allocations; any budget allocator frees. */
-    seq_pb_budget budget;
-    seq_pb_budget_init(&budget, 0);
-    seq__client_response__free_unpacked(r, &budget.allocator);
+    (void)r; /* it lives in the arena */
+    seq_pb_arena_release(&c->rx_arena);
 }
 
 /* An Error reply: the node's code (any code of the table), else SEQ_EPROTOCOL. */
@@ -552,7 +558,7 @@ int seq_client_submit_recv(seq_client *c, seq_submit_result *results, uint32_t c
         set_error(c, "expected a submit reply, got body %d", (int)r->body_case);
         rc = SEQ_EPROTOCOL;
     }
-    free_response(r);
+    free_response(c, r);
     return rc;
 }
 
@@ -602,7 +608,7 @@ static int request_reply(seq_client *c, Seq__ClientRequest *req, int want, const
         rc = SEQ_EPROTOCOL;
     }
     if (rc) {
-        free_response(r);
+        free_response(c, r);
         return rc;
     }
     *out = r;
@@ -629,7 +635,7 @@ int seq_client_status(seq_client *c, seq_node_status *out, uint32_t timeout_ms)
                                   .mempool_txs = r->status->mempool_txs,
                                   .mempool_bytes = r->status->mempool_bytes };
     }
-    free_response(r);
+    free_response(c, r);
     return rc;
 }
 
@@ -929,7 +935,7 @@ static int receive_batch(seq_client *c, seq_batch **out, uint32_t timeout_ms)
         set_error(c, "expected a batch, got body %d", (int)r->body_case);
         rc = SEQ_EPROTOCOL;
     }
-    free_response(r);
+    free_response(c, r);
     return rc;
 }
 
@@ -1123,7 +1129,7 @@ static int tx_status_ask(seq_client *c, Seq__TxStatusRequest *tr, const seq_hash
     if (rc)
         return rc;
     rc = tx_status_from_pb(c, r->tx_status, want_id, out);
-    free_response(r);
+    free_response(c, r);
     return rc;
 }
 
