@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1992,46 +1993,58 @@ typedef struct {
     uint64_t min_last;    /* lowest last height a subscription got */
 } fanout_totals;
 
+/* Reads one subscription's batches that have arrived; false when it is lost. */
+static bool fanout_drain(seq_client *c, uint64_t *last, uint64_t *got, fanout_totals *t)
+{
+    seq_batch *b;
+    int rc;
+    while ((rc = seq_client_next_batch(c, &b, 0)) == 0) {
+        t->batches++;
+        (*got)++;
+        t->gaps += *last && b->header.height != *last + 1;
+        *last = b->header.height;
+        for (uint32_t k = 0; k < b->tx_count; k++)
+            t->bytes += b->txs[k].len;
+        seq_batch_free(b);
+    }
+    return rc == SEQ_ETIMEOUT;
+}
+
 /* Reads every subscription that has data until the deadline; a subscription
- * whose heights are not consecutive counts as a gap. */
+ * whose heights are not consecutive counts as a gap. epoll, not poll: a
+ * poll(2) over every subscription per wake-up was a fifth of this process's
+ * CPU, taken from the nodes it shares the machine with. */
 static void fanout_read(seq_client **cs, uint64_t n, uint64_t deadline_ns, fanout_totals *t)
 {
-    static struct pollfd fds[FANOUT_MAX];
     static uint64_t last[FANOUT_MAX], got[FANOUT_MAX];
+    struct epoll_event ready[FANOUT_MAX];
     memset(last, 0, sizeof last);
     memset(got, 0, sizeof got);
-    bool *dead = calloc(n, sizeof *dead);
-    while (dead && mono_ns() < deadline_ns) {
-        for (uint64_t i = 0; i < n; i++)
-            fds[i] = (struct pollfd){.fd = dead[i] ? -1 : seq_client_fd(cs[i]), .events = POLLIN};
-        if (poll(fds, (nfds_t)n, 100) <= 0)
-            continue;
-        for (uint64_t i = 0; i < n; i++) {
-            if (dead[i] || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                continue;
-            seq_batch *b;
-            int rc;
-            while ((rc = seq_client_next_batch(cs[i], &b, 0)) == 0) {
-                t->batches++;
-                got[i]++;
-                t->gaps += last[i] && b->header.height != last[i] + 1;
-                last[i] = b->header.height;
-                for (uint32_t k = 0; k < b->tx_count; k++)
-                    t->bytes += b->txs[k].len;
-                seq_batch_free(b);
-            }
-            if (rc != SEQ_ETIMEOUT) {
-                dead[i] = true;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    for (uint64_t i = 0; ep >= 0 && i < n; i++) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = i };
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, seq_client_fd(cs[i]), &ev) != 0)
+            t->lost++; /* not read: counted as lost, so the run fails */
+    }
+    while (ep >= 0 && mono_ns() < deadline_ns) {
+        int k = epoll_wait(ep, ready, (int)n, 100);
+        for (int j = 0; j < k; j++) {
+            uint64_t i = ready[j].data.u64;
+            if (!fanout_drain(cs[i], &last[i], &got[i], t)) {
+                epoll_ctl(ep, EPOLL_CTL_DEL, seq_client_fd(cs[i]), NULL);
                 t->lost++;
             }
         }
     }
+    if (ep < 0)
+        t->lost = n;
+    else
+        close(ep);
     t->min_heights = t->min_last = n ? UINT64_MAX : 0;
     for (uint64_t i = 0; i < n; i++) {
         t->min_heights = got[i] < t->min_heights ? got[i] : t->min_heights;
         t->min_last = last[i] < t->min_last ? last[i] : t->min_last;
     }
-    free(dead);
 }
 
 /* The finalized height of the first node in apis (0 when it does not
