@@ -67,9 +67,15 @@ int seq_cert_build(seq_cert *out, const seq_validators *vs, const seq_vote *vote
     return 0;
 }
 
+int seq_cert_verify(const seq_cert *c, const seq_validators *vs, uint64_t chain_id)
+{
+    return seq_cert_verify_skipping(c, vs, chain_id, NULL, NULL);
+}
+
 /* Hot path (the simulator calls it for every certificate it sees): one
  * preimage, each signature verified once, nothing allocated. */
-int seq_cert_verify(const seq_cert *c, const seq_validators *vs, uint64_t chain_id)
+int seq_cert_verify_skipping(const seq_cert *c, const seq_validators *vs, uint64_t chain_id,
+                             seq_cert_sig_known_fn known, void *ctx)
 {
     SEQ_ASSERT(c && vs && vs->n <= SEQ_VALIDATORS_MAX);
     if (!kind_valid(c->kind))
@@ -91,7 +97,10 @@ int seq_cert_verify(const seq_cert *c, const seq_validators *vs, uint64_t chain_
     for (uint32_t s = 0; s < vs->n; s++) {
         if (!seq_bitmap_get(c->bitmap, s))
             continue;
-        int rc = seq_sig_verify(&vs->keys[s], pre, len, &c->sigs[k++]);
+        const seq_sig *sig = &c->sigs[k++];
+        if (known && known(ctx, s, sig))
+            continue;
+        int rc = seq_sig_verify(&vs->keys[s], pre, len, sig);
         if (rc)
             return rc;
     }

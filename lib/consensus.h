@@ -138,6 +138,7 @@ typedef struct {
     uint64_t timeouts;        /* views we nullified */
     uint64_t msgs_dropped;    /* invalid or out-of-window messages */
     uint64_t bad_signatures;
+    uint64_t sig_checks;      /* signatures verified: peers' votes, certificate signatures not held as votes */
     uint64_t equivocations;
     uint32_t blocks_held;
 } seq_consensus_status;

@@ -218,6 +218,7 @@ void cs_on_propose(seq_consensus *c, uint32_t from, const seq_msg *m)
     view_state *s = cs_view_get(c, view, true);
     if (s && s->has_proposal && seq_hash_eq(&s->proposal, &b->hash))
         return; /* duplicate */
+    c->stats.sig_checks++;
     if (seq_vote_verify(v, c->cfg.validators, c->cfg.chain_id) != 0) {
         c->stats.bad_signatures++;
         { cs_drop(c, from, "bad proposal signature"); return; }

@@ -193,6 +193,12 @@ int seq_cert_build(seq_cert *out, const seq_validators *vs, const seq_vote *vote
  * (SEQ_EBADSIG — which is what a wrong chain id, view, hash or kind yields).
  * Checks in that order; allocates nothing, verifies each signature once. */
 int seq_cert_verify(const seq_cert *c, const seq_validators *vs, uint64_t chain_id) SEQ_MUST_CHECK;
+/* seq_cert_verify, except that a signature for which known(ctx, signer,
+ * sig) is true is not verified again: the caller has verified that very
+ * signature on that very vote (same kind, view and hash) before. */
+typedef bool (*seq_cert_sig_known_fn)(void *ctx, uint32_t signer, const seq_sig *sig);
+int seq_cert_verify_skipping(const seq_cert *c, const seq_validators *vs, uint64_t chain_id,
+                             seq_cert_sig_known_fn known, void *ctx) SEQ_MUST_CHECK;
 uint32_t seq_cert_signers(const seq_cert *c);
 static inline bool seq_bitmap_get(const uint8_t *bm, uint32_t i) { return (bm[i / 8] >> (i % 8)) & 1u; }
 static inline void seq_bitmap_set(uint8_t *bm, uint32_t i) { bm[i / 8] |= (uint8_t)(1u << (i % 8)); }

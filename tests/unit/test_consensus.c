@@ -1229,6 +1229,101 @@ static void test_duplicate_votes_counted_once(void **state)
     assert_int_equal(status_of(fx).view, 2);
 }
 
+/* A late vote that the certificate held for its view and kind decides (same
+ * hash, nothing of its signer's to contradict) is not verified, even with a
+ * bad signature: it could add nothing. A vote of another hash still is. */
+static void test_vote_covered_by_cert_not_verified(void **state)
+{
+    fixture *fx = *state;
+    node_new(fx, 0, NULL);
+    do_start(fx, T0);
+    seq_block *b = block_make(fx, 1, 1, &zero_hash, 0, 'a');
+    vote_for_view1(fx, b);
+    seq_msg v2 = vote_msg(SEQ_VOTE_NOTARIZE, 1, &b->hash, 2);
+    do_msg(fx, 2, &v2);
+    assert_true(act_find(fx->out, SEQ_ACT_BROADCAST, SEQ_MSG_CERT) >= 0);
+    seq_consensus_status before = status_of(fx);
+
+    seq_msg late = vote_msg(SEQ_VOTE_NOTARIZE, 1, &b->hash, 3);
+    late.u.vote.sig.b[0] ^= 1;
+    do_msg(fx, 2, &late); /* relayed: from its signer it would also ask us for help */
+    assert_int_equal(fx->out->count, 0);
+    assert_int_equal(status_of(fx).sig_checks, before.sig_checks);
+    assert_int_equal(status_of(fx).bad_signatures, 0);
+
+    seq_hash other;
+    memset(other.b, 0x77, sizeof other.b);
+    seq_msg odd = vote_msg(SEQ_VOTE_NOTARIZE, 1, &other, 3);
+    odd.u.vote.sig.b[0] ^= 1;
+    do_msg(fx, 2, &odd);
+    assert_int_equal(status_of(fx).sig_checks, before.sig_checks + 1);
+    assert_int_equal(status_of(fx).bad_signatures, 1);
+}
+
+/* A vote of the certificate's hash from a signer whose earlier vote it
+ * contradicts is still verified and kept as evidence: another notarize hash,
+ * or a finalize against a held nullification. */
+static void test_vote_covered_by_cert_still_evidence(void **state)
+{
+    fixture *fx = *state;
+    node_new(fx, 0, NULL);
+    do_start(fx, T0);
+    seq_hash h, h2;
+    memset(h.b, 0x55, sizeof h.b);
+    memset(h2.b, 0x56, sizeof h2.b);
+    seq_msg first = vote_msg(SEQ_VOTE_NOTARIZE, 1, &h2, 3);
+    do_msg(fx, 3, &first);
+    seq_msg nz = cert_msg(SEQ_VOTE_NOTARIZE, 1, &h, 0x7u);
+    do_msg(fx, 1, &nz);
+    assert_int_equal(status_of(fx).view, 2);
+    seq_msg second = vote_msg(SEQ_VOTE_NOTARIZE, 1, &h, 3);
+    do_msg(fx, 2, &second);
+    const seq_action *eq = act_at(fx->out, 0, SEQ_ACT_EQUIVOCATION);
+    seq_test_assert_vote_equal(&eq->u.equivocation.a, &first.u.vote);
+    seq_test_assert_vote_equal(&eq->u.equivocation.b, &second.u.vote);
+
+    seq_msg fin = vote_msg(SEQ_VOTE_FINALIZE, 2, &h2, 3);
+    do_msg(fx, 3, &fin);
+    seq_msg nul_cert = cert_msg(SEQ_VOTE_NULLIFY, 2, NULL, 0x7u);
+    do_msg(fx, 1, &nul_cert);
+    assert_int_equal(status_of(fx).view, 3);
+    seq_msg nul = vote_msg(SEQ_VOTE_NULLIFY, 2, NULL, 3);
+    do_msg(fx, 2, &nul);
+    eq = act_at(fx->out, 0, SEQ_ACT_EQUIVOCATION);
+    seq_test_assert_vote_equal(&eq->u.equivocation.a, &fin.u.vote);
+    seq_test_assert_vote_equal(&eq->u.equivocation.b, &nul.u.vote);
+    assert_int_equal(status_of(fx).equivocations, 2);
+}
+
+/* A certificate whose signatures we already verified as votes is checked
+ * for the others only; a held signer's signature that differs from its vote
+ * is verified (and this one is bad). */
+static void test_cert_signatures_held_as_votes_not_reverified(void **state)
+{
+    fixture *fx = *state;
+    node_new(fx, 0, NULL);
+    do_start(fx, T0);
+    seq_hash h;
+    memset(h.b, 0x44, sizeof h.b);
+    seq_msg v2 = vote_msg(SEQ_VOTE_NOTARIZE, 1, &h, 2);
+    seq_msg v3 = vote_msg(SEQ_VOTE_NOTARIZE, 1, &h, 3);
+    do_msg(fx, 2, &v2);
+    do_msg(fx, 3, &v3);
+    assert_int_equal(status_of(fx).sig_checks, 2);
+
+    seq_msg bad = cert_msg(SEQ_VOTE_NOTARIZE, 1, &h, 0xEu);
+    bad.u.cert.sigs[1].b[5] ^= 1; /* signer 2's */
+    do_msg(fx, 2, &bad);
+    assert_int_equal(status_of(fx).bad_signatures, 1);
+    assert_int_equal(status_of(fx).view, 1);
+
+    uint64_t checks = status_of(fx).sig_checks;
+    seq_msg good = cert_msg(SEQ_VOTE_NOTARIZE, 1, &h, 0xEu);
+    do_msg(fx, 3, &good);
+    assert_int_equal(status_of(fx).view, 2);
+    assert_int_equal(status_of(fx).sig_checks, checks + 1); /* signer 1's only */
+}
+
 /* ---- helping a lagging peer (d97d3e1) --------------------------------------------------------- */
 
 /* Action i is a SEND to `to` of a message of msg_kind; returns the message. */
@@ -1420,6 +1515,9 @@ int main(void)
         T(test_restore_rejects_foreign_votes),
         T(test_far_votes_dropped_far_certs_jump),
         T(test_duplicate_votes_counted_once),
+        T(test_vote_covered_by_cert_not_verified),
+        T(test_vote_covered_by_cert_still_evidence),
+        T(test_cert_signatures_held_as_votes_not_reverified),
         T(test_laggard_gets_certificate),
         T(test_laggard_gets_own_votes_after_restart),
         T(test_laggard_help_budget_per_peer),
