@@ -149,6 +149,9 @@ static void render_consensus(writer *w, const seq_metrics *m)
     counter(w, "seq_consensus_msgs_dropped_total", "Invalid or out-of-window consensus messages dropped.",
             m->msgs_dropped_total);
     counter(w, "seq_equivocations_total", "Double votes seen (evidence kept).", m->equivocations_total);
+    counter(w, "seq_consensus_signature_checks_total",
+            "Vote signatures verified (peers' votes and certificate signatures not already held as votes).",
+            m->signature_checks_total);
     counter(w, "seq_finalized_blocks_total", "Blocks finalized since start.", m->finalized_blocks_total);
     counter(w, "seq_finalized_txs_total", "Transactions finalized since start.", m->finalized_txs_total);
     counter(w, "seq_finalized_bytes_total", "Payload bytes finalized since start.", m->finalized_bytes_total);

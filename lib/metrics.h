@@ -43,6 +43,7 @@ typedef struct {
     uint64_t timeouts_total;             /* views this node voted to skip */
     uint64_t msgs_dropped_total;         /* invalid or out-of-window consensus messages */
     uint64_t equivocations_total;
+    uint64_t signature_checks_total;
     /* finalized since start, and over the node's recent window */
     uint64_t finalized_blocks_total;
     uint64_t finalized_txs_total;

@@ -234,6 +234,7 @@ static void http_metrics(void *ctx, seq_metrics *m)
     m->timeouts_total = st.consensus.timeouts;
     m->msgs_dropped_total = st.consensus.msgs_dropped;
     m->equivocations_total = st.consensus.equivocations;
+    m->signature_checks_total = st.consensus.sig_checks;
     m->finalized_blocks_total = n->finalized_blocks;
     m->finalized_txs_total = n->finalized_txs;
     m->finalized_bytes_total = n->finalized_bytes;
