@@ -1392,6 +1392,7 @@ struct bench {
     uint64_t seq_cap;        /* bits in seen */
     uint8_t *seen;           /* dedup bitmap by sequence */
     seq_hist hist;           /* latency in ns, subscriber thread only until joined */
+    uint64_t second_max_ns;  /* worst latency since the last progress line (subscriber thread) */
     seq_hist hist_wait;      /* send -> the leader built the block (its header timestamp) */
     seq_hist hist_commit;    /* block built -> finalized and seen by the subscriber */
     int64_t wall_minus_mono_ns; /* to compare header timestamps (wall ms) with stamps (monotonic) */
@@ -1612,18 +1613,24 @@ static void bench_observe(bench *b, const seq_tx *tx, uint64_t now, uint64_t blo
         atomic_fetch_add(&b->seen_in_window, 1);
     if (in_warmup(b, send_ns))
         return;
-    seq_hist_add(&b->hist, now > send_ns ? now - send_ns : 0);
+    uint64_t latency = now > send_ns ? now - send_ns : 0;
+    seq_hist_add(&b->hist, latency);
+    if (latency > b->second_max_ns)
+        b->second_max_ns = latency;
     bench_split(b, send_ns, now, built);
     atomic_fetch_add(&b->finalized, 1);
     atomic_fetch_add(&b->finalized_bytes, tx->len);
 }
 
+/* One line a second; max_ms is the worst latency seen in that second alone,
+ * which shows when a stall happened (p99_ms is of the whole run so far). */
 static void bench_progress(bench *b, uint64_t now)
 {
     fprintf(stderr, "bench: t=%" PRIu64 "s offered=%" PRIu64 " accepted=%" PRIu64 " finalized=%" PRIu64
-            " p99_ms=%.1f\n",
+            " p99_ms=%.1f max_ms=%.1f\n",
             (uint64_t)((now - atomic_load(&b->t0_ns)) / 1000000000u), atomic_load(&b->offered), atomic_load(&b->accepted),
-            atomic_load(&b->finalized), ms_of(seq_hist_quantile(&b->hist, 0.99)));
+            atomic_load(&b->finalized), ms_of(seq_hist_quantile(&b->hist, 0.99)), ms_of(b->second_max_ns));
+    b->second_max_ns = 0;
 }
 
 static int subscriber_loop(bench *b, seq_client *c)
