@@ -1345,6 +1345,8 @@ static const char BENCH_HELP[] =
     "X counts this run's transactions the subscriber saw finalized in blocks built\n"
     "(header timestamp) during the measured window, so a subscription served late\n"
     "does not count its lag as lost throughput.\n"
+    "While it runs, one progress line a second on stderr: counts so far, p99_ms so\n"
+    "far, and max_ms, the worst latency seen in that second alone (a stall shows).\n"
     "Exits 1 when a connection failed or a transaction was finalized twice.\n";
 
 #define BENCH_TARGETS_MAX 64
