@@ -40,7 +40,8 @@
     X(ADDR, "bad address (want HOST:PORT)")                                  \
     X(PROOF, "namespace proof does not match the payload root")              \
     X(GAP, "batch does not follow the previous one")                         \
-    X(SLOW, "subscriber too slow for too long")
+    X(SLOW, "subscriber too slow for too long")                             \
+    X(LOCKED, "store is in use by another process")
 
 typedef enum {
     SEQ_OK = 0,

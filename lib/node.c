@@ -608,6 +608,11 @@ static int open_store(seq_node *n, const char *config_path, char *err, size_t er
                      "%s holds the store of another chain than genesis chain_id %llu: "
                      "use a fresh data_dir for this network",
                      path, (unsigned long long)n->genesis->chain_id);
+        else if (rc == SEQ_ELOCKED)
+            snprintf(err, err_len,
+                     "%s is in use by another process (its pid is in %s/writer.lock): "
+                     "stop that seqd first, or give this node its own data_dir",
+                     path, path);
         else
             snprintf(err, err_len, "%s: cannot open the store: %s", path, seq_strerror(rc));
     }

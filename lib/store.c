@@ -26,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "assert.h"
 #include "codec.h"
@@ -42,6 +44,7 @@ _Static_assert(SEQ_STORE_KEPT_MAX == SEQ_VOTELOG_KEPT_MAX, "the store's document
 #define STORE_FILE_MODE 0600
 #define STORE_DIR_BYTES_MAX PATH_MAX
 #define STORE_DATA_FILE "data.mdb"
+#define STORE_LOCK_FILE "writer.lock" /* flock'ed by the one writing process; holds its pid */
 
 #define HEIGHT_BYTES 8
 #define NS_KEY_BYTES (8 + 8)
@@ -74,6 +77,7 @@ struct seq_store {
     char dir[STORE_DIR_BYTES_MAX];
     seq_txindex *txindex;
     seq_votelog *votelog; /* NULL when read-only */
+    int writer_fd;        /* STORE_LOCK_FILE, locked; -1 when read-only */
 };
 
 /* ---- errors ----------------------------------------------------------------- */
@@ -217,6 +221,44 @@ static bool data_file_exists(const char *dir)
     snprintf(path, sizeof path, "%s/%s", dir, STORE_DATA_FILE);
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+/* One writing process per store, taken before anything is opened: LMDB lets
+ * several processes write, and a second seqd on the same home would catch
+ * up the tx index and move legacy votes while the first runs (the vote log's
+ * own lock came later). The pid is written for the operator's message. */
+static int writer_lock(seq_store *s)
+{
+    char path[STORE_DIR_BYTES_MAX + sizeof "/" STORE_LOCK_FILE];
+    snprintf(path, sizeof path, "%s/%s", s->dir, STORE_LOCK_FILE);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, STORE_FILE_MODE);
+    if (fd < 0) {
+        int e = errno;
+        SEQ_ERROR("store_error", "dir=%s op=lock err=EIO reason=\"%s\"", s->dir, strerror(e));
+        return e == ENOENT ? SEQ_ENOTFOUND : SEQ_EIO;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[24] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (e != EWOULDBLOCK) {
+            SEQ_ERROR("store_error", "dir=%s op=lock err=EIO reason=\"%s\"", s->dir, strerror(e));
+            return SEQ_EIO;
+        }
+        SEQ_ERROR("store_locked", "dir=%s pid=%s err=ELOCKED hint=\"another process (pid %s, a seqd?) writes "
+                  "this store: stop it first, or give this node its own data directory\"",
+                  s->dir, pid[0] ? pid : "?", pid[0] ? pid : "?");
+        return SEQ_ELOCKED;
+    }
+    char pid[24];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        SEQ_WARN("store_lock_pid", "dir=%s reason=\"%s\"", s->dir, strerror(errno)); /* the lock holds anyway */
+    s->writer_fd = fd;
+    return 0;
 }
 
 static int env_open(seq_store *s, const seq_store_opts *opts)
@@ -393,9 +435,13 @@ int seq_store_open(seq_store **out, const char *dir, const seq_store_opts *opts)
     memcpy(s->dir, dir, strlen(dir) + 1);
     s->chain_id = opts->chain_id;
     s->read_only = opts->read_only;
-    int err = env_open(s, opts);
+    s->writer_fd = -1;
+    int err = s->read_only ? 0 : writer_lock(s);
     if (err)
         goto err_after_alloc;
+    err = env_open(s, opts);
+    if (err)
+        goto err_after_lock;
     err = dbs_attach(s);
     if (err)
         goto err_after_env;
@@ -412,6 +458,9 @@ int seq_store_open(seq_store **out, const char *dir, const seq_store_opts *opts)
 
 err_after_env:
     mdb_env_close(s->env);
+err_after_lock:
+    if (s->writer_fd >= 0)
+        close(s->writer_fd);
 err_after_alloc:
     free(s);
     return err;
@@ -424,6 +473,8 @@ void seq_store_close(seq_store *s)
     seq_txindex_close(s->txindex); /* writes what is pending */
     seq_votelog_close(s->votelog);
     mdb_env_close(s->env);
+    if (s->writer_fd >= 0)
+        close(s->writer_fd); /* the lock goes last, after everything is written */
     free(s);
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Bad peers and clients cannot hurt a node: a validator whose key is not in
-# the genesis refuses to start with a message naming the genesis; a peer whose
+# the genesis refuses to start with a message naming the genesis; a second
+# seqd on a running node's home refuses before it writes anything; a peer whose
 # key is not in the genesis is refused by a running node (and logged), while a
 # genesis key is accepted; garbage, an oversized length header and a malformed
 # frame on the p2p and API ports only close that connection, and the node keeps
@@ -25,6 +26,19 @@ timeout 10 "$SEQD" start --home "$T/rogue" >"$T/rogue.out" 2>&1; rc=$?
 [ $rc -ne 0 ] || fail "seqd with a key not in genesis exited 0"
 grep -qi genesis "$T/rogue.out" || fail "the refusal does not mention the genesis: $(tail -3 "$T/rogue.out")"
 log "seqd with an unknown key refused to start (exit $rc): $(grep -i genesis "$T/rogue.out" | head -1)"
+
+# ---- a second seqd on a running node's home ----------------------------------
+# It must refuse before it writes anything, say which process holds the store,
+# and leave the running node as it was.
+h0=$(height_of "$VICTIM")
+timeout 10 "$SEQD" start --home "$CDIR/node$VICTIM" >"$T/second.out" 2>&1; rc=$?
+[ $rc -ne 124 ] || fail "a second seqd on node$VICTIM's home was still running after 10 s"
+[ $rc -ne 0 ] || fail "a second seqd on node$VICTIM's home exited 0"
+grep -q "in use by another process" "$T/second.out" || fail "the refusal does not say why: $(tail -3 "$T/second.out")"
+holder=$(cat "$CDIR/node$VICTIM/data/writer.lock")
+[ "$holder" = "$(cat "$CDIR/node$VICTIM/seqd.pid")" ] || fail "writer.lock holds pid $holder, not the node's"
+wait_until 20 "node$VICTIM finalizes past $h0 after the refused start" all_at_least $((h0 + 2)) "$VICTIM"
+log "a second seqd on a running home refused (exit $rc): $(grep "in use" "$T/second.out" | head -1)"
 
 # ---- a peer whose key is not in genesis, on the running cluster --------------
 # seqctl peer-check dials like a validator; with a fresh key the node must

@@ -737,6 +737,64 @@ static void test_tx_index_deferred_and_recovered(void **state)
         assert_height_stored(fx->s, fx->c, h);
 }
 
+/* One writing process per store: a second writer is refused before it opens
+ * anything (SEQ_ELOCKED), readers are not, the lock file names the holder's
+ * pid, and the lock goes with its holder: a process that dies holding it
+ * (no close, as in a crash) leaves it free. */
+static void test_second_writer_refused(void **state)
+{
+    fixture *fx = *state;
+    fx->c = chain_make(2, 1, SMALL_PAYLOAD_BYTES);
+    store_open_ok(fx, TEST_MAP_BYTES);
+    assert_int_equal(commit_range(fx->s, fx->c, 1, 1), 0);
+    seq_store_opts rw = opts_make(CHAIN_ID, TEST_MAP_BYTES, false), ro = opts_make(CHAIN_ID, 0, true);
+    seq_store *other = NULL;
+    assert_int_equal(seq_store_open(&other, fx->dir, &rw), SEQ_ELOCKED);
+    assert_null(other);
+    char path[PATH_BYTES_MAX];
+    snprintf(path, sizeof path, "%s/writer.lock", fx->dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    long pid = 0;
+    assert_int_equal(fscanf(f, "%ld", &pid), 1);
+    fclose(f);
+    assert_int_equal(pid, (long)getpid());
+    assert_int_equal(seq_store_open(&other, fx->dir, &ro), 0);
+    assert_tip(other, fx->c, 1);
+    seq_store_close(other);
+    seq_store_close(fx->s);
+    fx->s = NULL;
+
+    int ready[2], quit[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(quit), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        close(ready[0]);
+        close(quit[1]); /* else its own copy would keep the read below from ever ending */
+        seq_store *w = NULL;
+        char opened = seq_store_open(&w, fx->dir, &rw) == 0 ? '1' : '0';
+        char byte;
+        if (write(ready[1], &opened, 1) != 1 || read(quit[0], &byte, 1) < 0)
+            _exit(2);
+        _exit(0); /* holding the store: no close */
+    }
+    close(ready[1]);
+    close(quit[0]);
+    char opened = 0;
+    assert_int_equal(read(ready[0], &opened, 1), 1);
+    assert_int_equal(opened, '1');
+    assert_int_equal(seq_store_open(&other, fx->dir, &rw), SEQ_ELOCKED);
+    close(quit[1]); /* the child's read returns: it exits */
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(ready[0]);
+    store_open_ok(fx, TEST_MAP_BYTES);
+    assert_tip(fx->s, fx->c, 1);
+}
+
 /* ---- read-only reader in another process ------------------------------------------- */
 
 #define CHILD_BLOCKS 12
@@ -1211,6 +1269,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_map_full_keeps_store_intact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_votes_persist_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_writer_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tx_index_deferred_and_recovered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_reader_in_other_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_votes_keeps_blocks_atomically, setup, teardown),
