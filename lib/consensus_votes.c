@@ -159,23 +159,6 @@ static bool vote_known(seq_consensus *c, const seq_vote *v)
     return slot->has && seq_hash_eq(&slot->hash, &v->hash) && memcmp(&slot->sig, &v->sig, sizeof v->sig) == 0;
 }
 
-/* A vote that the certificate we hold of its view and kind already decides:
- * same hash, and no other vote of its signer it could contradict (one that
- * could is evidence, so it is verified and recorded). Not verified: an
- * ed25519 check per late vote was a fifth of the vote checks of a view. */
-static bool vote_adds_nothing(seq_consensus *c, const seq_vote *v)
-{
-    view_state *s = cs_view_get(c, v->view, false);
-    int k = kind_index(v->kind);
-    if (!s || !s->certs[k] || !seq_hash_eq(&s->certs[k]->hash, &v->hash))
-        return false;
-    const vote_slot *slot = &s->slots[k][v->signer];
-    if (slot->has && !seq_hash_eq(&slot->hash, &v->hash))
-        return false;
-    int other = k == K_FINALIZE ? K_NULLIFY : k == K_NULLIFY ? K_FINALIZE : -1;
-    return other < 0 || !s->slots[other][v->signer].has;
-}
-
 void cs_on_vote(seq_consensus *c, uint32_t from, const seq_vote *v)
 {
     if (!cs_vote_shape_ok(c, v))
@@ -184,7 +167,7 @@ void cs_on_vote(seq_consensus *c, uint32_t from, const seq_vote *v)
         { cs_drop(c, from, "vote outside window"); return; }
     if (v->view < c->view && v->signer == from)
         cs_laggard_help(c, from, v->view);
-    if (vote_known(c, v) || vote_adds_nothing(c, v))
+    if (vote_known(c, v))
         return;
     view_state *s = cs_view_get(c, v->view, false);
     if (s && s->slots[kind_index(v->kind)][v->signer].conflict_seen) {
