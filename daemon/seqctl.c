@@ -2040,15 +2040,17 @@ static void fanout_read(seq_client **cs, uint64_t n, uint64_t deadline_ns, fanou
         for (int j = 0; j < k; j++) {
             uint64_t i = ready[j].data.u64;
             if (!fanout_drain(cs[i], &last[i], &got[i], t)) {
-                epoll_ctl(ep, EPOLL_CTL_DEL, seq_client_fd(cs[i]), NULL);
+                (void)epoll_ctl(ep, EPOLL_CTL_DEL, seq_client_fd(cs[i]), NULL); /* it closes with the client */
                 t->lost++;
             }
         }
     }
-    if (ep < 0)
+    if (ep < 0) {
+        fprintf(stderr, "fanout: epoll_create1: %s\n", strerror(errno));
         t->lost = n;
-    else
+    } else {
         close(ep);
+    }
     t->min_heights = t->min_last = n ? UINT64_MAX : 0;
     for (uint64_t i = 0; i < n; i++) {
         t->min_heights = got[i] < t->min_heights ? got[i] : t->min_heights;

@@ -233,9 +233,9 @@ static int writer_lock(seq_store *s)
     snprintf(path, sizeof path, "%s/%s", s->dir, STORE_LOCK_FILE);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, STORE_FILE_MODE);
     if (fd < 0) {
-        int e = errno;
-        SEQ_ERROR("store_error", "dir=%s op=lock err=EIO reason=\"%s\"", s->dir, strerror(e));
-        return e == ENOENT ? SEQ_ENOTFOUND : SEQ_EIO;
+        int e = errno, err = e == ENOENT ? SEQ_ENOTFOUND : SEQ_EIO;
+        SEQ_ERROR("store_error", "dir=%s op=lock err=%s reason=\"%s\"", s->dir, seq_errname(err), strerror(e));
+        return err;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
@@ -245,7 +245,8 @@ static int writer_lock(seq_store *s)
         pid[strcspn(pid, "\n")] = '\0';
         close(fd);
         if (e != EWOULDBLOCK) {
-            SEQ_ERROR("store_error", "dir=%s op=lock err=EIO reason=\"%s\"", s->dir, strerror(e));
+            SEQ_ERROR("store_error", "dir=%s op=lock err=EIO reason=\"%s\" hint=\"the data directory must be on "
+                      "a filesystem with flock(2), not NFS\"", s->dir, strerror(e));
             return SEQ_EIO;
         }
         SEQ_ERROR("store_locked", "dir=%s pid=%s err=ELOCKED hint=\"another process (pid %s, a seqd?) writes "

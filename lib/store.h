@@ -33,8 +33,10 @@ typedef struct {
  * which must exist. Checks the meta record: SEQ_EFOREIGN for an LMDB that is
  * not ours, SEQ_EVERSION, SEQ_ECHAIN_ID for another chain, SEQ_ECORRUPT for an
  * unreadable file or a store whose vote log is gone (its files deleted),
- * SEQ_ENOTFOUND when read-only and no store exists; the vote log's errors
- * (lib/votelog.h: SEQ_EIO when another process has it open).
+ * SEQ_ENOTFOUND when read-only and no store exists; SEQ_ELOCKED when another
+ * process (or another writable open in this one) holds dir/writer.lock, which
+ * a writable open flocks before anything else and fills with its pid (SEQ_EIO
+ * when the filesystem cannot flock); the vote log's errors (lib/votelog.h).
  * *out is owned by the caller (seq_store_close).
  * Details: a data.mdb that is not an LMDB file at all (garbage) is
  * SEQ_ECORRUPT and is left untouched; an LMDB environment without our "meta"
