@@ -154,8 +154,9 @@ void seq_block_free(seq_block *b)
 }
 
 /* Copies txs[order[i]] (or txs[i] when order is NULL) into b and computes each
- * id from the copied contents: ids given by the caller are never trusted. */
-static void block_fill(seq_block *b, const seq_tx *txs, const uint32_t *order)
+ * id from the copied contents, unless ided (seq_block_build_ided): ids
+ * given by the caller are otherwise never trusted. */
+static void block_fill(seq_block *b, const seq_tx *txs, const uint32_t *order, bool ided)
 {
     size_t off = 0;
     for (uint32_t i = 0; i < b->tx_count; i++) {
@@ -167,7 +168,10 @@ static void block_fill(seq_block *b, const seq_tx *txs, const uint32_t *order)
         if (src->len > 0)
             memcpy(b->arena + off, src->data, src->len);
         off += src->len;
-        seq_tx_compute_id(dst);
+        if (ided)
+            dst->id = src->id;
+        else
+            seq_tx_compute_id(dst);
     }
     SEQ_ASSERT(off == b->payload_bytes);
 }
@@ -235,7 +239,7 @@ static int stable_ns_order(const seq_tx *txs, uint32_t n, uint32_t **order_out)
     return 0;
 }
 
-int seq_block_build(seq_block **out, const seq_header *tmpl, const seq_tx *txs, uint32_t n)
+static int block_build(seq_block **out, const seq_header *tmpl, const seq_tx *txs, uint32_t n, bool ided)
 {
     SEQ_ASSERT(out && tmpl);
     size_t payload_bytes = 0;
@@ -251,7 +255,7 @@ int seq_block_build(seq_block **out, const seq_header *tmpl, const seq_tx *txs, 
         rc = SEQ_ENOMEM;
         goto err_after_order;
     }
-    block_fill(b, txs, order);
+    block_fill(b, txs, order, ided);
     SEQ_ASSERT(check_sorted(b->txs, n) == 0);
     /* A batch with a repeated tx is refused here too, so that every built
      * block passes seq_block_new on the receiving side. */
@@ -275,6 +279,16 @@ err_after_order:
     return rc;
 }
 
+int seq_block_build(seq_block **out, const seq_header *tmpl, const seq_tx *txs, uint32_t n)
+{
+    return block_build(out, tmpl, txs, n, false);
+}
+
+int seq_block_build_ided(seq_block **out, const seq_header *tmpl, const seq_tx *txs, uint32_t n)
+{
+    return block_build(out, tmpl, txs, n, true);
+}
+
 int seq_block_new(seq_block **out, const seq_header *h, const seq_tx *txs, uint32_t n)
 {
     SEQ_ASSERT(out && h);
@@ -290,7 +304,7 @@ int seq_block_new(seq_block **out, const seq_header *h, const seq_tx *txs, uint3
     seq_block *b = block_alloc(n, payload_bytes);
     if (!b)
         return SEQ_ENOMEM;
-    block_fill(b, txs, NULL);
+    block_fill(b, txs, NULL, false);
     rc = check_no_duplicates(b->txs, n);
     if (rc)
         goto err_after_block;

@@ -61,7 +61,8 @@ typedef struct {
         } message;
         struct {
             uint64_t view;
-            const seq_tx *txs; /* borrowed for the call; copied into the block */
+            const seq_tx *txs; /* borrowed for the call; copied into the block, with the ids
+                                * given (seq_tx_compute_id of each: the mempool's) */
             uint32_t count;
         } payload;
         struct {

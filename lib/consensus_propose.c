@@ -97,7 +97,7 @@ void cs_on_payload(seq_consensus *c, const seq_event *ev)
         .timestamp_ms = c->now > p.ts ? c->now : p.ts,
     };
     seq_block *b;
-    if (seq_block_build(&b, &tmpl, ev->u.payload.txs, ev->u.payload.count) != 0) {
+    if (seq_block_build_ided(&b, &tmpl, ev->u.payload.txs, ev->u.payload.count) != 0) {
         SEQ_WARN("propose_failed", "node=%u view=%llu", c->cfg.self, (unsigned long long)v);
         return;
     }

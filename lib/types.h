@@ -91,6 +91,13 @@ typedef struct {
  * SEQ_EDUPLICATE as seq_block_new, so a built block always passes it.
  * *out is owned by the caller (seq_block_free). */
 int seq_block_build(seq_block **out, const seq_header *tmpl, const seq_tx *txs, uint32_t n) SEQ_MUST_CHECK;
+/* seq_block_build for transactions whose id fields the caller computed
+ * (seq_tx_compute_id) from these very payloads: the ids are copied, not
+ * hashed again. For the leader, whose mempool hashed each transaction when it
+ * came: the ids were 40% of building a 4,000-transaction block (1.6 of 4 ms),
+ * on the path of every view. A wrong id makes a block its peers refuse
+ * (seq_block_new hashes the payloads), never a wrong block accepted. */
+int seq_block_build_ided(seq_block **out, const seq_header *tmpl, const seq_tx *txs, uint32_t n) SEQ_MUST_CHECK;
 /* Checks and copies a received block: tx_count and payload_root must match the
  * transactions, which must be sorted by namespace and free of duplicate ids,
  * each payload within SEQ_TX_PAYLOAD_BYTES_MAX. SEQ_EDECODE / SEQ_EMISMATCH /

@@ -326,6 +326,8 @@ static void test_leader_builds_on_genesis_and_persists_first(void **state)
 
     uint8_t a[] = "a", bb[] = "bb";
     seq_tx txs[2] = {{.ns = 9, .len = 1, .data = a}, {.ns = 3, .len = 2, .data = bb}};
+    seq_tx_compute_id(&txs[0]); /* the payload event carries ids, as the mempool's do */
+    seq_tx_compute_id(&txs[1]);
     do_payload(fx, 1, txs, 2, T0 + 5);
     assert_int_equal(fx->out->count, 2);
     const seq_vote *persisted = &act_at(fx->out, 0, SEQ_ACT_PERSIST_VOTE)->u.vote;

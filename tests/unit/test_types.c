@@ -276,6 +276,38 @@ static void test_block_build_sorts_stably(void **state)
     seq_block_free(b);
 }
 
+static void assert_blocks_equal(const seq_block *a, const seq_block *b);
+
+/* build_ided takes the ids as given: with the right ones it gives the very
+ * block build gives (same hash, pinned above); a wrong one is carried into
+ * the block, and so into its payload root, instead of being hashed away, and
+ * seq_block_new, as a peer receiving it, refuses the result. */
+static void test_block_build_ided_takes_ids(void **state)
+{
+    (void)state;
+    seq_tx txs[FIXED_TXS_N];
+    fixed_txs(txs);
+    seq_header tmpl = fixed_header();
+    seq_block *hashed = NULL, *ided = NULL, *wrong = NULL, *received = NULL;
+    assert_int_equal(seq_block_build(&hashed, &tmpl, txs, FIXED_TXS_N), 0);
+    assert_int_equal(seq_block_build_ided(&ided, &tmpl, txs, FIXED_TXS_N), 0);
+    assert_blocks_equal(ided, hashed);
+    assert_true(seq_hash_eq(&ided->h.payload_root, &hashed->h.payload_root));
+
+    memset(txs[2].id.b, 0xee, SEQ_HASH_BYTES);
+    assert_int_equal(seq_block_build_ided(&wrong, &tmpl, txs, FIXED_TXS_N), 0);
+    assert_false(seq_hash_eq(&wrong->h.payload_root, &hashed->h.payload_root));
+    bool carried = false;
+    for (uint32_t i = 0; i < wrong->tx_count; i++)
+        carried |= wrong->txs[i].id.b[0] == 0xee && wrong->txs[i].id.b[31] == 0xee;
+    assert_true(carried);
+    assert_int_not_equal(seq_block_new(&received, &wrong->h, wrong->txs, wrong->tx_count), 0);
+    assert_null(received);
+    seq_block_free(hashed);
+    seq_block_free(ided);
+    seq_block_free(wrong);
+}
+
 static void assert_blocks_equal(const seq_block *a, const seq_block *b)
 {
     assert_true(seq_hash_eq(&a->hash, &b->hash));
@@ -740,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_payload_root_known_answers),
         cmocka_unit_test(test_payload_root_matches_recursive_reference),
         cmocka_unit_test(test_block_build_sorts_stably),
+        cmocka_unit_test(test_block_build_ided_takes_ids),
         cmocka_unit_test(test_block_encode_decode_round_trip),
         cmocka_unit_test(test_block_new_rejects_bad_blocks),
         cmocka_unit_test(test_validators_init),
