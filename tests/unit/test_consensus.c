@@ -279,6 +279,14 @@ static void assert_no_vote(const fixture *fx)
     assert_int_equal(act_count(fx->out, SEQ_ACT_VERIFY, 0), 0);
 }
 
+/* The step's first action is the evidence pair (first vote, second vote). */
+static void assert_evidence(const fixture *fx, const seq_vote *first, const seq_vote *second)
+{
+    const seq_action *eq = act_at(fx->out, 0, SEQ_ACT_EQUIVOCATION);
+    seq_test_assert_vote_equal(&eq->u.equivocation.a, first);
+    seq_test_assert_vote_equal(&eq->u.equivocation.b, second);
+}
+
 static void assert_cert(const seq_cert *cert, uint8_t kind, uint64_t view, const seq_hash *hash)
 {
     assert_int_equal(cert->kind, kind);
@@ -598,9 +606,7 @@ static void test_finalize_and_nullify_is_equivocation(void **state)
     assert_int_equal(fx->out->count, 0);
     do_msg(fx, 3, &nul);
     assert_int_equal(fx->out->count, 1);
-    const seq_action *eq = act_at(fx->out, 0, SEQ_ACT_EQUIVOCATION);
-    seq_test_assert_vote_equal(&eq->u.equivocation.a, &fin.u.vote);
-    seq_test_assert_vote_equal(&eq->u.equivocation.b, &nul.u.vote);
+    assert_evidence(fx, &fin.u.vote, &nul.u.vote);
     assert_int_equal(status_of(fx).equivocations, 1);
 }
 
@@ -1278,9 +1284,7 @@ static void test_late_vote_then_contradiction_is_evidence(void **state)
     do_msg(fx, 2, &nul);
     seq_msg fin = vote_msg(SEQ_VOTE_FINALIZE, 2, &h2, 3);
     do_msg(fx, 2, &fin);
-    const seq_action *eq = act_at(fx->out, 0, SEQ_ACT_EQUIVOCATION);
-    seq_test_assert_vote_equal(&eq->u.equivocation.a, &nul.u.vote);
-    seq_test_assert_vote_equal(&eq->u.equivocation.b, &fin.u.vote);
+    assert_evidence(fx, &nul.u.vote, &fin.u.vote);
     assert_int_equal(status_of(fx).equivocations, 2);
 }
 
@@ -1302,9 +1306,7 @@ static void test_vote_covered_by_cert_still_evidence(void **state)
     assert_int_equal(status_of(fx).view, 2);
     seq_msg second = vote_msg(SEQ_VOTE_NOTARIZE, 1, &h, 3);
     do_msg(fx, 2, &second);
-    const seq_action *eq = act_at(fx->out, 0, SEQ_ACT_EQUIVOCATION);
-    seq_test_assert_vote_equal(&eq->u.equivocation.a, &first.u.vote);
-    seq_test_assert_vote_equal(&eq->u.equivocation.b, &second.u.vote);
+    assert_evidence(fx, &first.u.vote, &second.u.vote);
 
     seq_msg fin = vote_msg(SEQ_VOTE_FINALIZE, 2, &h2, 3);
     do_msg(fx, 3, &fin);
@@ -1313,9 +1315,7 @@ static void test_vote_covered_by_cert_still_evidence(void **state)
     assert_int_equal(status_of(fx).view, 3);
     seq_msg nul = vote_msg(SEQ_VOTE_NULLIFY, 2, NULL, 3);
     do_msg(fx, 2, &nul);
-    eq = act_at(fx->out, 0, SEQ_ACT_EQUIVOCATION);
-    seq_test_assert_vote_equal(&eq->u.equivocation.a, &fin.u.vote);
-    seq_test_assert_vote_equal(&eq->u.equivocation.b, &nul.u.vote);
+    assert_evidence(fx, &fin.u.vote, &nul.u.vote);
     assert_int_equal(status_of(fx).equivocations, 2);
 }
 
