@@ -261,6 +261,15 @@ static bool peer_budget_take(seq_consensus *c, uint32_t peer)
     return c->cert_req_count[peer]++ < SEQ_CERT_REQS_PER_VIEW_MAX;
 }
 
+/* Our own signed vote again, to one peer: it contradicts nothing, and lets
+ * the peer form a certificate nobody holds any more. */
+static void send_own_vote(seq_consensus *c, const seq_vote *v, uint32_t to)
+{
+    seq_msg *m = cs_new_msg(c, SEQ_MSG_VOTE);
+    m->u.vote = *v;
+    cs_send_msg(c, m, (int)to);
+}
+
 /* A vote from a view below ours says its sender is stuck there: send it the
  * certificate that moved us on, or, when we no longer hold one (a restart
  * loses them), our own signed votes of that view, so that it can form the
@@ -281,16 +290,20 @@ void cs_laggard_help(seq_consensus *c, uint32_t peer, uint64_t u)
     }
     view_state *s = cs_view_get(c, u, false);
     for (int k = 0; s && k < KINDS; k++)
-        if (s->mine[k]) {
-            seq_msg *m = cs_new_msg(c, SEQ_MSG_VOTE);
-            m->u.vote = s->my_vote[k];
-            cs_send_msg(c, m, (int)peer);
-        }
+        if (s->mine[k])
+            send_own_vote(c, &s->my_vote[k], peer);
 }
 
 /* Answers with the certificates we hold for the views asked: from the ring,
- * else from the archive. At most SEQ_CERT_REQS_PER_VIEW_MAX requests per peer
- * per view of ours, so a peer cannot make us repeat ourselves at will. */
+ * else from the archive. A kind we hold no certificate of but voted is
+ * answered with our vote: after every validator restarted, the certificates
+ * of the views just before are lost everywhere, and the one resend when a
+ * link comes up ([R-RESTART-ALL]) may not reach everyone; the asker forms
+ * them from the votes of the peers it asks in turn. At most
+ * SEQ_CERT_REQS_PER_VIEW_MAX requests per peer per view of ours, so a peer
+ * cannot make us repeat ourselves at will; at most 3 messages per view. */
+_Static_assert(STEP_MSGS_MAX >= KINDS * SEQ_CERT_REQ_VIEWS_MAX + 1, "one answer's messages fit a step");
+
 void cs_on_cert_req(seq_consensus *c, uint32_t from, uint64_t view_from, uint32_t count)
 {
     if (count == 0 || count > SEQ_CERT_REQ_VIEWS_MAX || view_from > UINT64_MAX - count) {
@@ -304,9 +317,12 @@ void cs_on_cert_req(seq_consensus *c, uint32_t from, uint64_t view_from, uint32_
     for (uint64_t u = view_from; u < view_from + count; u++) {
         view_state *s = cs_view_get(c, u, false);
         if (s) {
-            for (int k = 0; k < KINDS; k++)
+            for (int k = 0; k < KINDS; k++) {
                 if (s->certs[k])
                     cs_send_cert(c, s->certs[k], (int)from);
+                else if (s->mine[k])
+                    send_own_vote(c, &s->my_vote[k], from);
+            }
             continue;
         }
         seq_cert cert;
