@@ -289,7 +289,7 @@ int seq_block_build_ided(seq_block **out, const seq_header *tmpl, const seq_tx *
     return block_build(out, tmpl, txs, n, true);
 }
 
-int seq_block_new(seq_block **out, const seq_header *h, const seq_tx *txs, uint32_t n)
+static int block_new(seq_block **out, const seq_header *h, const seq_tx *txs, uint32_t n, bool ided)
 {
     SEQ_ASSERT(out && h);
     size_t payload_bytes = 0;
@@ -304,7 +304,7 @@ int seq_block_new(seq_block **out, const seq_header *h, const seq_tx *txs, uint3
     seq_block *b = block_alloc(n, payload_bytes);
     if (!b)
         return SEQ_ENOMEM;
-    block_fill(b, txs, NULL, false);
+    block_fill(b, txs, NULL, ided);
     rc = check_no_duplicates(b->txs, n);
     if (rc)
         goto err_after_block;
@@ -324,6 +324,16 @@ int seq_block_new(seq_block **out, const seq_header *h, const seq_tx *txs, uint3
 err_after_block:
     seq_block_free(b);
     return rc;
+}
+
+int seq_block_new(seq_block **out, const seq_header *h, const seq_tx *txs, uint32_t n)
+{
+    return block_new(out, h, txs, n, false);
+}
+
+int seq_block_new_ided(seq_block **out, const seq_header *h, const seq_tx *txs, uint32_t n)
+{
+    return block_new(out, h, txs, n, true);
 }
 
 seq_block *seq_block_clone(const seq_block *b)

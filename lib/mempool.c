@@ -641,6 +641,27 @@ bool seq_mempool_contains(const seq_mempool *mp, const seq_hash *id)
     return seq_idset_get(&mp->pending, id, NULL);
 }
 
+uint32_t seq_mempool_lookup(const seq_mempool *mp, const seq_hash *ids, uint32_t n, seq_tx *out)
+{
+    SEQ_ASSERT(mp && ((ids && out) || n == 0));
+    uint32_t missing = 0;
+    for (uint32_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
+        seq_idset_prefetch(&mp->pending, &ids[i]);
+    for (uint32_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            seq_idset_prefetch(&mp->pending, &ids[i + PREFETCH_AHEAD]);
+        void *value;
+        if (!seq_idset_get(&mp->pending, &ids[i], &value)) {
+            out[i] = (seq_tx){0};
+            missing++;
+            continue;
+        }
+        const mtx *m = value;
+        out[i] = (seq_tx){.ns = m->q->ns, .len = m->len, .data = m->payload, .id = m->id};
+    }
+    return missing;
+}
+
 bool seq_mempool_recent_contains(const seq_mempool *mp, const seq_hash *id)
 {
     return seq_idset_get(&mp->recent.ids, id, NULL);

@@ -103,6 +103,10 @@ uint32_t seq_mempool_expire(seq_mempool *mp, uint64_t now_ms, uint64_t ttl_ms, s
 
 /* True for a pending id. */
 bool seq_mempool_contains(const seq_mempool *mp, const seq_hash *id);
+/* Looks up n ids among the pending transactions: out[i] is ids[i]'s (its
+ * payload borrowed until the mempool next changes) or, when not pending,
+ * all zero. Returns how many were not pending. */
+uint32_t seq_mempool_lookup(const seq_mempool *mp, const seq_hash *ids, uint32_t n, seq_tx *out);
 /* True for an id among the last recent_max finalized ones. */
 bool seq_mempool_recent_contains(const seq_mempool *mp, const seq_hash *id);
 uint32_t seq_mempool_count(const seq_mempool *mp);

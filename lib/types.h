@@ -107,6 +107,11 @@ int seq_block_build_ided(seq_block **out, const seq_header *tmpl, const seq_tx *
  * from the contents (the caller's id fields are ignored).
  * *out is owned by the caller (seq_block_free). */
 int seq_block_new(seq_block **out, const seq_header *h, const seq_tx *txs, uint32_t n) SEQ_MUST_CHECK;
+/* seq_block_new for transactions whose ids the caller computed from these
+ * very payloads (a validator's own mempool): the ids are copied, not hashed
+ * again; everything else is checked as seq_block_new checks it. For blocks
+ * rebuilt from a compact proposal, whose ids name mempool entries. */
+int seq_block_new_ided(seq_block **out, const seq_header *h, const seq_tx *txs, uint32_t n) SEQ_MUST_CHECK;
 /* Deep copy, or NULL when out of memory. */
 seq_block *seq_block_clone(const seq_block *b);
 /* Hashes and keeps b's tree when it has none (every built, checked or

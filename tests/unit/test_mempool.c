@@ -511,6 +511,89 @@ static void test_remove_finalized_then_duplicate(void **state)
     seq_mempool_free(mp);
 }
 
+/* lookup gives each pending id's transaction (namespace, length, payload,
+ * id), borrowed from the mempool, in the order asked (the same id twice
+ * too); an id not pending (never added, or finalized and removed) comes back
+ * all zero and is counted. */
+static void test_lookup_pending_and_missing(void **state)
+{
+    (void)state;
+    seq_mempool *mp = pool_default();
+    seq_hash a = add_ok(mp, 3, 1), b = add_ok(mp, 1, 2), c = add_ok(mp, 3, 3), gone = add_ok(mp, 2, 4);
+    seq_hash e;
+    assert_int_equal(add_sized(mp, 9, 0x77, 0, &e), 0); /* an empty payload */
+    seq_tx never = {.ns = 4, .len = 3, .data = (const uint8_t *)"abc"};
+    seq_tx_compute_id(&never);
+    seq_mempool_remove_finalized(mp, &gone, 1);
+    assert_false(seq_mempool_contains(mp, &gone));
+
+    const seq_hash ids[7] = {c, never.id, a, gone, e, b, c};
+    const seq_ns ns[7] = {3, 0, 3, 0, 9, 1, 3};
+    const uint32_t index[7] = {3, 0, 1, 0, 0, 2, 3};
+    const bool found[7] = {true, false, true, false, true, true, true};
+    seq_tx got[7];
+    memset(got, 0xee, sizeof got);
+    assert_int_equal(seq_mempool_lookup(mp, ids, 7, got), 2);
+    for (int i = 0; i < 7; i++) {
+        if (!found[i]) {
+            assert_int_equal(got[i].ns, 0);
+            assert_int_equal(got[i].len, 0);
+            assert_null(got[i].data);
+            assert_true(seq_hash_is_zero(&got[i].id));
+            continue;
+        }
+        assert_int_equal(got[i].ns, ns[i]);
+        assert_memory_equal(got[i].id.b, ids[i].b, SEQ_HASH_BYTES);
+        if (ns[i] == 9) {
+            assert_int_equal(got[i].len, 0);
+            continue;
+        }
+        assert_int_equal(got[i].len, PAYLOAD_BYTES);
+        assert_int_equal(payload_index(&got[i]), index[i]);
+        seq_tx check = got[i];
+        seq_tx_compute_id(&check); /* the payload is the one the id names */
+        assert_memory_equal(check.id.b, ids[i].b, SEQ_HASH_BYTES);
+    }
+    /* Borrowed, not copied: the mempool's own bytes, as build gives them. */
+    assert_int_equal(build(mp, 10, UINT64_MAX), 4);
+    uint32_t seen = 0;
+    for (uint32_t i = 0; i < 4; i++)
+        if (seq_hash_eq(&out[i].id, &a)) {
+            assert_ptr_equal(out[i].data, got[2].data);
+            seen++;
+        }
+    assert_int_equal(seen, 1);
+
+    /* Nothing pending, nothing found; none asked, none missing. */
+    seq_hash pending[4] = {a, b, c, e};
+    seq_mempool_remove_finalized(mp, pending, 4);
+    assert_int_equal(seq_mempool_lookup(mp, pending, 4, got), 4);
+    assert_int_equal(seq_mempool_lookup(mp, NULL, 0, NULL), 0);
+
+    /* More ids than the lookahead of the loop, every other one missing. */
+    enum { MANY = 50 };
+    seq_hash many[MANY];
+    seq_tx many_out[MANY];
+    for (uint32_t i = 0; i < MANY; i++) {
+        many[i] = add_ok(mp, i % 5, 1000 + i);
+        if (i % 2)
+            seq_mempool_remove_finalized(mp, &many[i], 1);
+    }
+    assert_int_equal(seq_mempool_lookup(mp, many, MANY, many_out), MANY / 2);
+    for (uint32_t i = 0; i < MANY; i++) {
+        if (i % 2) {
+            assert_int_equal(many_out[i].len, 0);
+            assert_null(many_out[i].data);
+            assert_true(seq_hash_is_zero(&many_out[i].id));
+            continue;
+        }
+        assert_int_equal(many_out[i].ns, i % 5);
+        assert_int_equal(payload_index(&many_out[i]), 1000 + i);
+        assert_memory_equal(many_out[i].id.b, many[i].b, SEQ_HASH_BYTES);
+    }
+    seq_mempool_free(mp);
+}
+
 /* The recent set remembers exactly the last recent_max finalized ids. */
 static void test_recent_forgets_after_recent_max(void **state)
 {
@@ -686,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_exclude_leaves_pending),
         cmocka_unit_test(test_exclude_skips_bounded),
         cmocka_unit_test(test_remove_finalized_then_duplicate),
+        cmocka_unit_test(test_lookup_pending_and_missing),
         cmocka_unit_test(test_recent_forgets_after_recent_max),
         cmocka_unit_test(test_large_scale),
         cmocka_unit_test(test_expire_oldest_first_bounded),

@@ -429,6 +429,99 @@ static void test_block_new_rejects_bad_blocks(void **state)
     seq_block_free(good);
 }
 
+/* seq_block_new_ided trusts the ids it is given and checks everything else:
+ * with the payloads' own ids it gives the block seq_block_new gives (hash,
+ * ids, payloads, its own copy of them); one wrong id changes the root it
+ * computes and is SEQ_EMISMATCH where seq_block_new, hashing, accepts; ids
+ * that are not the payloads' but consistent with the header (built by
+ * seq_block_build_ided) are carried, not hashed again, where seq_block_new
+ * refuses; order, count and duplicates give seq_block_new's codes. */
+static void test_block_new_ided_trusts_ids_checks_root(void **state)
+{
+    (void)state;
+    /* Payloads in writable buffers, to show the block keeps its own copy. */
+    char bufs[FIXED_TXS_N][8] = {"a", "bb", "ccc", "", "eeeee"};
+    seq_tx txs[FIXED_TXS_N];
+    fixed_txs(txs);
+    for (int i = 0; i < FIXED_TXS_N; i++)
+        txs[i].data = (const uint8_t *)bufs[i];
+    seq_header tmpl = fixed_header();
+    seq_block *good = NULL, *b = NULL;
+    assert_int_equal(seq_block_build(&good, &tmpl, txs, FIXED_TXS_N), 0);
+    const seq_header h = good->h;
+
+    assert_int_equal(seq_block_new_ided(&b, &h, txs, FIXED_TXS_N), 0);
+    assert_blocks_equal(b, good);
+    assert_true(seq_hash_eq(&b->h.payload_root, &good->h.payload_root));
+    memset(bufs, 'z', sizeof bufs); /* as a mempool moves on */
+    assert_blocks_equal(b, good);
+    seq_block_free(b);
+    b = NULL;
+    for (int i = 0; i < FIXED_TXS_N; i++)
+        memcpy(bufs[i], good->txs[i].data, good->txs[i].len);
+
+    /* One id that is not its payload's: the root is computed over the ids
+     * as given, so it no longer matches. seq_block_new hashes the payload
+     * and never sees the wrong id. */
+    seq_tx wrong[FIXED_TXS_N];
+    memcpy(wrong, txs, sizeof wrong);
+    wrong[2].id.b[0] ^= 1;
+    assert_int_equal(seq_block_new_ided(&b, &h, wrong, FIXED_TXS_N), SEQ_EMISMATCH);
+    assert_null(b);
+    assert_int_equal(seq_block_new(&b, &h, wrong, FIXED_TXS_N), 0);
+    assert_true(seq_hash_eq(&b->hash, &good->hash));
+    seq_block_free(b);
+    b = NULL;
+
+    /* Ids that are not the payloads' at all, but are those the header's root
+     * was computed over: accepted and carried as given (not hashed again). */
+    seq_tx other[FIXED_TXS_N];
+    memcpy(other, txs, sizeof other);
+    for (int i = 0; i < FIXED_TXS_N; i++)
+        memset(other[i].id.b, 0x10 + i, SEQ_HASH_BYTES);
+    seq_block *odd = NULL;
+    assert_int_equal(seq_block_build_ided(&odd, &tmpl, other, FIXED_TXS_N), 0);
+    assert_false(seq_hash_eq(&odd->h.payload_root, &h.payload_root));
+    assert_int_equal(seq_block_new_ided(&b, &odd->h, other, FIXED_TXS_N), 0);
+    assert_true(seq_hash_eq(&b->hash, &odd->hash));
+    for (uint32_t i = 0; i < FIXED_TXS_N; i++)
+        assert_true(seq_hash_eq(&b->txs[i].id, &other[i].id));
+    seq_block_free(b);
+    b = NULL;
+    assert_int_equal(seq_block_new(&b, &odd->h, other, FIXED_TXS_N), SEQ_EMISMATCH);
+    seq_block_free(odd);
+
+    /* Out of namespace order, a wrong count, a duplicate, too many: the
+     * same codes as seq_block_new's. */
+    seq_tx unsorted[FIXED_TXS_N];
+    memcpy(unsorted, txs, sizeof unsorted);
+    unsorted[2] = txs[3];
+    unsorted[3] = txs[2];
+    assert_int_equal(seq_block_new(&b, &h, unsorted, FIXED_TXS_N), SEQ_EORDER);
+    assert_int_equal(seq_block_new_ided(&b, &h, unsorted, FIXED_TXS_N), SEQ_EORDER);
+    seq_header wrong_count = h;
+    wrong_count.tx_count = FIXED_TXS_N - 1;
+    assert_int_equal(seq_block_new_ided(&b, &wrong_count, txs, FIXED_TXS_N), SEQ_EMISMATCH);
+    seq_tx dup[3] = {txs[0], txs[1], txs[1]};
+    seq_header dup_h = h;
+    dup_h.tx_count = 3;
+    assert_int_equal(seq_payload_root(dup, 3, &dup_h.payload_root), 0);
+    assert_int_equal(seq_block_new_ided(&b, &dup_h, dup, 3), SEQ_EDUPLICATE);
+    seq_header many = h;
+    many.tx_count = SEQ_BLOCK_TXS_MAX + 1;
+    assert_int_equal(seq_block_new_ided(&b, &many, txs, SEQ_BLOCK_TXS_MAX + 1), SEQ_ETOOBIG);
+    assert_null(b);
+
+    /* An empty block. */
+    seq_block *empty = NULL;
+    assert_int_equal(seq_block_build(&empty, &tmpl, NULL, 0), 0);
+    assert_int_equal(seq_block_new_ided(&b, &empty->h, NULL, 0), 0);
+    assert_true(seq_hash_eq(&b->hash, &empty->hash));
+    seq_block_free(b);
+    seq_block_free(empty);
+    seq_block_free(good);
+}
+
 /* ---- validators -------------------------------------------------------------- */
 
 /* init rejects n = 0, n > max and a repeated key; f = (n-1)/3 and q = n - f
@@ -775,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_block_build_ided_takes_ids),
         cmocka_unit_test(test_block_encode_decode_round_trip),
         cmocka_unit_test(test_block_new_rejects_bad_blocks),
+        cmocka_unit_test(test_block_new_ided_trusts_ids_checks_root),
         cmocka_unit_test(test_validators_init),
         cmocka_unit_test(test_vote_preimages),
         cmocka_unit_test(test_vote_sign_verify),
