@@ -111,6 +111,11 @@ static const setting settings[] = {
         "A leader proposes no sooner than this long after the block it extends (by that block's\n"
         "timestamp; 0: at once); below view_timeout_ms. Fewer, fuller blocks at moderate load:\n"
         "4 nodes on 2 cores at 40k tx/s, p99 30-44 ms with 10 against 36-54 ms with 0."),
+    BOOL("consensus", "compact_proposals", compact_proposals, 1,
+        "A leader sends its proposal as the block header and transaction ids, after gossiping\n"
+        "the transactions still queued; validators rebuild the block from their mempools and\n"
+        "fetch the whole block from the leader when they lack any transaction. false sends\n"
+        "every payload again inside the proposal (received compact proposals work either way)."),
 
     NUM("mempool", "txs_max", T_U32, mempool_txs_max, 1, SEQ_MEMPOOL_TXS_LIMIT_MAX, 100000,
         "Pending transactions held, at most (about 1.5 s of a 4-node local cluster's peak\n"

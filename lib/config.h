@@ -42,6 +42,7 @@ typedef struct {
     uint32_t block_bytes_max;          /* default 4 MiB */
     uint32_t empty_block_delay_ms;     /* default 200 */
     uint32_t block_interval_min_ms;    /* default 10 */
+    bool compact_proposals;            /* proposals carry tx ids, default true */
     /* [mempool] */
     uint32_t mempool_txs_max;          /* default 1000000 */
     uint64_t mempool_bytes_max;        /* default 1 GiB */

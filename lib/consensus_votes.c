@@ -117,6 +117,7 @@ void cs_vote_cast(seq_consensus *c, view_state *s, int vote_kind, const seq_hash
         m = cs_new_msg(c, SEQ_MSG_PROPOSE);
         m->u.propose.block = (seq_block *)block;
         m->u.propose.vote = v;
+        m->u.propose.ids_only = false; /* the slot is reused: set, not left over; the replica decides */
     } else {
         m = cs_new_msg(c, SEQ_MSG_VOTE);
         m->u.vote = v;

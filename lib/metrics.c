@@ -198,6 +198,12 @@ static void render_network(writer *w, const seq_metrics *m)
     counter(w, "seq_p2p_sent_bytes_total", "Bytes sent to peers.", m->p2p_bytes_out_total);
     counter(w, "seq_p2p_frames_dropped_total", "Frames to peers dropped: a send queue was full.",
             m->p2p_frames_dropped_total);
+    label rebuilt = {"outcome", "rebuilt"}, fetched = {"outcome", "fetched"};
+    family(w, "seq_compact_proposals_total", "counter",
+           "Compact proposals from their leaders: rebuilt from the mempool, or the whole block asked of the leader "
+           "(a transaction was missing).");
+    sample_u64(w, "seq_compact_proposals_total", &rebuilt, 1, m->proposals_rebuilt_total);
+    sample_u64(w, "seq_compact_proposals_total", &fetched, 1, m->proposals_fetched_total);
 }
 
 static void render_clients(writer *w, const seq_metrics *m)

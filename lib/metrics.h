@@ -60,6 +60,8 @@ typedef struct {
     uint64_t expired_txs_total;          /* dropped from the mempool unordered: expired */
     uint64_t evicted_txs_total;          /* ... and evicted (full, for another namespace) */
     uint64_t gossip_dropped_total;
+    uint64_t proposals_rebuilt_total;    /* compact proposals rebuilt from the mempool */
+    uint64_t proposals_fetched_total;    /* ... whose whole block was asked of the leader */
     /* peers and sync */
     uint32_t peers_connected;
     uint64_t sync_lag_blocks;            /* best height peers report minus ours */

@@ -14,6 +14,10 @@ void seq_msg_release(seq_msg *m)
             seq_block_free(m->u.propose.block);
         m->u.propose.block = NULL;
         break;
+    case SEQ_MSG_PROPOSE_IDS:
+        free(m->u.propose_ids.ids);
+        m->u.propose_ids.ids = NULL;
+        break;
     case SEQ_MSG_BLOCK:
         if (m->u.block.block)
             seq_block_free(m->u.block.block);

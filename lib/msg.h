@@ -22,6 +22,7 @@ typedef enum {
     SEQ_MSG_TXS,         /* gossip: pending transactions */
     SEQ_MSG_SYNC_REQ,    /* range sync: "send me finalized blocks from this height" */
     SEQ_MSG_SYNC_RESP,   /* range sync: finalized blocks with their certificates */
+    SEQ_MSG_PROPOSE_IDS, /* a proposal as received compact: header, tx ids, vote */
 } seq_msg_kind;
 
 #define SEQ_SYNC_BLOCKS_MAX 1024 /* blocks in one range sync response */
@@ -32,7 +33,18 @@ typedef struct {
         struct {
             seq_block *block;
             seq_vote vote; /* the leader's notarize vote for block */
+            /* Encoded as a CompactProposal (header and tx ids only): what
+             * an honest leader sends once its gossip is out. */
+            bool ids_only;
         } propose;
+        /* Decoded from a CompactProposal; the replica rebuilds the block
+         * from its mempool and hands the consensus a SEQ_MSG_PROPOSE. */
+        struct {
+            seq_header header;
+            seq_hash hash;  /* of header */
+            seq_hash *ids;  /* header.tx_count, in block order */
+            seq_vote vote;  /* a notarize vote for (header.view, hash) */
+        } propose_ids;
         seq_vote vote;
         seq_cert cert;
         struct {

@@ -245,6 +245,8 @@ static void http_metrics(void *ctx, seq_metrics *m)
     m->expired_txs_total = st.expired_txs;
     m->evicted_txs_total = st.evicted_txs;
     m->gossip_dropped_total = st.gossip_dropped;
+    m->proposals_rebuilt_total = st.proposals_rebuilt;
+    m->proposals_fetched_total = st.proposals_fetched;
     uint64_t target = seq_sync_target(&n->sync);
     m->sync_lag_blocks = target > m->height ? target - m->height : 0;
     if (n->net) {
@@ -633,6 +635,7 @@ static int start_replica(seq_node *n)
         .empty_block_delay_ms = n->cfg.empty_block_delay_ms,
         .block_interval_min_ms = n->cfg.block_interval_min_ms,
         .tx_ttl_ms = n->cfg.tx_ttl_ms,
+        .compact_proposals = n->cfg.compact_proposals,
     };
     seq_replica_io io = {.ctx = n, .send = io_send, .set_timer = io_set_timer, .delivered = io_delivered,
                          .dropped = io_dropped, .fatal = io_fatal};

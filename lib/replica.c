@@ -43,6 +43,16 @@ typedef struct {
     seq_hash hash; /* PAYLOAD: the parent; VERIFIED: the block */
 } followup;
 
+/* A compact proposal that named transactions we lack, waiting for the
+ * whole block asked of its leader (one per leader: its newest). */
+typedef struct {
+    bool used;
+    seq_hash hash;
+    seq_vote vote;
+} parked_proposal;
+
+#define COMPACT_SEEN_MAX 8 /* compact proposals remembered as handled (repeats cost nothing) */
+
 struct seq_replica {
     seq_replica_config cfg;
     seq_replica_io io;
@@ -73,6 +83,13 @@ struct seq_replica {
     seq_hash last_final_hash;  /* the newest finalized block, whose header */
     uint64_t last_final_ts_ms; /* consensus may no longer hold: its timestamp */
     bool holding;
+    parked_proposal *parked;   /* per validator, as leader */
+    seq_hash compact_seen[COMPACT_SEEN_MAX]; /* ring */
+    uint32_t compact_seen_next;
+    seq_tx *rebuild;           /* a compact proposal's transactions, from the mempool */
+    uint32_t rebuild_cap;
+    uint64_t proposals_rebuilt;
+    uint64_t proposals_fetched;
     uint64_t *block_req_view;  /* per peer: our view when it last asked for a block */
     uint32_t *block_req_count; /* per peer: requests served in that view */
     bool failed;
@@ -308,6 +325,20 @@ static int commit_finals(seq_replica *r)
     return 0;
 }
 
+/* Our proposal goes out compact (header and tx ids) behind the gossip still
+ * queued: on each link every transaction it names was offered before it. */
+static void send_out(seq_replica *r, uint32_t to, const seq_msg *m)
+{
+    if (m->kind != SEQ_MSG_PROPOSE || !r->cfg.compact_proposals) {
+        r->io.send(r->io.ctx, to, m);
+        return;
+    }
+    seq_replica_gossip_flush(r);
+    seq_msg compact = *m;
+    compact.u.propose.ids_only = true;
+    r->io.send(r->io.ctx, to, &compact);
+}
+
 /* Phase two: the rest of the list, in order; then phase three. */
 static int run_actions(seq_replica *r)
 {
@@ -318,10 +349,10 @@ static int run_actions(seq_replica *r)
         const seq_action *a = &r->actions->items[i];
         switch (a->kind) {
         case SEQ_ACT_BROADCAST:
-            r->io.send(r->io.ctx, SEQ_TO_ALL, a->u.send.msg);
+            send_out(r, SEQ_TO_ALL, a->u.send.msg);
             break;
         case SEQ_ACT_SEND:
-            r->io.send(r->io.ctx, a->u.send.to, a->u.send.msg);
+            send_out(r, a->u.send.to, a->u.send.msg);
             break;
         case SEQ_ACT_SET_TIMER:
             r->io.set_timer(r->io.ctx, a->u.deadline_ms);
@@ -542,24 +573,156 @@ static void accept_gossip(seq_replica *r, const seq_msg *m)
     report_evicted(r);
 }
 
+static int step_message(seq_replica *r, uint64_t now_ms, uint32_t from, const seq_msg *m)
+{
+    seq_event ev = {.kind = SEQ_EV_MESSAGE, .now_ms = now_ms};
+    ev.u.message.from = from;
+    ev.u.message.msg = m;
+    return step(r, &ev);
+}
+
+static int step_proposal(seq_replica *r, uint64_t now_ms, uint32_t from, seq_block *b, const seq_vote *vote)
+{
+    seq_msg m = {.kind = SEQ_MSG_PROPOSE, .u.propose = {.block = b, .vote = *vote}};
+    return step_message(r, now_ms, from, &m);
+}
+
+/* Asks the leader for the whole block of a compact proposal we could not
+ * rebuild. Each leader has one slot, its newest proposal, so no other
+ * validator can push an honest leader's out. */
+static void park_and_fetch(seq_replica *r, uint32_t from, const seq_msg *m)
+{
+    r->parked[from] = (parked_proposal){.used = true, .hash = m->u.propose_ids.hash, .vote = m->u.propose_ids.vote};
+    r->proposals_fetched++;
+    seq_msg req = {.kind = SEQ_MSG_BLOCK_REQ, .u.block_req.hash = m->u.propose_ids.hash};
+    r->io.send(r->io.ctx, from, &req);
+}
+
+/* The parked proposal this block completes, taken out; false if none. */
+static bool unpark(seq_replica *r, const seq_block *b, uint32_t *leader, seq_vote *vote)
+{
+    for (uint32_t i = 0; i < r->cfg.consensus.validators->n; i++) {
+        if (r->parked[i].used && seq_hash_eq(&r->parked[i].hash, &b->hash)) {
+            r->parked[i].used = false;
+            *leader = i;
+            *vote = r->parked[i].vote;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool rebuild_reserve(seq_replica *r, uint32_t n)
+{
+    if (n <= r->rebuild_cap)
+        return true;
+    seq_tx *grown = realloc(r->rebuild, n * sizeof *grown);
+    if (!grown)
+        return false;
+    r->rebuild = grown;
+    r->rebuild_cap = n;
+    return true;
+}
+
+/* Before any work on a compact proposal: sent by its view's leader itself,
+ * for a view the consensus would take a vote of, within our block limits,
+ * and not one we handled already. Rebuilding copies every payload named, so
+ * this keeps a small frame from costing a large copy: only the leader can
+ * make us rebuild, once per proposal. */
+static bool compact_acceptable(seq_replica *r, uint32_t from, const seq_msg *m)
+{
+    const seq_vote *v = &m->u.propose_ids.vote;
+    if (v->signer != from || seq_leader_of(r->cfg.consensus.validators, v->view) != from)
+        return false;
+    if (m->u.propose_ids.header.tx_count > r->cfg.block_txs_max)
+        return false; /* a block VERIFY would refuse anyway */
+    seq_consensus_status st;
+    seq_consensus_status_get(r->consensus, &st);
+    if (v->view <= st.final_view || v->view > st.view + SEQ_VOTE_VIEWS_AHEAD_MAX)
+        return false;
+    for (uint32_t i = 0; i < COMPACT_SEEN_MAX; i++)
+        if (seq_hash_eq(&r->compact_seen[i], &m->u.propose_ids.hash))
+            return false;
+    r->compact_seen[r->compact_seen_next] = m->u.propose_ids.hash;
+    r->compact_seen_next = (r->compact_seen_next + 1) % COMPACT_SEEN_MAX;
+    return true;
+}
+
+/* The compact proposal's transactions from our mempool, into r->rebuild:
+ * false when one is missing, or they exceed our block byte limit (then
+ * *too_big). */
+static bool rebuild_lookup(seq_replica *r, const seq_msg *m, bool *too_big)
+{
+    uint32_t n = m->u.propose_ids.header.tx_count;
+    *too_big = false;
+    if (!rebuild_reserve(r, n) || seq_mempool_lookup(r->mempool, m->u.propose_ids.ids, n, r->rebuild) > 0)
+        return false;
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < n; i++)
+        bytes += r->rebuild[i].len;
+    *too_big = bytes > r->cfg.block_bytes_max;
+    return !*too_big;
+}
+
+/* A compact proposal becomes the leader's block again from the transactions
+ * our mempool holds (ids we computed ourselves, so the rebuilt block's
+ * payload root checks the header); with any missing, the block is fetched. */
+static int receive_compact(seq_replica *r, uint64_t now_ms, uint32_t from, const seq_msg *m)
+{
+    if (!compact_acceptable(r, from, m))
+        return 0;
+    bool too_big;
+    if (!rebuild_lookup(r, m, &too_big)) {
+        if (!too_big)
+            park_and_fetch(r, from, m);
+        return 0;
+    }
+    seq_block *b;
+    int rc = seq_block_new_ided(&b, &m->u.propose_ids.header, r->rebuild, m->u.propose_ids.header.tx_count);
+    if (rc == SEQ_ENOMEM) {
+        park_and_fetch(r, from, m);
+        return 0;
+    }
+    if (rc != 0) { /* ids that do not make the header's block: the leader lies */
+        SEQ_DEBUG("compact_proposal_refused", "from=%u view=%llu err=%s", from,
+                  (unsigned long long)m->u.propose_ids.header.view, seq_strerror(rc));
+        return 0;
+    }
+    r->proposals_rebuilt++;
+    rc = step_proposal(r, now_ms, from, b, &m->u.propose_ids.vote);
+    seq_block_free(b);
+    return rc;
+}
+
 int seq_replica_receive(seq_replica *r, uint64_t now_ms, uint32_t from, const seq_msg *m)
 {
     if (r->failed)
         return SEQ_EIO;
     if (from >= r->cfg.consensus.validators->n || from == r->cfg.consensus.self)
         return 0;
-    if (m->kind == SEQ_MSG_BLOCK_REQ) {
+    uint32_t leader;
+    seq_vote parked_vote;
+    switch (m->kind) {
+    case SEQ_MSG_BLOCK_REQ:
         serve_block(r, from, &m->u.block_req.hash);
         return 0;
-    }
-    if (m->kind == SEQ_MSG_TXS) {
+    case SEQ_MSG_TXS:
         accept_gossip(r, m);
         return 0;
+    case SEQ_MSG_PROPOSE_IDS:
+        return receive_compact(r, now_ms, from, m);
+    case SEQ_MSG_BLOCK:
+        /* Also as a block: the consensus may have asked for it too (a
+         * parent), and a proposal it refused leaves that fetch open. */
+        if (unpark(r, m->u.block.block, &leader, &parked_vote)) {
+            int rc = step_proposal(r, now_ms, leader, m->u.block.block, &parked_vote);
+            if (rc != 0)
+                return rc;
+        }
+        return step_message(r, now_ms, from, m);
+    default:
+        return step_message(r, now_ms, from, m);
     }
-    seq_event ev = {.kind = SEQ_EV_MESSAGE, .now_ms = now_ms};
-    ev.u.message.from = from;
-    ev.u.message.msg = m;
-    return step(r, &ev);
 }
 
 static bool gossip_queue(seq_replica *r, const seq_tx *tx)
@@ -598,7 +761,7 @@ int seq_replica_submit(seq_replica *r, seq_ns ns, const uint8_t *payload, uint32
     if (rc != 0)
         return rc;
     if (!gossip_queue(r, &tx))
-        r->gossip_dropped++; /* peers still get it inside our proposal */
+        r->gossip_dropped++; /* peers fetch it with our proposal's block */
     return 0;
 }
 
@@ -662,6 +825,8 @@ void seq_replica_status_get(const seq_replica *r, seq_replica_status *out)
     out->gossip_dropped = r->gossip_dropped;
     out->expired_txs = r->expired_txs;
     out->evicted_txs = r->evicted_txs;
+    out->proposals_rebuilt = r->proposals_rebuilt;
+    out->proposals_fetched = r->proposals_fetched;
 }
 
 /* ---- life cycle -------------------------------------------------------------------- */
@@ -714,8 +879,9 @@ int seq_replica_new(seq_replica **out, const seq_replica_config *cfg, const seq_
     seq_vote *votes = malloc(SEQ_RESTORE_VOTES_MAX * sizeof *votes);
     r->block_req_view = calloc(cfg->consensus.validators->n, sizeof *r->block_req_view);
     r->block_req_count = calloc(cfg->consensus.validators->n, sizeof *r->block_req_count);
+    r->parked = calloc(cfg->consensus.validators->n, sizeof *r->parked);
     if (!r->actions || !r->batch || !r->finals || !r->step_votes || !r->step_keep || !r->gossip || !votes || !r->block_req_view ||
-        !r->block_req_count)
+        !r->block_req_count || !r->parked)
         goto err_after_alloc;
     if ((rc = seq_mempool_new(&r->mempool, &cfg->mempool)) != 0)
         goto err_after_alloc;
@@ -796,9 +962,11 @@ void seq_replica_free(seq_replica *r)
     free(r->step_votes);
     free(r->step_keep);
     free(r->final_ids);
+    free(r->rebuild);
     free(r->gossip);
     free(r->gossip_buf);
     free(r->block_req_view);
     free(r->block_req_count);
+    free(r->parked);
     free(r);
 }

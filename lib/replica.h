@@ -55,6 +55,11 @@ typedef struct {
     /* A pending transaction not ordered within this long is dropped from the
      * mempool (io->dropped, SEQ_DROP_EXPIRED) by seq_replica_tick. 0: never. */
     uint64_t tx_ttl_ms;
+    /* Our proposals go out as header and tx ids (after the gossip still
+     * queued), not payloads: each payload then crosses each link once. A
+     * validator that lacks one of the transactions fetches the whole block
+     * from the leader. Received compact proposals are handled either way. */
+    bool compact_proposals;
 } seq_replica_config;
 
 /* Why a pending transaction left the mempool unordered. Expired is the only
@@ -127,6 +132,8 @@ typedef struct {
     uint64_t gossip_dropped; /* gossip queue was full */
     uint64_t expired_txs;    /* dropped from the mempool by tx_ttl_ms */
     uint64_t evicted_txs;    /* dropped from a full mempool for another namespace's */
+    uint64_t proposals_rebuilt; /* compact proposals rebuilt from the mempool */
+    uint64_t proposals_fetched; /* compact proposals whose whole block was asked for */
 } seq_replica_status;
 
 void seq_replica_status_get(const seq_replica *r, seq_replica_status *out);

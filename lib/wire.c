@@ -10,7 +10,8 @@
  * - a certificate's signer bitmap is exactly SEQ_BITMAP_BYTES (one canonical
  *   form, no zero-extension), has at least one bit set, and the number of
  *   signatures equals its popcount;
- * - a proposal's vote is a notarize vote for exactly that block (view, hash). */
+ * - a proposal's vote is a notarize vote for exactly that block (view, hash);
+ * - a compact proposal carries exactly 32 bytes of id per header.tx_count. */
 #include "wire.h"
 
 #include <stddef.h>
@@ -39,6 +40,8 @@ _Static_assert(SEQ_GOSSIP_TXS_MAX <= SEQ_BLOCK_TXS_MAX, "a gossip batch fits in 
  * (no copies) and live until it is packed. */
 typedef struct encode_scratch {
     Seq__Proposal proposal;
+    Seq__CompactProposal compact;
+    uint8_t *ids; /* compact proposal of a block: its tx ids gathered, malloc'd */
     Seq__Vote vote;
     Seq__Certificate cert;
     ProtobufCBinaryData sigs[SEQ_VALIDATORS_MAX];
@@ -131,17 +134,7 @@ static int block_to_pb(encode_scratch *s, const seq_block *b)
 {
     if (!b)
         return SEQ_EINVAL;
-    const seq_header *h = &b->h;
-    s->header = (Seq__BlockHeader)SEQ__BLOCK_HEADER__INIT;
-    s->header.chain_id = h->chain_id;
-    s->header.height = h->height;
-    s->header.view = h->view;
-    s->header.parent = bin(h->parent.b, SEQ_HASH_BYTES);
-    s->header.parent_view = h->parent_view;
-    s->header.leader = h->leader;
-    s->header.timestamp_ms = h->timestamp_ms;
-    s->header.payload_root = bin(h->payload_root.b, SEQ_HASH_BYTES);
-    s->header.tx_count = h->tx_count;
+    seq_pb_header_set(&s->header, &b->h);
     s->block = (Seq__Block)SEQ__BLOCK__INIT;
     s->block.header = &s->header;
     int rc = txs_to_pb(s, b->txs, b->tx_count);
@@ -161,6 +154,36 @@ static void scratch_release(encode_scratch *s)
     free(s->final_ptrs);
     free(s->tx_items);
     free(s->tx_ptrs);
+    free(s->ids);
+}
+
+_Static_assert(sizeof(seq_hash) == SEQ_HASH_BYTES, "an id array is its bytes back to back");
+
+/* A CompactProposal: from a block (its ids gathered into s->ids) or from a
+ * decoded compact proposal being passed on (its id array as it is). */
+static int compact_to_pb(Seq__PeerMessage *pm, encode_scratch *s, const seq_header *h, const seq_hash *ids,
+                         const seq_vote *v)
+{
+    s->compact = (Seq__CompactProposal)SEQ__COMPACT_PROPOSAL__INIT;
+    seq_pb_header_set(&s->header, h);
+    s->compact.header = &s->header;
+    s->compact.vote = &s->vote;
+    s->compact.tx_ids = bin(ids, (size_t)h->tx_count * SEQ_HASH_BYTES);
+    pm->body_case = SEQ__PEER_MESSAGE__BODY_COMPACT_PROPOSAL;
+    pm->compact_proposal = &s->compact;
+    return vote_to_pb(&s->vote, v);
+}
+
+static int block_compact_to_pb(Seq__PeerMessage *pm, encode_scratch *s, const seq_msg *m)
+{
+    const seq_block *b = m->u.propose.block;
+    if (!b)
+        return SEQ_EINVAL;
+    if (!(s->ids = malloc((size_t)b->tx_count * SEQ_HASH_BYTES + 1)))
+        return SEQ_ENOMEM;
+    for (uint32_t i = 0; i < b->tx_count; i++)
+        memcpy(s->ids + (size_t)i * SEQ_HASH_BYTES, b->txs[i].id.b, SEQ_HASH_BYTES);
+    return compact_to_pb(pm, s, &b->h, (const seq_hash *)(void *)s->ids, &m->u.propose.vote);
 }
 
 /* A range sync response: one scratch per block for its header, txs and cert. */
@@ -201,7 +224,11 @@ static int msg_to_pb(Seq__PeerMessage *pm, encode_scratch *s, const seq_msg *m)
 {
     int rc;
     switch (m->kind) {
+    case SEQ_MSG_PROPOSE_IDS:
+        return compact_to_pb(pm, s, &m->u.propose_ids.header, m->u.propose_ids.ids, &m->u.propose_ids.vote);
     case SEQ_MSG_PROPOSE:
+        if (m->u.propose.ids_only)
+            return block_compact_to_pb(pm, s, m);
         s->proposal = (Seq__Proposal)SEQ__PROPOSAL__INIT;
         s->proposal.block = &s->block;
         s->proposal.vote = &s->vote;
@@ -532,6 +559,35 @@ static int proposal_from_pb(seq_msg *m, const Seq__Proposal *pb)
     return 0;
 }
 
+/* A compact proposal: the ids are copied out (the rebuild is the replica's,
+ * from its mempool); the vote must be the leader's notarize of this header. */
+static int compact_from_pb(seq_msg *m, const Seq__CompactProposal *pb)
+{
+    if (!pb)
+        return SEQ_EDECODE;
+    seq_vote *v = &m->u.propose_ids.vote;
+    seq_header *h = &m->u.propose_ids.header;
+    int rc = vote_from_pb(v, pb->vote);
+    if (!rc)
+        rc = header_from_pb(h, pb->header);
+    if (rc)
+        return rc;
+    if (v->kind != SEQ_VOTE_NOTARIZE)
+        return SEQ_EDECODE;
+    if (h->tx_count > SEQ_BLOCK_TXS_MAX)
+        return SEQ_ETOOBIG;
+    if (pb->tx_ids.len != (size_t)h->tx_count * SEQ_HASH_BYTES)
+        return SEQ_EDECODE;
+    seq_header_hash(h, &m->u.propose_ids.hash);
+    if (v->view != h->view || !seq_hash_eq(&v->hash, &m->u.propose_ids.hash))
+        return SEQ_EMISMATCH;
+    if (!(m->u.propose_ids.ids = malloc(pb->tx_ids.len + 1)))
+        return SEQ_ENOMEM;
+    if (pb->tx_ids.len)
+        memcpy(m->u.propose_ids.ids, pb->tx_ids.data, pb->tx_ids.len);
+    return 0;
+}
+
 static int cert_req_from_pb(seq_msg *m, const Seq__CertRequest *pb)
 {
     if (!pb || pb->count < 1 || pb->count > SEQ_CERT_REQ_VIEWS_MAX)
@@ -636,6 +692,9 @@ static int msg_from_pb(seq_msg *m, const Seq__PeerMessage *pm)
     case SEQ__PEER_MESSAGE__BODY_PROPOSAL:
         m->kind = SEQ_MSG_PROPOSE;
         return proposal_from_pb(m, pm->proposal);
+    case SEQ__PEER_MESSAGE__BODY_COMPACT_PROPOSAL:
+        m->kind = SEQ_MSG_PROPOSE_IDS;
+        return compact_from_pb(m, pm->compact_proposal);
     case SEQ__PEER_MESSAGE__BODY_VOTE:
         m->kind = SEQ_MSG_VOTE;
         return vote_from_pb(&m->u.vote, pm->vote);

@@ -30,14 +30,20 @@ int seq_msg_encode(const seq_msg *m, uint8_t **out, size_t *len) SEQ_MUST_CHECK;
  *   or certificate kind outside 1..3, a nullify hash neither empty nor zero,
  *   a signer >= SEQ_VALIDATORS_MAX, a bitmap not exactly SEQ_BITMAP_BYTES, a
  *   certificate with no signer or with sig count != popcount(bitmap), a
- *   proposal whose vote is not a notarize, a cert request count outside
+ *   proposal (full or compact) whose vote is not a notarize, a compact
+ *   proposal whose tx_ids are not 32 bytes per header.tx_count, a cert
+ *   request count outside
  *   1..SEQ_CERT_REQ_VIEWS_MAX or whose range wraps, a message whose unpacking
  *   would allocate more than about twice its size plus one block's structs;
  * - SEQ_ETOOBIG: more than SEQ_BLOCK_TXS_MAX / SEQ_GOSSIP_TXS_MAX
- *   transactions, a payload over SEQ_TX_PAYLOAD_BYTES_MAX;
- * - SEQ_EMISMATCH: a proposal's vote not for its block's view and hash;
+ *   transactions (or tx ids), a payload over SEQ_TX_PAYLOAD_BYTES_MAX;
+ * - SEQ_EMISMATCH: a proposal's vote not for its block's view and hash (a
+ *   compact one's: for its header's);
  * - seq_block_new's errors for a block (root, count, order, duplicates).
- * Decoded TXS messages carry ids computed here; an empty TxBatch is valid. */
+ * Decoded TXS messages carry ids computed here; an empty TxBatch is valid.
+ * A CompactProposal decodes to SEQ_MSG_PROPOSE_IDS (its ids unchecked: the
+ * rebuilt block's payload root checks them); a SEQ_MSG_PROPOSE with ids_only
+ * set, or a SEQ_MSG_PROPOSE_IDS, encodes to one. */
 int seq_msg_decode(seq_msg *out, const uint8_t *buf, size_t len) SEQ_MUST_CHECK;
 
 /* Writes the 4-byte header for a payload of len bytes. */

@@ -41,5 +41,13 @@ if [ $rc_amnesia -ne 0 ] && [ -n "$first_amnesia" ]; then
 else
   failed=$((failed+1)); echo "sim: checker FAILED to catch nodes forgetting their votes (--plant amnesia)"
 fi
+# The tolerated runs must have taken both ways a compact proposal goes:
+# rebuilt from the mempool, and fetched whole when gossip lost a transaction.
+compact=$(grep -h '^sim: compact_proposals' "$log/n4" "$log/n7")
+if [ "$(grep -cE 'rebuilt=[1-9][0-9]* fetched=[1-9]' <<<"$compact")" -eq 2 ]; then
+  passed=$((passed+1)); echo "sim: compact proposals exercised: $(tr '\n' ' ' <<<"$compact")"
+else
+  failed=$((failed+1)); echo "sim: compact proposals NOT exercised both ways: $compact"
+fi
 echo "sim: ${passed} passed, ${failed} failed"
 [ $failed -eq 0 ]

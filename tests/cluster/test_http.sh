@@ -55,7 +55,7 @@ check_metrics() {
     for name in seq_height seq_view seq_view_timeouts_total seq_views_per_finalized_block \
         seq_finalized_txs_total seq_finalized_bytes_total seq_finalized_txs_per_second \
         seq_mempool_pending_txs seq_peers_connected seq_sync_lag_blocks seq_store_used_bytes \
-        seq_resident_memory_bytes; do
+        seq_resident_memory_bytes 'seq_compact_proposals_total{outcome="rebuilt"}'; do
         grep -q "^$name " "$T/metrics.$1" || fail "node$1 /metrics lacks $name"
     done
     grep -q '^seq_peers_connected 3$' "$T/metrics.$1" || fail "node$1: seq_peers_connected is not 3"

@@ -146,6 +146,7 @@ typedef struct {
     uint64_t final_height;
     uint64_t final_view;
     uint32_t group; /* partition side */
+    bool compact;   /* proposes compactly (tx ids); most nodes do, as seqd by default */
     seq_idset votes; /* view (as id) -> vote_record*, honest nodes only */
 } node;
 
@@ -294,6 +295,7 @@ static void byz_equivocate(sim *s, node *b, const seq_msg *m)
         return;
     seq_msg m2 = {.kind = SEQ_MSG_PROPOSE};
     m2.u.propose.block = alt;
+    m2.u.propose.ids_only = m->u.propose.ids_only; /* both compact: rebuilt from the mempool */
     m2.u.propose.vote = m->u.propose.vote;
     m2.u.propose.vote.hash = alt->hash;
     seq_vote_sign(&m2.u.propose.vote, b->key, 1);
@@ -351,14 +353,25 @@ static void byz_send(sim *s, node *b, uint32_t to, const seq_msg *m)
     transmit_msg(s, b->idx, to, m);
 }
 
-/* A double voter notarizes and finalizes every proposal it sees. */
+/* A double voter notarizes and finalizes every proposal it sees, full or
+ * compact (it needs no payload to vote). */
 static void byz_on_receive(sim *s, node *b, const seq_msg *m)
 {
-    if (!(b->byz_flags & BYZ_DOUBLE_VOTE) || (b->byz_flags & BYZ_SILENT) || m->kind != SEQ_MSG_PROPOSE)
+    if (!(b->byz_flags & BYZ_DOUBLE_VOTE) || (b->byz_flags & BYZ_SILENT))
         return;
-    const seq_block *blk = m->u.propose.block;
-    byz_vote(s, b, SEQ_VOTE_NOTARIZE, blk->h.view, &blk->hash, SEQ_TO_ALL);
-    byz_vote(s, b, SEQ_VOTE_FINALIZE, blk->h.view, &blk->hash, SEQ_TO_ALL);
+    uint64_t view;
+    const seq_hash *hash;
+    if (m->kind == SEQ_MSG_PROPOSE) {
+        view = m->u.propose.block->h.view;
+        hash = &m->u.propose.block->hash;
+    } else if (m->kind == SEQ_MSG_PROPOSE_IDS) {
+        view = m->u.propose_ids.header.view;
+        hash = &m->u.propose_ids.hash;
+    } else {
+        return;
+    }
+    byz_vote(s, b, SEQ_VOTE_NOTARIZE, view, hash, SEQ_TO_ALL);
+    byz_vote(s, b, SEQ_VOTE_FINALIZE, view, hash, SEQ_TO_ALL);
 }
 
 /* ---- replica callbacks and checks ------------------------------------------------------------ */
@@ -501,6 +514,7 @@ static int node_boot(sim *s, node *nd)
         .block_txs_max = 64,
         .block_bytes_max = 1u << 20,
         .store = nd->store,
+        .compact_proposals = nd->compact,
     };
     seq_replica_io io = {.ctx = nd, .send = io_send, .set_timer = io_set_timer, .delivered = io_delivered,
                          .signed_vote = io_signed_vote, .fatal = io_fatal};
@@ -602,6 +616,10 @@ static void faults_pick(sim *s)
         schedule(s, (event){.time = back, .kind = EV_RESTART, .node = victim});
     }
     schedule(s, (event){.time = phase, .kind = EV_HEAL});
+    /* Compact proposals meet dropped and late gossip here, so their rebuild
+     * and whole-block fetch run under every fault; full ones stay covered. */
+    for (uint32_t i = 0; i < s->n; i++)
+        s->nodes[i].compact = !rng_chance(&s->r, 0.25);
 }
 
 static void byzantine_pick(sim *s)
@@ -732,6 +750,8 @@ typedef struct {
     uint64_t finalized_min;
     uint64_t final_view_min;
     uint64_t events;
+    uint64_t compact_rebuilt; /* compact proposals the nodes up at the end rebuilt */
+    uint64_t compact_fetched; /* ... and fetched whole */
 } seed_result;
 
 static int seed_setup(sim *s)
@@ -830,11 +850,15 @@ static seed_result run_seed(sim *s, uint64_t seed)
                " (target %" PRIu64 ") %" PRIu64 " ms after the heal\n",
                seed, res.final_view_min, s->views_target, s->now - s->heal_time);
     fflush(stdout); /* a failure shows up at once, even when stdout is a file */
-    for (uint32_t i = 0; (res.liveness || s->verbose) && i < s->n; i++) {
+    for (uint32_t i = 0; i < s->n; i++) {
         node *nd = &s->nodes[i];
         seq_replica_status st = {0};
         if (nd->up)
             seq_replica_status_get(nd->replica, &st);
+        res.compact_rebuilt += st.proposals_rebuilt;
+        res.compact_fetched += st.proposals_fetched;
+        if (!res.liveness && !s->verbose)
+            continue;
         printf("  node=%u %s%s view=%" PRIu64 " final_height=%" PRIu64 " final_view=%" PRIu64
                " blocks_held=%u dropped=%" PRIu64 " byz_flags=%u\n",
                i, nd->up ? "up" : "down", nd->byz ? " byzantine" : "", st.consensus.view, nd->final_height,
@@ -947,7 +971,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    uint64_t safety = 0, liveness = 0, finalized_min = UINT64_MAX, views_sum = 0;
+    uint64_t safety = 0, liveness = 0, finalized_min = UINT64_MAX, views_sum = 0, rebuilt = 0, fetched = 0;
     for (uint64_t i = 0; i < seeds; i++) {
         seed_result r = run_seed(s, first + i);
         safety += r.safety;
@@ -955,6 +979,8 @@ int main(int argc, char **argv)
         if (r.finalized_min < finalized_min)
             finalized_min = r.finalized_min;
         views_sum += r.final_view_min;
+        rebuilt += r.compact_rebuilt;
+        fetched += r.compact_fetched;
         if (!verbose && seeds >= 100 && (i + 1) % (seeds / 10) == 0)
             fprintf(stderr, "sim: %" PRIu64 "/%" PRIu64 " seeds, %" PRIu64 " violations so far\n", i + 1, seeds,
                     safety + liveness);
@@ -962,6 +988,8 @@ int main(int argc, char **argv)
     rm_tree(s->root);
     printf("sim: views_finalized_avg=%.1f (lowest final view among honest nodes, averaged over seeds)\n",
            (double)views_sum / (double)seeds);
+    printf("sim: compact_proposals rebuilt=%" PRIu64 " fetched=%" PRIu64
+           " (received by the nodes up at each seed's end)\n", rebuilt, fetched);
     printf("sim: seeds=%" PRIu64 " nodes=%" PRIu64 " byzantine=%" PRIu64 " safety_violations=%" PRIu64
            " liveness_failures=%" PRIu64 " finalized_min=%" PRIu64 "\n",
            seeds, nodes, byz, safety, liveness, finalized_min == UINT64_MAX ? 0 : finalized_min);

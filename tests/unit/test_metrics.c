@@ -40,6 +40,8 @@ static void fill(seq_metrics *m, uint32_t ns_count)
         m->ns[i] = (seq_metrics_ns){.ns = 7 + i, .txs = 100 - i, .bytes = 1000u * (100 - i)};
     m->http_streams = 2;
     m->rss_bytes = 123456789;
+    m->proposals_rebuilt_total = 850;
+    m->proposals_fetched_total = 3;
 }
 
 static void render(const seq_metrics *m, size_t *len)
@@ -136,6 +138,8 @@ static void test_format_and_values(void **state)
     assert_non_null(strstr(text, "\nseq_view 1300\n"));
     assert_non_null(strstr(text, "# TYPE seq_view_timeouts_total counter\nseq_view_timeouts_total 17\n"));
     assert_non_null(strstr(text, "\nseq_finalized_txs_total 99999\n"));
+    assert_non_null(strstr(text, "\nseq_compact_proposals_total{outcome=\"rebuilt\"} 850\n"));
+    assert_non_null(strstr(text, "\nseq_compact_proposals_total{outcome=\"fetched\"} 3\n"));
     assert_non_null(strstr(text, "\nseq_views_per_finalized_block 1.25\n"));
     assert_non_null(strstr(text, "\nseq_finalized_txs_per_second 31415.5\n"));
     assert_non_null(strstr(text, "\nseq_mempool_txs{ns=\"7\"} 100\n"));

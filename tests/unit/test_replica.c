@@ -63,7 +63,8 @@ typedef struct {
     uint32_t to;
     seq_msg_kind kind;
     seq_vote vote;  /* VOTE, or PROPOSE's vote */
-    seq_hash hash;  /* BLOCK: the block's hash */
+    seq_hash hash;  /* BLOCK: the block's hash; BLOCK_REQ: the hash asked for */
+    bool ids_only;  /* PROPOSE: to travel compact */
     uint32_t txs;   /* TXS: how many */
     bool ids_ok;    /* TXS: every id is its transaction's */
     seq_hash first_id; /* TXS: the first transaction's id */
@@ -95,6 +96,8 @@ typedef struct {
     uint64_t block_interval_min_ms;
     uint64_t tx_ttl_ms;            /* for replica_open */
     uint32_t mempool_txs_max;      /* for replica_open; 0: 1024 */
+    bool compact;                  /* for replica_open: compact_proposals */
+    uint64_t block_bytes_max;      /* for replica_open; 0: 1 MiB */
     seq_hash dropped[DELIVERED_MAX];
     int dropped_reason[DELIVERED_MAX];
     uint32_t dropped_count;
@@ -195,10 +198,13 @@ static void io_send(void *ctx, uint32_t to, const seq_msg *m)
     s->kind = m->kind;
     if (m->kind == SEQ_MSG_VOTE)
         s->vote = m->u.vote;
-    else if (m->kind == SEQ_MSG_PROPOSE)
+    else if (m->kind == SEQ_MSG_PROPOSE) {
         s->vote = m->u.propose.vote;
-    else if (m->kind == SEQ_MSG_BLOCK)
+        s->ids_only = m->u.propose.ids_only;
+    } else if (m->kind == SEQ_MSG_BLOCK)
         s->hash = m->u.block.block->hash;
+    else if (m->kind == SEQ_MSG_BLOCK_REQ)
+        s->hash = m->u.block_req.hash;
     else if (m->kind == SEQ_MSG_TXS) {
         s->txs = m->u.txs.count;
         s->ids_ok = true;
@@ -280,11 +286,12 @@ static void replica_open(fixture *fx)
                     .tx_bytes_max = 4096, .namespaces_max = 16,
                     .recent_max = 1024},
         .block_txs_max = 64,
-        .block_bytes_max = 1u << 20,
+        .block_bytes_max = fx->block_bytes_max ? fx->block_bytes_max : 1u << 20,
         .store = fx->store,
         .empty_block_delay_ms = fx->empty_block_delay_ms,
         .block_interval_min_ms = fx->block_interval_min_ms,
         .tx_ttl_ms = fx->tx_ttl_ms,
+        .compact_proposals = fx->compact,
     };
     seq_replica_io io = {.ctx = fx, .send = io_send, .set_timer = io_set_timer, .delivered = io_delivered,
                          .dropped = io_dropped, .fatal = io_fatal};
@@ -1199,6 +1206,284 @@ static void test_full_mempool_evicts_for_other_namespace(void **state)
     assert_int_equal(st.mempool_txs, 4);
 }
 
+/* ---- compact proposals ------------------------------------------------------------------ */
+
+/* b as its leader sends it compact: header, tx ids (into ids), signed vote. */
+static seq_msg compact_of(fixture *fx, const seq_block *b, seq_hash *ids)
+{
+    seq_msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = SEQ_MSG_PROPOSE_IDS;
+    m.u.propose_ids.header = b->h;
+    m.u.propose_ids.hash = b->hash;
+    for (uint32_t i = 0; i < b->tx_count; i++)
+        ids[i] = b->txs[i].id;
+    m.u.propose_ids.ids = ids;
+    m.u.propose_ids.vote = vote_make(SEQ_VOTE_NOTARIZE, b->h.view, &b->hash, b->h.leader);
+    (void)fx;
+    return m;
+}
+
+/* Every transaction of b into our mempool, as gossip would bring them. */
+static void gossip_block_txs(fixture *fx, const seq_block *b)
+{
+    for (uint32_t i = 0; i < b->tx_count; i++)
+        assert_int_equal(seq_replica_submit(fx->r, b->txs[i].ns, b->txs[i].data, b->txs[i].len, NULL), 0);
+}
+
+static uint32_t sends_of(const fixture *fx, seq_msg_kind kind, uint32_t to)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < fx->send_count; i++)
+        n += fx->sends[i].kind == kind && fx->sends[i].to == to;
+    return n;
+}
+
+/* A compact proposal whose transactions we hold is rebuilt into the
+ * leader's block: we vote to notarize that very block and ask for nothing. */
+static void test_compact_proposal_rebuilt_from_mempool(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    seq_block *b = block_view1(fx, 'c');
+    gossip_block_txs(fx, b);
+    seq_hash ids[1];
+    seq_msg m = compact_of(fx, b, ids);
+    assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
+    const sent *nz = own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1);
+    assert_non_null(nz);
+    assert_memory_equal(nz->vote.hash.b, b->hash.b, SEQ_HASH_BYTES);
+    assert_int_equal(sends_of(fx, SEQ_MSG_BLOCK_REQ, b->h.leader), 0);
+    seq_block *kept = NULL;
+    assert_int_equal(seq_store_kept_get(fx->store, &b->hash, &kept), 0);
+    assert_int_equal(kept->tx_count, 1);
+    assert_memory_equal(kept->txs[0].data, b->txs[0].data, b->txs[0].len);
+    seq_block_free(kept);
+    seq_replica_status st;
+    seq_replica_status_get(fx->r, &st);
+    assert_int_equal(st.proposals_rebuilt, 1);
+    assert_int_equal(st.proposals_fetched, 0);
+}
+
+/* Missing a transaction, we ask the leader for the whole block once (a
+ * repeat of the proposal asks nothing more) and vote when it arrives. */
+static void test_compact_proposal_missing_tx_fetches_block(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    seq_block *b = block_view1(fx, 'm');
+    seq_hash ids[1];
+    seq_msg m = compact_of(fx, b, ids);
+    assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
+    assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
+    assert_null(own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1));
+    assert_int_equal(sends_of(fx, SEQ_MSG_BLOCK_REQ, b->h.leader), 1);
+    for (uint32_t i = 0; i < fx->send_count; i++)
+        if (fx->sends[i].kind == SEQ_MSG_BLOCK_REQ)
+            assert_memory_equal(fx->sends[i].hash.b, b->hash.b, SEQ_HASH_BYTES);
+
+    seq_msg whole = {.kind = SEQ_MSG_BLOCK, .u.block.block = b};
+    assert_int_equal(seq_replica_receive(fx->r, T0 + 1, b->h.leader, &whole), 0);
+    const sent *nz = own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1);
+    assert_non_null(nz);
+    assert_memory_equal(nz->vote.hash.b, b->hash.b, SEQ_HASH_BYTES);
+    seq_replica_status st;
+    seq_replica_status_get(fx->r, &st);
+    assert_int_equal(st.proposals_rebuilt, 0);
+    assert_int_equal(st.proposals_fetched, 1);
+}
+
+/* Only the view's leader gets a block fetched for its compact proposal: one
+ * from another validator (which cannot be a valid proposal) asks nothing. */
+static void test_compact_proposal_from_non_leader_asks_nothing(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    seq_block *b = block_view1(fx, 'n');
+    seq_hash ids[1];
+    seq_msg m = compact_of(fx, b, ids);
+    uint32_t other = (b->h.leader + 1) % KEYS_N == 0 ? 2 : (b->h.leader + 1) % KEYS_N;
+    assert_int_equal(seq_replica_receive(fx->r, T0, other, &m), 0);
+    assert_int_equal(sends_of(fx, SEQ_MSG_BLOCK_REQ, other), 0);
+    assert_int_equal(sends_of(fx, SEQ_MSG_BLOCK_REQ, b->h.leader), 0);
+    assert_null(own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1));
+}
+
+/* Ids that name transactions we hold but not the header's payload root (a
+ * leader lying about its block) rebuild nothing we would vote for. */
+static void test_compact_proposal_with_foreign_ids_refused(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    seq_block *b = block_view1(fx, 'x');
+    seq_header h2 = b->h;
+    h2.timestamp_ms++;
+    seq_block *other = block_make(fx, &h2, 'y'); /* another transaction, held by us */
+    gossip_block_txs(fx, other);
+    seq_hash ids[1];
+    seq_msg m = compact_of(fx, b, ids);
+    ids[0] = other->txs[0].id;
+    assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
+    assert_null(own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1));
+    seq_replica_status st;
+    seq_replica_status_get(fx->r, &st);
+    assert_int_equal(st.proposals_rebuilt, 0);
+}
+
+/* A block of view `view` led by its leader, one transaction tagged `tag`
+ * (which no mempool holds unless gossiped). */
+static seq_block *block_in_view(fixture *fx, uint64_t view, uint8_t tag)
+{
+    seq_header h = {.chain_id = CHAIN_ID, .height = 1, .view = view, .leader = seq_leader_of(&fx->vs, view),
+                    .timestamp_ms = T0};
+    return block_make(fx, &h, tag);
+}
+
+/* The same compact proposal again (a replay, or a duplicated frame) costs
+ * no second rebuild. */
+static void test_compact_proposal_repeat_not_rebuilt(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    seq_block *b = block_view1(fx, 'r');
+    gossip_block_txs(fx, b);
+    seq_hash ids[1];
+    seq_msg m = compact_of(fx, b, ids);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
+    seq_replica_status st;
+    seq_replica_status_get(fx->r, &st);
+    assert_int_equal(st.proposals_rebuilt, 1);
+    assert_int_equal(own_votes_sent(fx, 0, SEQ_VOTE_NOTARIZE, 1), 1);
+}
+
+/* A compact proposal for a view beyond the consensus' vote window, or with
+ * more transactions than our blocks may hold, costs no rebuild and asks
+ * for no block, even from the view's leader. */
+static void test_compact_proposal_outside_limits_ignored(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    uint64_t far = 1 + KEYS_N * (SEQ_VOTE_VIEWS_AHEAD_MAX + 1); /* led by view 1's leader */
+    seq_block *ahead = block_in_view(fx, far, 'f');
+    seq_hash ids[1];
+    seq_msg m = compact_of(fx, ahead, ids);
+    assert_int_equal(seq_replica_receive(fx->r, T0, ahead->h.leader, &m), 0);
+    assert_int_equal(sends_of(fx, SEQ_MSG_BLOCK_REQ, ahead->h.leader), 0);
+
+    seq_block *b = block_view1(fx, 'g');
+    seq_hash big_ids[1];
+    seq_msg big = compact_of(fx, b, big_ids);
+    big.u.propose_ids.header.tx_count = 65; /* the fixture's block_txs_max is 64 */
+    assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &big), 0);
+    assert_int_equal(sends_of(fx, SEQ_MSG_BLOCK_REQ, b->h.leader), 0);
+}
+
+/* Transactions we hold whose payloads add up to more than our block byte
+ * limit rebuild nothing (no copy of them) and ask for nothing. */
+static void test_compact_proposal_over_byte_limit_ignored(void **state)
+{
+    fixture *fx = *state;
+    fx->block_bytes_max = 8192;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    static uint8_t payloads[3][4000];
+    seq_tx txs[3];
+    for (int i = 0; i < 3; i++) {
+        memset(payloads[i], 'a' + i, sizeof payloads[i]);
+        txs[i] = (seq_tx){.ns = NS, .len = sizeof payloads[i], .data = payloads[i]};
+    }
+    seq_header h = {.chain_id = CHAIN_ID, .height = 1, .view = 1, .leader = seq_leader_of(&fx->vs, 1),
+                    .timestamp_ms = T0};
+    seq_block *b = NULL;
+    assert_int_equal(seq_block_build(&b, &h, txs, 3), 0);
+    block_keep(fx, b);
+    gossip_block_txs(fx, b);
+    seq_hash ids[3];
+    seq_msg m = compact_of(fx, b, ids);
+    assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
+    seq_replica_status st;
+    seq_replica_status_get(fx->r, &st);
+    assert_int_equal(st.proposals_rebuilt, 0);
+    assert_int_equal(sends_of(fx, SEQ_MSG_BLOCK_REQ, b->h.leader), 0);
+    assert_null(own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1));
+}
+
+/* Each leader parks only its own newest proposal: another validator's
+ * compact proposals that it must fetch cannot push the view's leader's
+ * out, whose block, when it comes, gets our vote. */
+static void test_parked_proposal_kept_per_leader(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    seq_block *b = block_view1(fx, 'p');
+    seq_hash ids[1];
+    seq_msg m = compact_of(fx, b, ids);
+    assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
+    uint32_t other = seq_leader_of(&fx->vs, 2);
+    for (uint64_t view = 2; view <= SEQ_VOTE_VIEWS_AHEAD_MAX; view += KEYS_N) {
+        for (uint8_t tag = 0; tag < 4; tag++) {
+            seq_header h = {.chain_id = CHAIN_ID, .height = 1, .view = view, .leader = other,
+                            .timestamp_ms = T0 + tag};
+            seq_block *junk = block_make(fx, &h, (uint8_t)('A' + tag));
+            seq_hash junk_ids[1];
+            seq_msg j = compact_of(fx, junk, junk_ids);
+            assert_int_equal(seq_replica_receive(fx->r, T0, other, &j), 0);
+        }
+    }
+    assert_true(sends_of(fx, SEQ_MSG_BLOCK_REQ, other) >= 4);
+    seq_msg whole = {.kind = SEQ_MSG_BLOCK, .u.block.block = b};
+    assert_int_equal(seq_replica_receive(fx->r, T0 + 1, b->h.leader, &whole), 0);
+    const sent *nz = own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1);
+    assert_non_null(nz);
+    assert_memory_equal(nz->vote.hash.b, b->hash.b, SEQ_HASH_BYTES);
+}
+
+/* As leader with compact proposals, our proposal travels ids-only and comes
+ * after the gossip of the transactions it carries, on the same sends. */
+static void test_own_proposal_compact_after_gossip(void **state)
+{
+    fixture *fx = *state;
+    fx->compact = true;
+    node_open(fx, KEYS_N, 1, TEST_MAP_BYTES);
+    assert_int_equal(seq_leader_of(&fx->vs, 1), 1);
+    assert_int_equal(seq_replica_submit(fx->r, NS, (const uint8_t *)"queued", 6, NULL), 0);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    int gossip_at = -1, propose_at = -1;
+    for (uint32_t i = 0; i < fx->send_count; i++) {
+        if (fx->sends[i].kind == SEQ_MSG_TXS && gossip_at < 0)
+            gossip_at = (int)i;
+        if (fx->sends[i].kind == SEQ_MSG_PROPOSE && propose_at < 0)
+            propose_at = (int)i;
+    }
+    assert_true(gossip_at >= 0 && propose_at > gossip_at);
+    assert_true(fx->sends[propose_at].ids_only);
+    assert_int_equal(fx->sends[propose_at].to, SEQ_TO_ALL);
+}
+
+/* Without compact proposals the proposal carries its payloads. */
+static void test_own_proposal_full_without_compact(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, KEYS_N, 1, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_submit(fx->r, NS, (const uint8_t *)"queued", 6, NULL), 0);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    uint32_t proposals = 0;
+    for (uint32_t i = 0; i < fx->send_count; i++)
+        if (fx->sends[i].kind == SEQ_MSG_PROPOSE) {
+            proposals++;
+            assert_false(fx->sends[i].ids_only);
+        }
+    assert_int_equal(proposals, 1);
+}
+
 int main(void)
 {
     seq_log_set_level(SEQ_LOG_OFF); /* the fatal test logs by design; the asserts say it all */
@@ -1224,6 +1509,16 @@ int main(void)
         T(test_submit_gossips_with_its_id),
         T(test_pending_tx_expires),
         T(test_full_mempool_evicts_for_other_namespace),
+        T(test_compact_proposal_rebuilt_from_mempool),
+        T(test_compact_proposal_missing_tx_fetches_block),
+        T(test_compact_proposal_from_non_leader_asks_nothing),
+        T(test_compact_proposal_with_foreign_ids_refused),
+        T(test_own_proposal_compact_after_gossip),
+        T(test_compact_proposal_repeat_not_rebuilt),
+        T(test_compact_proposal_outside_limits_ignored),
+        T(test_parked_proposal_kept_per_leader),
+        T(test_compact_proposal_over_byte_limit_ignored),
+        T(test_own_proposal_full_without_compact),
     };
 #undef T
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

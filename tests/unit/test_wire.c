@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "errors.h"
+#include "pbconv.h"
 #include "seq.pb-c.h"
 #include "types.h"
 #include "wire.h"
@@ -936,6 +937,298 @@ static void test_decode_fuzz(void **state)
     seq_block_free(block);
 }
 
+/* ---- compact proposals -------------------------------------------------------- */
+
+static void assert_headers_equal(const seq_header *a, const seq_header *b)
+{
+    uint8_t ea[SEQ_HEADER_BYTES], eb[SEQ_HEADER_BYTES];
+    seq_header_encode(a, ea);
+    seq_header_encode(b, eb);
+    assert_memory_equal(ea, eb, SEQ_HEADER_BYTES);
+}
+
+/* out is the compact form of the proposal of block b with vote v. */
+static void assert_compact_of(const seq_msg *out, const seq_block *b, const seq_vote *v)
+{
+    assert_int_equal(out->kind, SEQ_MSG_PROPOSE_IDS);
+    assert_true(out->owned);
+    assert_headers_equal(&out->u.propose_ids.header, &b->h);
+    assert_int_equal(out->u.propose_ids.header.tx_count, b->tx_count);
+    assert_memory_equal(out->u.propose_ids.hash.b, b->hash.b, SEQ_HASH_BYTES);
+    assert_non_null(out->u.propose_ids.ids);
+    for (uint32_t i = 0; i < b->tx_count; i++)
+        assert_memory_equal(out->u.propose_ids.ids[i].b, b->txs[i].id.b, SEQ_HASH_BYTES);
+    assert_votes_equal(&out->u.propose_ids.vote, v);
+}
+
+/* Encodes m and checks the bytes are exactly want's. */
+static void assert_encodes_to(const seq_msg *m, const uint8_t *want, size_t want_len)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(seq_msg_encode(m, &buf, &len), 0);
+    assert_int_equal(len, want_len);
+    assert_memory_equal(buf, want, len);
+    free(buf);
+}
+
+/* A proposal with ids_only goes out as a CompactProposal (the block's tx ids,
+ * 32 bytes each, no payloads) and comes back as SEQ_MSG_PROPOSE_IDS: the
+ * block's header and hash, its tx ids in block order, the same vote (whose
+ * signature still verifies). The decoded message, and one put together by
+ * hand from the block, re-encode to the very same bytes; release frees the
+ * ids. Without ids_only the same proposal is a full one, as before. */
+static void test_round_trip_compact_proposal(void **state)
+{
+    (void)state;
+    seq_block *b = make_block(21);
+    seq_msg m = {.kind = SEQ_MSG_PROPOSE};
+    m.u.propose.block = b;
+    m.u.propose.vote = make_vote(SEQ_VOTE_NOTARIZE, 21, &b->hash, 1);
+    m.u.propose.ids_only = true;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(seq_msg_encode(&m, &buf, &len), 0);
+
+    Seq__PeerMessage *up = seq__peer_message__unpack(NULL, len, buf);
+    assert_non_null(up);
+    assert_int_equal(up->body_case, SEQ__PEER_MESSAGE__BODY_COMPACT_PROPOSAL);
+    assert_non_null(up->compact_proposal);
+    assert_int_equal(up->compact_proposal->tx_ids.len, 7 * SEQ_HASH_BYTES);
+    seq__peer_message__free_unpacked(up, NULL);
+
+    seq_msg out, again;
+    assert_int_equal(seq_msg_decode(&out, buf, len), 0);
+    assert_compact_of(&out, b, &m.u.propose.vote);
+    assert_int_equal(seq_vote_verify(&out.u.propose_ids.vote, &vs, CHAIN_ID), 0);
+    assert_encodes_to(&out, buf, len);
+    /* Decoded again while out still holds its ids: this copy cannot land in
+     * the allocation the encoder just freed with the same ids in it. */
+    assert_int_equal(seq_msg_decode(&again, buf, len), 0);
+    assert_compact_of(&again, b, &m.u.propose.vote);
+    seq_msg_release(&again);
+
+    seq_hash ids[7];
+    for (uint32_t i = 0; i < 7; i++)
+        ids[i] = b->txs[i].id;
+    seq_msg by_hand = {.kind = SEQ_MSG_PROPOSE_IDS};
+    by_hand.u.propose_ids.header = b->h;
+    by_hand.u.propose_ids.hash = b->hash;
+    by_hand.u.propose_ids.ids = ids;
+    by_hand.u.propose_ids.vote = m.u.propose.vote;
+    assert_encodes_to(&by_hand, buf, len);
+
+    seq_msg_release(&out);
+    assert_null(out.u.propose_ids.ids);
+    seq_msg_release(&out); /* a second release is a no-op */
+
+    /* The same proposal without ids_only: a full one, payloads and all. */
+    m.u.propose.ids_only = false;
+    seq_msg full;
+    round_trip(&m, &full);
+    assert_blocks_equal(b, full.u.propose.block);
+    assert_votes_equal(&m.u.propose.vote, &full.u.propose.vote);
+    seq_msg_release(&full);
+    free(buf);
+    seq_block_free(b);
+}
+
+/* An empty block's compact proposal (tx_count 0, no id bytes) round-trips
+ * and re-encodes to the same bytes. */
+static void test_round_trip_compact_proposal_empty(void **state)
+{
+    (void)state;
+    seq_header tmpl = {.chain_id = CHAIN_ID, .height = 3, .view = 6, .parent_view = 5, .leader = 2};
+    seq_block *b = NULL;
+    assert_int_equal(seq_block_build(&b, &tmpl, NULL, 0), 0);
+    seq_msg m = {.kind = SEQ_MSG_PROPOSE};
+    m.u.propose.block = b;
+    m.u.propose.vote = make_vote(SEQ_VOTE_NOTARIZE, 6, &b->hash, 2);
+    m.u.propose.ids_only = true;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(seq_msg_encode(&m, &buf, &len), 0);
+    seq_msg out;
+    assert_int_equal(seq_msg_decode(&out, buf, len), 0);
+    assert_compact_of(&out, b, &m.u.propose.vote);
+    assert_int_equal(out.u.propose_ids.header.tx_count, 0);
+    assert_encodes_to(&out, buf, len);
+    seq_msg_release(&out);
+    free(buf);
+    seq_block_free(b);
+}
+
+/* A CompactProposal put together by hand from its parts (backing storage
+ * included), for decode_pb. Not to be copied once set: it points into itself. */
+typedef struct {
+    Seq__PeerMessage pm;
+    Seq__CompactProposal cp;
+    Seq__BlockHeader header;
+    Seq__Vote vote;
+    seq_header h;
+    seq_vote v;
+} compact_pb;
+
+static void compact_pb_set(compact_pb *c, const seq_header *h, const void *ids, size_t ids_len, const seq_vote *v)
+{
+    c->h = *h;
+    c->v = *v;
+    seq_pb_header_set(&c->header, &c->h);
+    c->vote = (Seq__Vote)SEQ__VOTE__INIT;
+    c->vote.kind = v->kind;
+    c->vote.view = v->view;
+    c->vote.signer = v->signer;
+    c->vote.hash = bin(c->v.hash.b, v->kind == SEQ_VOTE_NULLIFY ? 0 : SEQ_HASH_BYTES);
+    c->vote.sig = bin(c->v.sig.b, SEQ_SIG_BYTES);
+    c->cp = (Seq__CompactProposal)SEQ__COMPACT_PROPOSAL__INIT;
+    c->cp.header = &c->header;
+    c->cp.tx_ids = bin(ids, ids_len);
+    c->cp.vote = &c->vote;
+    c->pm = (Seq__PeerMessage)SEQ__PEER_MESSAGE__INIT;
+    c->pm.body_case = SEQ__PEER_MESSAGE__BODY_COMPACT_PROPOSAL;
+    c->pm.compact_proposal = &c->cp;
+}
+
+/* Malformed compact proposals, each one fault away from a valid one (the
+ * control, packed exactly as seq_msg_encode packs it): tx_ids not exactly
+ * 32 bytes per header.tx_count, a nullify or finalize vote, no header or no
+ * vote are SEQ_EDECODE; a vote for another hash or view, or a header changed
+ * under its vote, SEQ_EMISMATCH; tx_count over SEQ_BLOCK_TXS_MAX (ids and
+ * vote consistent with it) SEQ_ETOOBIG, while exactly at the limit passes. */
+static void test_decode_rejects_bad_compact_proposal(void **state)
+{
+    (void)state;
+    seq_block *b = make_block(30);
+    const size_t n = b->tx_count;
+    uint8_t ids[8 * SEQ_HASH_BYTES];
+    memset(ids, 0x5a, sizeof ids);
+    for (uint32_t i = 0; i < n; i++)
+        memcpy(ids + i * SEQ_HASH_BYTES, b->txs[i].id.b, SEQ_HASH_BYTES);
+    const seq_vote good = make_vote(SEQ_VOTE_NOTARIZE, 30, &b->hash, 1);
+    compact_pb c;
+
+    compact_pb_set(&c, &b->h, ids, n * SEQ_HASH_BYTES, &good);
+    assert_int_equal(decode_pb(&c.pm), 0);
+    seq_msg m = {.kind = SEQ_MSG_PROPOSE};
+    m.u.propose.block = b;
+    m.u.propose.vote = good;
+    m.u.propose.ids_only = true;
+    size_t packed_len = seq__peer_message__get_packed_size(&c.pm);
+    uint8_t *packed = malloc(packed_len);
+    assert_non_null(packed);
+    assert_int_equal(seq__peer_message__pack(&c.pm, packed), packed_len);
+    assert_encodes_to(&m, packed, packed_len);
+    free(packed);
+
+    const size_t bad_lens[] = {0, SEQ_HASH_BYTES - 1, (n - 1) * SEQ_HASH_BYTES, n * SEQ_HASH_BYTES - 1,
+                               n * SEQ_HASH_BYTES + 1, (n + 1) * SEQ_HASH_BYTES};
+    for (size_t i = 0; i < sizeof bad_lens / sizeof bad_lens[0]; i++) {
+        compact_pb_set(&c, &b->h, ids, bad_lens[i], &good);
+        assert_int_equal(decode_pb(&c.pm), SEQ_EDECODE);
+    }
+
+    seq_hash other = b->hash;
+    other.b[31] ^= 1;
+    const struct {
+        seq_vote vote;
+        int rc;
+    } votes[] = {
+        {make_vote(SEQ_VOTE_NULLIFY, 30, NULL, 1), SEQ_EDECODE},
+        {make_vote(SEQ_VOTE_FINALIZE, 30, &b->hash, 1), SEQ_EDECODE},
+        {make_vote(SEQ_VOTE_NOTARIZE, 30, &other, 1), SEQ_EMISMATCH},
+        {make_vote(SEQ_VOTE_NOTARIZE, 31, &b->hash, 1), SEQ_EMISMATCH},
+        {make_vote(SEQ_VOTE_NOTARIZE, 29, &b->hash, 1), SEQ_EMISMATCH},
+    };
+    for (size_t i = 0; i < sizeof votes / sizeof votes[0]; i++) {
+        compact_pb_set(&c, &b->h, ids, n * SEQ_HASH_BYTES, &votes[i].vote);
+        assert_int_equal(decode_pb(&c.pm), votes[i].rc);
+    }
+
+    /* A header changed under the leader's vote: the vote is not for it. */
+    seq_header later = b->h;
+    later.timestamp_ms++;
+    compact_pb_set(&c, &later, ids, n * SEQ_HASH_BYTES, &good);
+    assert_int_equal(decode_pb(&c.pm), SEQ_EMISMATCH);
+
+    /* No header, where an all-zero one (tx_count 0, no ids, a vote for
+     * it) would pass: a missing header is not read as the default one. */
+    seq_header zero_h;
+    memset(&zero_h, 0, sizeof zero_h);
+    seq_hash zero_hash;
+    seq_header_hash(&zero_h, &zero_hash);
+    seq_vote zero_vote = make_vote(SEQ_VOTE_NOTARIZE, 0, &zero_hash, 1);
+    compact_pb_set(&c, &zero_h, ids, 0, &zero_vote);
+    assert_int_equal(decode_pb(&c.pm), 0);
+    c.cp.header = NULL;
+    assert_int_equal(decode_pb(&c.pm), SEQ_EDECODE);
+
+    compact_pb_set(&c, &b->h, ids, n * SEQ_HASH_BYTES, &good);
+    c.cp.vote = NULL;
+    assert_int_equal(decode_pb(&c.pm), SEQ_EDECODE);
+    c.cp.vote = &c.vote;
+    c.header.parent.len = SEQ_HASH_BYTES - 1;
+    assert_int_equal(decode_pb(&c.pm), SEQ_EDECODE);
+    c.header.parent.len = SEQ_HASH_BYTES;
+    assert_int_equal(decode_pb(&c.pm), 0); /* every fault above was undone */
+
+    /* The tx limit: ids (unchecked by the codec) and vote consistent with
+     * the header's count, so that only the count can be refused. */
+    uint8_t *many = calloc(SEQ_BLOCK_TXS_MAX + 1, SEQ_HASH_BYTES);
+    assert_non_null(many);
+    seq_header big = b->h;
+    big.tx_count = SEQ_BLOCK_TXS_MAX;
+    seq_hash big_hash;
+    seq_header_hash(&big, &big_hash);
+    seq_vote big_vote = make_vote(SEQ_VOTE_NOTARIZE, 30, &big_hash, 1);
+    compact_pb_set(&c, &big, many, (size_t)SEQ_BLOCK_TXS_MAX * SEQ_HASH_BYTES, &big_vote);
+    assert_int_equal(decode_pb(&c.pm), 0);
+    big.tx_count = SEQ_BLOCK_TXS_MAX + 1;
+    seq_header_hash(&big, &big_hash);
+    big_vote = make_vote(SEQ_VOTE_NOTARIZE, 30, &big_hash, 1);
+    compact_pb_set(&c, &big, many, (size_t)(SEQ_BLOCK_TXS_MAX + 1) * SEQ_HASH_BYTES, &big_vote);
+    assert_int_equal(decode_pb(&c.pm), SEQ_ETOOBIG);
+    big.tx_count = UINT32_MAX;
+    seq_header_hash(&big, &big_hash);
+    big_vote = make_vote(SEQ_VOTE_NOTARIZE, 30, &big_hash, 1);
+    compact_pb_set(&c, &big, many, SEQ_HASH_BYTES, &big_vote);
+    assert_int_equal(decode_pb(&c.pm), SEQ_ETOOBIG);
+    free(many);
+    seq_block_free(b);
+}
+
+/* Mutations of a valid compact proposal decode to an error or to a message
+ * that re-encodes; never a crash or a leak (under ASan). */
+static void test_decode_fuzz_compact_proposal(void **state)
+{
+    (void)state;
+    rng_state = 0xc0ac7ull;
+    seq_block *b = make_block(12);
+    seq_msg m = {.kind = SEQ_MSG_PROPOSE};
+    m.u.propose.block = b;
+    m.u.propose.vote = make_vote(SEQ_VOTE_NOTARIZE, 12, &b->hash, 0);
+    m.u.propose.ids_only = true;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(seq_msg_encode(&m, &buf, &len), 0);
+    int accepted = 0, refused = 0;
+    for (int i = 0; i < 5000; i++) {
+        uint8_t *copy = malloc(len);
+        assert_non_null(copy);
+        memcpy(copy, buf, len);
+        size_t mlen = len;
+        mutate(copy, &mlen);
+        if (fuzz_one(copy, mlen) == 0)
+            accepted++;
+        else
+            refused++;
+        free(copy);
+    }
+    assert_true(accepted > 100);
+    assert_true(refused > 100);
+    free(buf);
+    seq_block_free(b);
+}
+
 /* ---- framing ------------------------------------------------------------------- */
 
 /* Writes header + payload for each message into one stream; returns its length. */
@@ -1141,6 +1434,10 @@ int main(void)
         cmocka_unit_test(test_decode_rejects_oversized_txs),
         cmocka_unit_test(test_decode_bounds_unpack_memory),
         cmocka_unit_test(test_decode_fuzz),
+        cmocka_unit_test(test_round_trip_compact_proposal),
+        cmocka_unit_test(test_round_trip_compact_proposal_empty),
+        cmocka_unit_test(test_decode_rejects_bad_compact_proposal),
+        cmocka_unit_test(test_decode_fuzz_compact_proposal),
         cmocka_unit_test(test_framer_byte_by_byte),
         cmocka_unit_test(test_framer_several_frames_per_feed),
         cmocka_unit_test(test_framer_oversize),
