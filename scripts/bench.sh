@@ -11,14 +11,14 @@
 # subscribers=N finalized_with_subscribers_tx_per_s=S
 # with X the highest finalized rate seen without subscribers, Y, Z, W from the
 # half-load run and S from phase 3.
-# Env: BENCH_RATE (80000), BENCH_SIZE (256), BENCH_NAMESPACES (8),
+# Env: BENCH_RATE (90000), BENCH_SIZE (256), BENCH_NAMESPACES (8),
 #      BENCH_DURATION (10), BENCH_WARMUP (2), BENCH_HALF_RATE (half of phase 1),
 #      BENCH_BASE_PORT (17700), BENCH_VALIDATORS (4), BENCH_SUBSCRIBERS (200; 0 skips
 #      phase 3), SEQ_BIN (./build).
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd -P)
 BIN=$(cd "${SEQ_BIN:-$root/build}" && pwd -P) || { echo "bench: no build dir"; exit 1; }
-RATE=${BENCH_RATE:-80000}
+RATE=${BENCH_RATE:-90000}
 SIZE=${BENCH_SIZE:-256}
 NAMESPACES=${BENCH_NAMESPACES:-8}
 DURATION=${BENCH_DURATION:-10}
