@@ -436,6 +436,12 @@ int seq_mempool_add_tx(seq_mempool *mp, const seq_tx *in)
     return insert(mp, q, &tx);
 }
 
+void seq_mempool_prefetch(const seq_mempool *mp, const seq_hash *id)
+{
+    seq_idset_prefetch(&mp->pending, id);
+    seq_idset_prefetch(&mp->recent.ids, id);
+}
+
 /* ---- build --------------------------------------------------------------- */
 
 typedef struct {

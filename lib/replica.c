@@ -27,6 +27,7 @@ _Static_assert(SEQ_ACTIONS_MAX <= SEQ_VOTELOG_APPEND_MAX, "a step's votes must f
 #define FOLLOWUPS_MAX 256      /* BUILD/VERIFY answers waiting; far above one step's few */
 #define FOLLOWUPS_PER_CALL 32  /* answered per call; the rest wait for seq_replica_continue */
 #define GOSSIP_BYTES_MAX (64u << 20)
+#define GOSSIP_PREFETCH_AHEAD 8 /* transactions of a gossip frame prefetched ahead of adding */
 
 typedef struct {
     seq_ns ns;
@@ -568,8 +569,15 @@ static void report_evicted(seq_replica *r)
  * built (drop_finalized), and a peer's proposal with one is refused (VERIFY). */
 static void accept_gossip(seq_replica *r, const seq_msg *m)
 {
-    for (uint32_t i = 0; i < m->u.txs.count; i++)
-        (void)seq_mempool_add_tx(r->mempool, &m->u.txs.txs[i]); /* ids computed by seq_msg_decode */
+    const seq_tx *txs = m->u.txs.txs;
+    uint32_t n = m->u.txs.count;
+    for (uint32_t i = 0; i < n && i < GOSSIP_PREFETCH_AHEAD; i++)
+        seq_mempool_prefetch(r->mempool, &txs[i].id);
+    for (uint32_t i = 0; i < n; i++) {
+        if (i + GOSSIP_PREFETCH_AHEAD < n)
+            seq_mempool_prefetch(r->mempool, &txs[i + GOSSIP_PREFETCH_AHEAD].id);
+        (void)seq_mempool_add_tx(r->mempool, &txs[i]); /* ids computed by seq_msg_decode */
+    }
     report_evicted(r);
 }
 

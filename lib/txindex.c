@@ -22,6 +22,8 @@
 #include "errors.h"
 #include "log.h"
 
+#define PUT_PREFETCH_AHEAD 8 /* ids of a block prefetched ahead of their insert into `pending` */
+
 static uint64_t mono_ns(void)
 {
     struct timespec t;
@@ -110,6 +112,11 @@ static void hand_over(seq_txindex *x)
     x->writing = x->pending;
     x->writing_height = x->pending_height;
     seq_idset_init(&x->pending);
+    /* Sized for a batch like this one at once: grown from empty by
+     * doubling, it rehashed every id about once more per batch. Without
+     * the memory now, it grows as before. */
+    if (seq_idset_reserve(&x->pending, seq_idset_count(&x->writing)) != 0)
+        SEQ_DEBUG("txindex_reserve_failed", "ids=%u", seq_idset_count(&x->writing));
     x->busy = true;
     pthread_cond_broadcast(&x->cond);
 }
@@ -133,7 +140,11 @@ int seq_txindex_add(seq_txindex *x, const seq_block *b)
     }
     if (!err)
         err = seq_idset_reserve(&x->pending, seq_idset_count(&x->pending) + b->tx_count);
+    for (uint32_t i = 0; !err && i < b->tx_count && i < PUT_PREFETCH_AHEAD; i++)
+        seq_idset_prefetch(&x->pending, &b->txs[i].id);
     for (uint32_t i = 0; !err && i < b->tx_count; i++) {
+        if (i + PUT_PREFETCH_AHEAD < b->tx_count)
+            seq_idset_prefetch(&x->pending, &b->txs[i + PUT_PREFETCH_AHEAD].id);
         int rc = seq_idset_put(&x->pending, &b->txs[i].id, txi_loc_pack(b->h.height, i));
         SEQ_ASSERT(rc == 0 || rc == SEQ_EEXISTS);
     }
