@@ -516,6 +516,21 @@ int seq_node_submit(seq_node *n, seq_ns ns, const uint8_t *data, uint32_t len, c
     return seq_txtrack_key_commit(n->txtrack, key, key_len, &tx.id, rc);
 }
 
+void seq_node_submit_many(seq_node *n, const seq_tx *txs, uint32_t count, int *rcs, seq_hash *ids)
+{
+    if (n->stopping) {
+        for (uint32_t i = 0; i < count; i++) {
+            rcs[i] = SEQ_EIO;
+            memset(&ids[i], 0, sizeof ids[i]);
+        }
+        return;
+    }
+    seq_replica_submit_many(n->replica, txs, count, rcs, ids);
+    for (uint32_t i = 0; i < count; i++)
+        if (rcs[i] == 0)
+            seq_txtrack_dropped_forget(n->txtrack, &ids[i]);
+}
+
 int seq_node_tx_fate(seq_node *n, const seq_hash *id, int *reason)
 {
     if (seq_replica_contains(n->replica, id))
@@ -543,8 +558,14 @@ static bool api_key_lookup(void *ctx, const uint8_t *key, size_t key_len, seq_ha
     return seq_node_key_lookup(ctx, key, key_len, id);
 }
 
+static void api_submit_many(void *ctx, const seq_tx *txs, uint32_t n, int *rcs, seq_hash *ids)
+{
+    seq_node_submit_many(ctx, txs, n, rcs, ids);
+}
+
 /* One set for both client ports. */
-#define NODE_TX_HOOKS {.submit = api_submit, .tx_fate = api_tx_fate, .key_lookup = api_key_lookup}
+#define NODE_TX_HOOKS                                                                                             \
+    {.submit = api_submit, .submit_many = api_submit_many, .tx_fate = api_tx_fate, .key_lookup = api_key_lookup}
 
 static void api_status(void *ctx, seq_node_status *out) { seq_node_status_get(ctx, out); }
 

@@ -38,6 +38,9 @@ void seq_node_status_get(seq_node *n, seq_node_status *out);
  * SEQ_EEXISTS. *id is always the transaction's id. */
 int seq_node_submit(seq_node *n, seq_ns ns, const uint8_t *data, uint32_t len, const uint8_t *key,
                     size_t key_len, seq_hash *id);
+/* seq_node_submit for a batch without client keys: rcs[i], ids[i] as that
+ * gives (seq_replica_submit_many). */
+void seq_node_submit_many(seq_node *n, const seq_tx *txs, uint32_t count, int *rcs, seq_hash *ids);
 /* Where a transaction not in the store is (lib/client.h's seq_tx_state):
  * SEQ_TX_PENDING, SEQ_TX_DROPPED (*reason a SEQ_DROP_* of lib/replica.h) or
  * SEQ_TX_UNKNOWN. */

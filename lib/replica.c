@@ -747,30 +747,72 @@ static bool gossip_queue(seq_replica *r, const seq_tx *tx)
     return true;
 }
 
+/* A client's transaction, shaped and hashed: SEQ_EINVAL, SEQ_ETOOBIG (before
+ * hashing it) or 0 with tx->id set. Hashed here once: the mempool and the
+ * gossip queue take the id as it is (each hashing it again cost two BLAKE2b
+ * passes per submitted tx). */
+static int submit_shape(const seq_replica *r, seq_tx *tx)
+{
+    if (!tx->data && tx->len)
+        return SEQ_EINVAL;
+    if (tx->len > r->cfg.mempool.tx_bytes_max)
+        return SEQ_ETOOBIG;
+    seq_tx_compute_id(tx);
+    return 0;
+}
+
+/* A shaped transaction the store does not hold finalized: into the mempool
+ * and the gossip queue. */
+static int submit_admit(seq_replica *r, const seq_tx *tx)
+{
+    int rc = seq_mempool_add_tx(r->mempool, tx);
+    report_evicted(r);
+    if (rc != 0)
+        return rc;
+    if (!gossip_queue(r, tx))
+        r->gossip_dropped++; /* peers fetch it with our proposal's block */
+    return 0;
+}
+
 int seq_replica_submit(seq_replica *r, seq_ns ns, const uint8_t *payload, uint32_t len, seq_hash *id)
 {
     if (r->failed)
         return SEQ_EIO;
-    if (!payload && len)
-        return SEQ_EINVAL;
-    if (len > r->cfg.mempool.tx_bytes_max)
-        return SEQ_ETOOBIG; /* before hashing it */
-    /* Hashed here once: the mempool and the gossip queue take the id as it
-     * is (each hashing it again cost two BLAKE2b passes per submitted tx). */
     seq_tx tx = {.ns = ns, .len = len, .data = payload};
-    seq_tx_compute_id(&tx);
+    int rc = submit_shape(r, &tx);
+    if (rc != 0)
+        return rc;
     if (id)
         *id = tx.id;
     bool finalized = false;
     if (seq_store_txs_finalized(r->cfg.store, &tx.id, 1, &finalized) == 0 && finalized)
         return SEQ_EDUPLICATE;
-    int rc = seq_mempool_add_tx(r->mempool, &tx);
-    report_evicted(r);
-    if (rc != 0)
-        return rc;
-    if (!gossip_queue(r, &tx))
-        r->gossip_dropped++; /* peers fetch it with our proposal's block */
-    return 0;
+    return submit_admit(r, &tx);
+}
+
+void seq_replica_submit_many(seq_replica *r, const seq_tx *txs, uint32_t n, int *rcs, seq_hash *ids)
+{
+    seq_tx *shaped = malloc((n ? n : 1) * sizeof *shaped);
+    bool *finalized = calloc(n ? n : 1, sizeof *finalized);
+    bool failed = r->failed || !shaped || !finalized;
+    for (uint32_t i = 0; i < n; i++) {
+        shaped[i] = (seq_tx){.ns = txs[i].ns, .len = txs[i].len, .data = txs[i].data};
+        rcs[i] = failed ? (r->failed ? SEQ_EIO : SEQ_ENOMEM) : submit_shape(r, &shaped[i]);
+        ids[i] = shaped[i].id; /* zero when refused before hashing */
+    }
+    /* One lookup for the batch: the index prefetches across its ids. */
+    if (!failed && seq_store_txs_finalized(r->cfg.store, ids, n, finalized) != 0)
+        memset(finalized, 0, n * sizeof *finalized); /* as one by one: admitted unchecked */
+    for (uint32_t i = 0; !failed && i < n && i < GOSSIP_PREFETCH_AHEAD; i++)
+        seq_mempool_prefetch(r->mempool, &ids[i]);
+    for (uint32_t i = 0; !failed && i < n; i++) {
+        if (i + GOSSIP_PREFETCH_AHEAD < n)
+            seq_mempool_prefetch(r->mempool, &ids[i + GOSSIP_PREFETCH_AHEAD]);
+        if (rcs[i] == 0)
+            rcs[i] = finalized[i] ? SEQ_EDUPLICATE : submit_admit(r, &shaped[i]);
+    }
+    free(shaped);
+    free(finalized);
 }
 
 void seq_replica_gossip_flush(seq_replica *r)

@@ -98,6 +98,12 @@ int seq_replica_tick(seq_replica *r, uint64_t now_ms) SEQ_MUST_CHECK;
  * a transaction already finalized is SEQ_EDUPLICATE; SEQ_EIO once the node
  * has stopped on a store error. */
 int seq_replica_submit(seq_replica *r, seq_ns ns, const uint8_t *payload, uint32_t len, seq_hash *id);
+/* seq_replica_submit for a client's batch (ns, len and data of each; ids
+ * ignored): rcs[i] and ids[i] are transaction i's verdict and id (zero when
+ * refused before hashing), exactly as one call each in order would give
+ * (SEQ_ENOMEM for all when the batch's scratch cannot be had). One store
+ * lookup for all the ids instead of one each. */
+void seq_replica_submit_many(seq_replica *r, const seq_tx *txs, uint32_t n, int *rcs, seq_hash *ids);
 /* Pushes queued transactions to all peers in frames of at most
  * SEQ_GOSSIP_TXS_MAX; call after a burst of submits or on a short timer. */
 void seq_replica_gossip_flush(seq_replica *r);

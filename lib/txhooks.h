@@ -17,6 +17,10 @@ typedef struct {
      * the transaction's id. */
     int (*submit)(void *ctx, seq_ns ns, const uint8_t *data, uint32_t len, const uint8_t *key, size_t key_len,
                   seq_hash *id);
+    /* Optional: a batch without client keys, each as submit would give it
+     * (rcs[i], ids[i]; ids zero when refused before hashing) but in one go,
+     * so the node looks all the ids up at once. NULL: submit, one by one. */
+    void (*submit_many)(void *ctx, const seq_tx *txs, uint32_t n, int *rcs, seq_hash *ids);
     /* Where a transaction the store does not hold is: SEQ_TX_PENDING,
      * SEQ_TX_DROPPED (with *reason, a SEQ_DROP_*) or SEQ_TX_UNKNOWN
      * (lib/client.h seq_tx_state). */

@@ -67,6 +67,8 @@ typedef struct {
     _Atomic int deliver_errors;
     seq_block *blocks[CHAIN_LONG]; /* the first BLOCKS_MAX made by setup */
     seq_cert certs[CHAIN_LONG];
+    _Atomic uint32_t many_calls;  /* hook_submit_many calls */
+    _Atomic uint32_t many_over;   /* transactions it got over the format's payload limit */
 } fixture;
 
 static seq_keypair *keys[N_VALIDATORS];
@@ -82,6 +84,19 @@ static int hook_submit(void *ctx, seq_ns ns, const uint8_t *data, uint32_t len, 
     (void)key_len;
     fixture *fx = ctx;
     return seq_mempool_add(fx->mempool, ns, data, len, id);
+}
+
+/* The node's batch path, as the node gives it: each as hook_submit would. */
+static void hook_submit_many(void *ctx, const seq_tx *txs, uint32_t n, int *rcs, seq_hash *ids)
+{
+    fixture *fx = ctx;
+    fx->many_calls++;
+    for (uint32_t i = 0; i < n; i++) {
+        if (txs[i].len > SEQ_TX_PAYLOAD_BYTES_MAX)
+            fx->many_over++;
+        memset(&ids[i], 0, sizeof ids[i]);
+        rcs[i] = seq_mempool_add(fx->mempool, txs[i].ns, txs[i].data, txs[i].len, &ids[i]);
+    }
 }
 
 static bool hook_pending(void *ctx, const seq_hash *id);
@@ -191,6 +206,8 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
+static bool with_submit_many; /* the next setup wires hook_submit_many */
+
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
@@ -216,6 +233,9 @@ static int setup(void **state)
                           .clients_max = CLIENTS_MAX, .send_queue_bytes_max = 1u << 20, .store = fx->store,
                           .hooks = {.ctx = fx, .tx = {.submit = hook_submit, .tx_fate = hook_tx_fate, .key_lookup = hook_key_lookup},
                                     .status = hook_status}};
+    if (with_submit_many)
+        cfg.hooks.tx.submit_many = hook_submit_many;
+    with_submit_many = false;
     assert_int_equal(seq_api_start(&fx->api, &cfg), 0);
     assert_int_equal(pthread_create(&fx->thread, NULL, loop_main, fx), 0);
     fx->thread_running = true;
@@ -295,6 +315,12 @@ static void assert_status_fixed(seq_client *c)
 
 /* ---- submit and status ------------------------------------------------------------------ */
 
+static int setup_submit_many(void **state)
+{
+    with_submit_many = true;
+    return setup(state);
+}
+
 /* Three new transactions are accepted under the ids the format defines; the
  * same one again is DUPLICATE (with its id); payloads over the mempool's
  * limit or over the format's limit are TOO_LARGE. */
@@ -332,6 +358,17 @@ static void test_submit_verdicts(void **state)
     /* the connection is still fine after rejections */
     assert_status_fixed(c);
     seq_client_close(c);
+    if (fx->many_calls > 0) /* the batch path: what the format refuses never reached the node */
+        assert_int_equal(fx->many_over, 0);
+}
+
+/* The same verdicts through the node's batch hook, which a request without
+ * client keys now takes (and a format-refused payload never reaches). */
+static void test_submit_verdicts_batched(void **state)
+{
+    fixture *fx = *state;
+    test_submit_verdicts(state);
+    assert_true(fx->many_calls >= 3);
 }
 
 /* A status request returns the hook's numbers field for field, repeatedly. */
@@ -958,6 +995,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_submit_verdicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_submit_verdicts_batched, setup_submit_many, teardown),
         cmocka_unit_test_setup_teardown(test_status_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscribe_stored_then_live, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscribe_from_middle_and_future, setup, teardown),

@@ -1206,6 +1206,51 @@ static void test_full_mempool_evicts_for_other_namespace(void **state)
     assert_int_equal(st.mempool_txs, 4);
 }
 
+/* A batch gets the verdicts one call each would: new ones accepted under
+ * their ids and gossiped once, one pending already or twice in the batch a
+ * duplicate, one finalized a duplicate, one too large or malformed refused
+ * before hashing (zero id). */
+static void test_submit_many_as_one_by_one(void **state)
+{
+    fixture *fx = *state;
+    node_open(fx, 1, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_submit(fx->r, NS, (const uint8_t *)"final", 5, NULL), 0);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0); /* one validator: finalized at once */
+    assert_true(fx->delivered_count >= 1);
+    seq_hash pending;
+    assert_int_equal(seq_replica_submit(fx->r, NS, (const uint8_t *)"pending", 7, &pending), 0);
+    seq_replica_gossip_flush(fx->r);
+    static uint8_t big[4097];
+    seq_tx txs[6] = {{.ns = NS, .len = 3, .data = (const uint8_t *)"new"},
+                     {.ns = NS, .len = 7, .data = (const uint8_t *)"pending"},
+                     {.ns = NS, .len = 3, .data = (const uint8_t *)"new"},
+                     {.ns = NS, .len = 5, .data = (const uint8_t *)"final"},
+                     {.ns = NS, .len = sizeof big, .data = big},
+                     {.ns = NS, .len = 4, .data = NULL}};
+    int want[6] = {0, SEQ_EDUPLICATE, SEQ_EDUPLICATE, SEQ_EDUPLICATE, SEQ_ETOOBIG, SEQ_EINVAL};
+    int rcs[6];
+    seq_hash ids[6];
+    uint32_t before = fx->send_count;
+    seq_replica_submit_many(fx->r, txs, 6, rcs, ids);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(rcs[i], want[i]);
+        seq_tx t = txs[i];
+        if (i < 4)
+            seq_tx_compute_id(&t);
+        else
+            memset(&t.id, 0, sizeof t.id);
+        assert_memory_equal(ids[i].b, t.id.b, SEQ_HASH_BYTES);
+    }
+    assert_memory_equal(ids[1].b, pending.b, SEQ_HASH_BYTES);
+    assert_true(seq_replica_contains(fx->r, &ids[0]));
+    seq_replica_gossip_flush(fx->r);
+    uint32_t gossiped = 0;
+    for (uint32_t i = before; i < fx->send_count; i++)
+        if (fx->sends[i].kind == SEQ_MSG_TXS)
+            gossiped += fx->sends[i].txs;
+    assert_int_equal(gossiped, 1);
+}
+
 /* ---- compact proposals ------------------------------------------------------------------ */
 
 /* b as its leader sends it compact: header, tx ids (into ids), signed vote. */
@@ -1509,6 +1554,7 @@ int main(void)
         T(test_submit_gossips_with_its_id),
         T(test_pending_tx_expires),
         T(test_full_mempool_evicts_for_other_namespace),
+        T(test_submit_many_as_one_by_one),
         T(test_compact_proposal_rebuilt_from_mempool),
         T(test_compact_proposal_missing_tx_fetches_block),
         T(test_compact_proposal_from_non_leader_asks_nothing),
