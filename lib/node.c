@@ -526,8 +526,10 @@ void seq_node_submit_many(seq_node *n, const seq_tx *txs, uint32_t count, int *r
         return;
     }
     seq_replica_submit_many(n->replica, txs, count, rcs, ids);
+    /* Only those still pending: one a later transaction of the same batch
+     * evicted keeps the dropped record the eviction just wrote. */
     for (uint32_t i = 0; i < count; i++)
-        if (rcs[i] == 0)
+        if (rcs[i] == 0 && seq_replica_contains(n->replica, &ids[i]))
             seq_txtrack_dropped_forget(n->txtrack, &ids[i]);
 }
 

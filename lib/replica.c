@@ -790,22 +790,40 @@ int seq_replica_submit(seq_replica *r, seq_ns ns, const uint8_t *payload, uint32
     return submit_admit(r, &tx);
 }
 
+/* Which of the batch's ids the store holds finalized: one lookup for all
+ * (the index prefetches across them); if that fails, one each, so that a
+ * failing lookup admits only its own transaction unchecked, as one by one. */
+static void submit_finalized(seq_replica *r, const seq_hash *ids, uint32_t n, bool *finalized)
+{
+    if (seq_store_txs_finalized(r->cfg.store, ids, n, finalized) == 0)
+        return;
+    for (uint32_t i = 0; i < n; i++)
+        if (seq_store_txs_finalized(r->cfg.store, &ids[i], 1, &finalized[i]) != 0)
+            finalized[i] = false;
+}
+
 void seq_replica_submit_many(seq_replica *r, const seq_tx *txs, uint32_t n, int *rcs, seq_hash *ids)
 {
     seq_tx *shaped = malloc((n ? n : 1) * sizeof *shaped);
     bool *finalized = calloc(n ? n : 1, sizeof *finalized);
-    bool failed = r->failed || !shaped || !finalized;
+    if (r->failed || !shaped || !finalized) {
+        for (uint32_t i = 0; i < n; i++) {
+            rcs[i] = r->failed ? SEQ_EIO : SEQ_ENOMEM;
+            memset(&ids[i], 0, sizeof ids[i]);
+        }
+        free(shaped);
+        free(finalized);
+        return;
+    }
     for (uint32_t i = 0; i < n; i++) {
         shaped[i] = (seq_tx){.ns = txs[i].ns, .len = txs[i].len, .data = txs[i].data};
-        rcs[i] = failed ? (r->failed ? SEQ_EIO : SEQ_ENOMEM) : submit_shape(r, &shaped[i]);
+        rcs[i] = submit_shape(r, &shaped[i]);
         ids[i] = shaped[i].id; /* zero when refused before hashing */
     }
-    /* One lookup for the batch: the index prefetches across its ids. */
-    if (!failed && seq_store_txs_finalized(r->cfg.store, ids, n, finalized) != 0)
-        memset(finalized, 0, n * sizeof *finalized); /* as one by one: admitted unchecked */
-    for (uint32_t i = 0; !failed && i < n && i < GOSSIP_PREFETCH_AHEAD; i++)
+    submit_finalized(r, ids, n, finalized);
+    for (uint32_t i = 0; i < n && i < GOSSIP_PREFETCH_AHEAD; i++)
         seq_mempool_prefetch(r->mempool, &ids[i]);
-    for (uint32_t i = 0; !failed && i < n; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         if (i + GOSSIP_PREFETCH_AHEAD < n)
             seq_mempool_prefetch(r->mempool, &ids[i + GOSSIP_PREFETCH_AHEAD]);
         if (rcs[i] == 0)

@@ -1251,6 +1251,33 @@ static void test_submit_many_as_one_by_one(void **state)
     assert_int_equal(gossiped, 1);
 }
 
+/* A batch whose later transaction evicts an earlier one (the mempool full,
+ * the earlier one's namespace the biggest): both accepted, the earlier one
+ * reported evicted and no longer pending, which is what the node checks
+ * before it forgets a transaction's dropped record. */
+static void test_submit_many_eviction_inside_batch(void **state)
+{
+    fixture *fx = *state;
+    fx->mempool_txs_max = 4;
+    node_open(fx, 4, 2, TEST_MAP_BYTES);
+    for (uint8_t i = 0; i < 3; i++) {
+        uint8_t payload[8] = {i};
+        assert_int_equal(seq_replica_submit(fx->r, 7, payload, sizeof payload, NULL), 0);
+    }
+    uint8_t pa[8] = {0xa}, pb[8] = {0xb};
+    seq_tx txs[2] = {{.ns = 7, .len = sizeof pa, .data = pa}, {.ns = 9, .len = sizeof pb, .data = pb}};
+    int rcs[2];
+    seq_hash ids[2];
+    seq_replica_submit_many(fx->r, txs, 2, rcs, ids);
+    assert_int_equal(rcs[0], 0);
+    assert_int_equal(rcs[1], 0);
+    assert_false(seq_replica_contains(fx->r, &ids[0]));
+    assert_true(seq_replica_contains(fx->r, &ids[1]));
+    assert_int_equal(fx->dropped_count, 1);
+    assert_memory_equal(fx->dropped[0].b, ids[0].b, SEQ_HASH_BYTES);
+    assert_int_equal(fx->dropped_reason[0], SEQ_DROP_EVICTED);
+}
+
 /* ---- compact proposals ------------------------------------------------------------------ */
 
 /* b as its leader sends it compact: header, tx ids (into ids), signed vote. */
@@ -1555,6 +1582,7 @@ int main(void)
         T(test_pending_tx_expires),
         T(test_full_mempool_evicts_for_other_namespace),
         T(test_submit_many_as_one_by_one),
+        T(test_submit_many_eviction_inside_batch),
         T(test_compact_proposal_rebuilt_from_mempool),
         T(test_compact_proposal_missing_tx_fetches_block),
         T(test_compact_proposal_from_non_leader_asks_nothing),
