@@ -754,6 +754,40 @@ static void test_ns_top(void **state)
     seq_mempool_free(mp);
 }
 
+/* Freed transactions are reused for later ones of their size class (and
+ * larger ones are not cached): after three rounds of adding 120 payloads of
+ * sizes 0..1190 bytes and finalizing them, each round's pending payloads
+ * read back exactly, none of an earlier round's bytes showing through. */
+static void test_reused_allocations_hold_their_payloads(void **state)
+{
+    (void)state;
+    seq_mempool_limits l = {.txs_max = 1000, .bytes_max = 1u << 20, .tx_bytes_max = 2048, .namespaces_max = 10,
+                            .recent_max = 1000};
+    seq_mempool *mp = NULL;
+    assert_int_equal(seq_mempool_new(&mp, &l), 0);
+    static uint8_t payload[120][1200];
+    seq_hash ids[120];
+    seq_tx got[120];
+    for (uint8_t round = 0; round < 3; round++) {
+        for (uint32_t i = 0; i < 120; i++) {
+            uint32_t len = (i * 10 + round * 7) % 1200;
+            memset(payload[i], 'a' + round, len);
+            if (len > 0)
+                payload[i][len - 1] = (uint8_t)i;
+            assert_int_equal(seq_mempool_add(mp, 1 + i % 3, payload[i], len, &ids[i]), 0);
+        }
+        assert_int_equal(seq_mempool_lookup(mp, ids, 120, got), 0);
+        for (uint32_t i = 0; i < 120; i++) {
+            uint32_t len = (i * 10 + round * 7) % 1200;
+            assert_int_equal(got[i].len, len);
+            assert_memory_equal(got[i].data, payload[i], len);
+        }
+        seq_mempool_remove_finalized(mp, ids, 120);
+        assert_int_equal(seq_mempool_count(mp), 0);
+    }
+    seq_mempool_free(mp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -771,6 +805,7 @@ int main(void)
         cmocka_unit_test(test_remove_finalized_then_duplicate),
         cmocka_unit_test(test_lookup_pending_and_missing),
         cmocka_unit_test(test_recent_forgets_after_recent_max),
+        cmocka_unit_test(test_reused_allocations_hold_their_payloads),
         cmocka_unit_test(test_large_scale),
         cmocka_unit_test(test_expire_oldest_first_bounded),
         cmocka_unit_test(test_expire_with_builds_and_removals),
