@@ -1296,6 +1296,29 @@ static seq_msg compact_of(fixture *fx, const seq_block *b, seq_hash *ids)
     return m;
 }
 
+/* A validator (0 of KEYS_N, not view 1's leader) started at T0. */
+static void follower_start(fixture *fx)
+{
+    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
+    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+}
+
+/* We sent our notarize vote for b's view, for b. */
+static void assert_notarized_by_us(const fixture *fx, const seq_block *b)
+{
+    const sent *nz = own_vote_find(fx, SEQ_VOTE_NOTARIZE, b->h.view);
+    assert_non_null(nz);
+    assert_memory_equal(nz->vote.hash.b, b->hash.b, SEQ_HASH_BYTES);
+}
+
+static void assert_compact_counts(const fixture *fx, uint64_t rebuilt, uint64_t fetched)
+{
+    seq_replica_status st;
+    seq_replica_status_get(fx->r, &st);
+    assert_int_equal(st.proposals_rebuilt, rebuilt);
+    assert_int_equal(st.proposals_fetched, fetched);
+}
+
 /* Every transaction of b into our mempool, as gossip would bring them. */
 static void gossip_block_txs(fixture *fx, const seq_block *b)
 {
@@ -1316,26 +1339,20 @@ static uint32_t sends_of(const fixture *fx, seq_msg_kind kind, uint32_t to)
 static void test_compact_proposal_rebuilt_from_mempool(void **state)
 {
     fixture *fx = *state;
-    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
-    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    follower_start(fx);
     seq_block *b = block_view1(fx, 'c');
     gossip_block_txs(fx, b);
     seq_hash ids[1];
     seq_msg m = compact_of(fx, b, ids);
     assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
-    const sent *nz = own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1);
-    assert_non_null(nz);
-    assert_memory_equal(nz->vote.hash.b, b->hash.b, SEQ_HASH_BYTES);
+    assert_notarized_by_us(fx, b);
     assert_int_equal(sends_of(fx, SEQ_MSG_BLOCK_REQ, b->h.leader), 0);
     seq_block *kept = NULL;
     assert_int_equal(seq_store_kept_get(fx->store, &b->hash, &kept), 0);
     assert_int_equal(kept->tx_count, 1);
     assert_memory_equal(kept->txs[0].data, b->txs[0].data, b->txs[0].len);
     seq_block_free(kept);
-    seq_replica_status st;
-    seq_replica_status_get(fx->r, &st);
-    assert_int_equal(st.proposals_rebuilt, 1);
-    assert_int_equal(st.proposals_fetched, 0);
+    assert_compact_counts(fx, 1, 0);
 }
 
 /* Missing a transaction, we ask the leader for the whole block once (a
@@ -1343,8 +1360,7 @@ static void test_compact_proposal_rebuilt_from_mempool(void **state)
 static void test_compact_proposal_missing_tx_fetches_block(void **state)
 {
     fixture *fx = *state;
-    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
-    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    follower_start(fx);
     seq_block *b = block_view1(fx, 'm');
     seq_hash ids[1];
     seq_msg m = compact_of(fx, b, ids);
@@ -1358,13 +1374,8 @@ static void test_compact_proposal_missing_tx_fetches_block(void **state)
 
     seq_msg whole = {.kind = SEQ_MSG_BLOCK, .u.block.block = b};
     assert_int_equal(seq_replica_receive(fx->r, T0 + 1, b->h.leader, &whole), 0);
-    const sent *nz = own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1);
-    assert_non_null(nz);
-    assert_memory_equal(nz->vote.hash.b, b->hash.b, SEQ_HASH_BYTES);
-    seq_replica_status st;
-    seq_replica_status_get(fx->r, &st);
-    assert_int_equal(st.proposals_rebuilt, 0);
-    assert_int_equal(st.proposals_fetched, 1);
+    assert_notarized_by_us(fx, b);
+    assert_compact_counts(fx, 0, 1);
 }
 
 /* Only the view's leader gets a block fetched for its compact proposal: one
@@ -1372,8 +1383,7 @@ static void test_compact_proposal_missing_tx_fetches_block(void **state)
 static void test_compact_proposal_from_non_leader_asks_nothing(void **state)
 {
     fixture *fx = *state;
-    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
-    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    follower_start(fx);
     seq_block *b = block_view1(fx, 'n');
     seq_hash ids[1];
     seq_msg m = compact_of(fx, b, ids);
@@ -1389,8 +1399,7 @@ static void test_compact_proposal_from_non_leader_asks_nothing(void **state)
 static void test_compact_proposal_with_foreign_ids_refused(void **state)
 {
     fixture *fx = *state;
-    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
-    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    follower_start(fx);
     seq_block *b = block_view1(fx, 'x');
     seq_header h2 = b->h;
     h2.timestamp_ms++;
@@ -1401,9 +1410,7 @@ static void test_compact_proposal_with_foreign_ids_refused(void **state)
     ids[0] = other->txs[0].id;
     assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
     assert_null(own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1));
-    seq_replica_status st;
-    seq_replica_status_get(fx->r, &st);
-    assert_int_equal(st.proposals_rebuilt, 0);
+    assert_compact_counts(fx, 0, 0);
 }
 
 /* A block of view `view` led by its leader, one transaction tagged `tag`
@@ -1420,17 +1427,14 @@ static seq_block *block_in_view(fixture *fx, uint64_t view, uint8_t tag)
 static void test_compact_proposal_repeat_not_rebuilt(void **state)
 {
     fixture *fx = *state;
-    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
-    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    follower_start(fx);
     seq_block *b = block_view1(fx, 'r');
     gossip_block_txs(fx, b);
     seq_hash ids[1];
     seq_msg m = compact_of(fx, b, ids);
     for (int i = 0; i < 3; i++)
         assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
-    seq_replica_status st;
-    seq_replica_status_get(fx->r, &st);
-    assert_int_equal(st.proposals_rebuilt, 1);
+    assert_compact_counts(fx, 1, 0);
     assert_int_equal(own_votes_sent(fx, 0, SEQ_VOTE_NOTARIZE, 1), 1);
 }
 
@@ -1440,8 +1444,7 @@ static void test_compact_proposal_repeat_not_rebuilt(void **state)
 static void test_compact_proposal_outside_limits_ignored(void **state)
 {
     fixture *fx = *state;
-    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
-    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    follower_start(fx);
     uint64_t far = 1 + KEYS_N * (SEQ_VOTE_VIEWS_AHEAD_MAX + 1); /* led by view 1's leader */
     seq_block *ahead = block_in_view(fx, far, 'f');
     seq_hash ids[1];
@@ -1463,8 +1466,7 @@ static void test_compact_proposal_over_byte_limit_ignored(void **state)
 {
     fixture *fx = *state;
     fx->block_bytes_max = 8192;
-    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
-    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    follower_start(fx);
     static uint8_t payloads[3][4000];
     seq_tx txs[3];
     for (int i = 0; i < 3; i++) {
@@ -1480,9 +1482,7 @@ static void test_compact_proposal_over_byte_limit_ignored(void **state)
     seq_hash ids[3];
     seq_msg m = compact_of(fx, b, ids);
     assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
-    seq_replica_status st;
-    seq_replica_status_get(fx->r, &st);
-    assert_int_equal(st.proposals_rebuilt, 0);
+    assert_compact_counts(fx, 0, 0);
     assert_int_equal(sends_of(fx, SEQ_MSG_BLOCK_REQ, b->h.leader), 0);
     assert_null(own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1));
 }
@@ -1493,8 +1493,7 @@ static void test_compact_proposal_over_byte_limit_ignored(void **state)
 static void test_parked_proposal_kept_per_leader(void **state)
 {
     fixture *fx = *state;
-    node_open(fx, KEYS_N, 0, TEST_MAP_BYTES);
-    assert_int_equal(seq_replica_start(fx->r, T0), 0);
+    follower_start(fx);
     seq_block *b = block_view1(fx, 'p');
     seq_hash ids[1];
     seq_msg m = compact_of(fx, b, ids);
@@ -1513,9 +1512,7 @@ static void test_parked_proposal_kept_per_leader(void **state)
     assert_true(sends_of(fx, SEQ_MSG_BLOCK_REQ, other) >= 4);
     seq_msg whole = {.kind = SEQ_MSG_BLOCK, .u.block.block = b};
     assert_int_equal(seq_replica_receive(fx->r, T0 + 1, b->h.leader, &whole), 0);
-    const sent *nz = own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1);
-    assert_non_null(nz);
-    assert_memory_equal(nz->vote.hash.b, b->hash.b, SEQ_HASH_BYTES);
+    assert_notarized_by_us(fx, b);
 }
 
 /* As leader with compact proposals, our proposal travels ids-only and comes
