@@ -54,9 +54,9 @@ int seq_mempool_add(seq_mempool *mp, seq_ns ns, const uint8_t *payload, uint32_t
  * ns, len and data (seq_tx_compute_id). */
 int seq_mempool_add_tx(seq_mempool *mp, const seq_tx *tx);
 /* Asks the CPU to start loading what adding id reads first (its slots in the
- * pending and recent sets): a loop adding a gossip frame's transactions
- * calls it a few ahead, so the cache misses of the large sets overlap
- * instead of following one another. Changes nothing. */
+ * pending and recent sets): a loop adding many transactions (a gossip
+ * frame, a client's batch) calls it a few ahead, so the cache misses of the
+ * large sets overlap instead of following one another. Changes nothing. */
 void seq_mempool_prefetch(const seq_mempool *mp, const seq_hash *id);
 
 /* Moves up to max ids of evicted transactions (oldest eviction first) to out;

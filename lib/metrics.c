@@ -201,7 +201,7 @@ static void render_network(writer *w, const seq_metrics *m)
     label rebuilt = {"outcome", "rebuilt"}, fetched = {"outcome", "fetched"};
     family(w, "seq_compact_proposals_total", "counter",
            "Compact proposals from their leaders: rebuilt from the mempool, or the whole block asked of the leader "
-           "(a transaction was missing).");
+           "(a transaction was missing, or memory to rebuild it).");
     sample_u64(w, "seq_compact_proposals_total", &rebuilt, 1, m->proposals_rebuilt_total);
     sample_u64(w, "seq_compact_proposals_total", &fetched, 1, m->proposals_fetched_total);
 }

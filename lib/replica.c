@@ -27,7 +27,7 @@ _Static_assert(SEQ_ACTIONS_MAX <= SEQ_VOTELOG_APPEND_MAX, "a step's votes must f
 #define FOLLOWUPS_MAX 256      /* BUILD/VERIFY answers waiting; far above one step's few */
 #define FOLLOWUPS_PER_CALL 32  /* answered per call; the rest wait for seq_replica_continue */
 #define GOSSIP_BYTES_MAX (64u << 20)
-#define GOSSIP_PREFETCH_AHEAD 8 /* transactions of a gossip frame prefetched ahead of adding */
+#define MEMPOOL_PREFETCH_AHEAD 8 /* transactions of a gossip frame or client batch prefetched ahead of adding */
 
 typedef struct {
     seq_ns ns;
@@ -328,7 +328,7 @@ static int commit_finals(seq_replica *r)
 
 /* Our proposal goes out compact (header and tx ids) behind the gossip still
  * queued: on each link every transaction it names was offered before it. */
-static void send_out(seq_replica *r, uint32_t to, const seq_msg *m)
+static void send_compact_if_proposal(seq_replica *r, uint32_t to, const seq_msg *m)
 {
     if (m->kind != SEQ_MSG_PROPOSE || !r->cfg.compact_proposals) {
         r->io.send(r->io.ctx, to, m);
@@ -350,10 +350,10 @@ static int run_actions(seq_replica *r)
         const seq_action *a = &r->actions->items[i];
         switch (a->kind) {
         case SEQ_ACT_BROADCAST:
-            send_out(r, SEQ_TO_ALL, a->u.send.msg);
+            send_compact_if_proposal(r, SEQ_TO_ALL, a->u.send.msg);
             break;
         case SEQ_ACT_SEND:
-            send_out(r, a->u.send.to, a->u.send.msg);
+            send_compact_if_proposal(r, a->u.send.to, a->u.send.msg);
             break;
         case SEQ_ACT_SET_TIMER:
             r->io.set_timer(r->io.ctx, a->u.deadline_ms);
@@ -571,11 +571,11 @@ static void accept_gossip(seq_replica *r, const seq_msg *m)
 {
     const seq_tx *txs = m->u.txs.txs;
     uint32_t n = m->u.txs.count;
-    for (uint32_t i = 0; i < n && i < GOSSIP_PREFETCH_AHEAD; i++)
+    for (uint32_t i = 0; i < n && i < MEMPOOL_PREFETCH_AHEAD; i++)
         seq_mempool_prefetch(r->mempool, &txs[i].id);
     for (uint32_t i = 0; i < n; i++) {
-        if (i + GOSSIP_PREFETCH_AHEAD < n)
-            seq_mempool_prefetch(r->mempool, &txs[i + GOSSIP_PREFETCH_AHEAD].id);
+        if (i + MEMPOOL_PREFETCH_AHEAD < n)
+            seq_mempool_prefetch(r->mempool, &txs[i + MEMPOOL_PREFETCH_AHEAD].id);
         (void)seq_mempool_add_tx(r->mempool, &txs[i]); /* ids computed by seq_msg_decode */
     }
     report_evicted(r);
@@ -634,10 +634,11 @@ static bool rebuild_reserve(seq_replica *r, uint32_t n)
 
 /* Before any work on a compact proposal: sent by its view's leader itself,
  * for a view the consensus would take a vote of, within our block limits,
- * and not one we handled already. Rebuilding copies every payload named, so
- * this keeps a small frame from costing a large copy: only the leader can
- * make us rebuild, once per proposal. */
-static bool compact_acceptable(seq_replica *r, uint32_t from, const seq_msg *m)
+ * and not one we handled already; true also records it as handled.
+ * Rebuilding copies every payload named, so this keeps a small frame from
+ * costing a large copy: only the leader can make us rebuild, once per
+ * proposal. */
+static bool compact_admit_first(seq_replica *r, uint32_t from, const seq_msg *m)
 {
     const seq_vote *v = &m->u.propose_ids.vote;
     if (v->signer != from || seq_leader_of(r->cfg.consensus.validators, v->view) != from)
@@ -677,7 +678,7 @@ static bool rebuild_lookup(seq_replica *r, const seq_msg *m, bool *too_big)
  * payload root checks the header); with any missing, the block is fetched. */
 static int receive_compact(seq_replica *r, uint64_t now_ms, uint32_t from, const seq_msg *m)
 {
-    if (!compact_acceptable(r, from, m))
+    if (!compact_admit_first(r, from, m))
         return 0;
     bool too_big;
     if (!rebuild_lookup(r, m, &too_big)) {
@@ -702,14 +703,27 @@ static int receive_compact(seq_replica *r, uint64_t now_ms, uint32_t from, const
     return rc;
 }
 
+/* A block: the proposal a parked compact one was waiting for, then also a
+ * block (the consensus may have asked for it too, as a parent, and a
+ * proposal it refused leaves that fetch open). */
+static int receive_block(seq_replica *r, uint64_t now_ms, uint32_t from, const seq_msg *m)
+{
+    uint32_t leader;
+    seq_vote parked_vote;
+    if (unpark(r, m->u.block.block, &leader, &parked_vote)) {
+        int rc = step_proposal(r, now_ms, leader, m->u.block.block, &parked_vote);
+        if (rc != 0)
+            return rc;
+    }
+    return step_message(r, now_ms, from, m);
+}
+
 int seq_replica_receive(seq_replica *r, uint64_t now_ms, uint32_t from, const seq_msg *m)
 {
     if (r->failed)
         return SEQ_EIO;
     if (from >= r->cfg.consensus.validators->n || from == r->cfg.consensus.self)
         return 0;
-    uint32_t leader;
-    seq_vote parked_vote;
     switch (m->kind) {
     case SEQ_MSG_BLOCK_REQ:
         serve_block(r, from, &m->u.block_req.hash);
@@ -720,14 +734,7 @@ int seq_replica_receive(seq_replica *r, uint64_t now_ms, uint32_t from, const se
     case SEQ_MSG_PROPOSE_IDS:
         return receive_compact(r, now_ms, from, m);
     case SEQ_MSG_BLOCK:
-        /* Also as a block: the consensus may have asked for it too (a
-         * parent), and a proposal it refused leaves that fetch open. */
-        if (unpark(r, m->u.block.block, &leader, &parked_vote)) {
-            int rc = step_proposal(r, now_ms, leader, m->u.block.block, &parked_vote);
-            if (rc != 0)
-                return rc;
-        }
-        return step_message(r, now_ms, from, m);
+        return receive_block(r, now_ms, from, m);
     default:
         return step_message(r, now_ms, from, m);
     }
@@ -770,7 +777,7 @@ static int submit_admit(seq_replica *r, const seq_tx *tx)
     if (rc != 0)
         return rc;
     if (!gossip_queue(r, tx))
-        r->gossip_dropped++; /* peers fetch it with our proposal's block */
+        r->gossip_dropped++; /* peers get it inside our proposal, or fetch its block (compact) */
     return 0;
 }
 
@@ -802,15 +809,24 @@ static void submit_finalized(seq_replica *r, const seq_hash *ids, uint32_t n, bo
             finalized[i] = false;
 }
 
+static void submit_refuse_all(uint32_t n, int rc, int *rcs, seq_hash *ids)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        rcs[i] = rc;
+        memset(&ids[i], 0, sizeof ids[i]);
+    }
+}
+
 void seq_replica_submit_many(seq_replica *r, const seq_tx *txs, uint32_t n, int *rcs, seq_hash *ids)
 {
+    if (r->failed) {
+        submit_refuse_all(n, SEQ_EIO, rcs, ids);
+        return;
+    }
     seq_tx *shaped = malloc((n ? n : 1) * sizeof *shaped);
     bool *finalized = calloc(n ? n : 1, sizeof *finalized);
-    if (r->failed || !shaped || !finalized) {
-        for (uint32_t i = 0; i < n; i++) {
-            rcs[i] = r->failed ? SEQ_EIO : SEQ_ENOMEM;
-            memset(&ids[i], 0, sizeof ids[i]);
-        }
+    if (!shaped || !finalized) {
+        submit_refuse_all(n, SEQ_ENOMEM, rcs, ids);
         free(shaped);
         free(finalized);
         return;
@@ -821,11 +837,11 @@ void seq_replica_submit_many(seq_replica *r, const seq_tx *txs, uint32_t n, int 
         ids[i] = shaped[i].id; /* zero when refused before hashing */
     }
     submit_finalized(r, ids, n, finalized);
-    for (uint32_t i = 0; i < n && i < GOSSIP_PREFETCH_AHEAD; i++)
+    for (uint32_t i = 0; i < n && i < MEMPOOL_PREFETCH_AHEAD; i++)
         seq_mempool_prefetch(r->mempool, &ids[i]);
     for (uint32_t i = 0; i < n; i++) {
-        if (i + GOSSIP_PREFETCH_AHEAD < n)
-            seq_mempool_prefetch(r->mempool, &ids[i + GOSSIP_PREFETCH_AHEAD]);
+        if (i + MEMPOOL_PREFETCH_AHEAD < n)
+            seq_mempool_prefetch(r->mempool, &ids[i + MEMPOOL_PREFETCH_AHEAD]);
         if (rcs[i] == 0)
             rcs[i] = finalized[i] ? SEQ_EDUPLICATE : submit_admit(r, &shaped[i]);
     }

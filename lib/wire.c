@@ -160,7 +160,7 @@ static void scratch_release(encode_scratch *s)
 _Static_assert(sizeof(seq_hash) == SEQ_HASH_BYTES, "an id array is its bytes back to back");
 
 /* A CompactProposal: from a block (its ids gathered into s->ids) or from a
- * decoded compact proposal being passed on (its id array as it is). */
+ * SEQ_MSG_PROPOSE_IDS (its id array as it is; tests build them). */
 static int compact_to_pb(Seq__PeerMessage *pm, encode_scratch *s, const seq_header *h, const seq_hash *ids,
                          const seq_vote *v)
 {

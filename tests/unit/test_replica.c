@@ -1281,7 +1281,7 @@ static void test_submit_many_eviction_inside_batch(void **state)
 /* ---- compact proposals ------------------------------------------------------------------ */
 
 /* b as its leader sends it compact: header, tx ids (into ids), signed vote. */
-static seq_msg compact_of(fixture *fx, const seq_block *b, seq_hash *ids)
+static seq_msg compact_of(const seq_block *b, seq_hash *ids)
 {
     seq_msg m;
     memset(&m, 0, sizeof m);
@@ -1292,7 +1292,6 @@ static seq_msg compact_of(fixture *fx, const seq_block *b, seq_hash *ids)
         ids[i] = b->txs[i].id;
     m.u.propose_ids.ids = ids;
     m.u.propose_ids.vote = vote_make(SEQ_VOTE_NOTARIZE, b->h.view, &b->hash, b->h.leader);
-    (void)fx;
     return m;
 }
 
@@ -1343,7 +1342,7 @@ static void test_compact_proposal_rebuilt_from_mempool(void **state)
     seq_block *b = block_view1(fx, 'c');
     gossip_block_txs(fx, b);
     seq_hash ids[1];
-    seq_msg m = compact_of(fx, b, ids);
+    seq_msg m = compact_of(b, ids);
     assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
     assert_notarized_by_us(fx, b);
     assert_int_equal(sends_of(fx, SEQ_MSG_BLOCK_REQ, b->h.leader), 0);
@@ -1363,7 +1362,7 @@ static void test_compact_proposal_missing_tx_fetches_block(void **state)
     follower_start(fx);
     seq_block *b = block_view1(fx, 'm');
     seq_hash ids[1];
-    seq_msg m = compact_of(fx, b, ids);
+    seq_msg m = compact_of(b, ids);
     assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
     assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
     assert_null(own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1));
@@ -1386,7 +1385,7 @@ static void test_compact_proposal_from_non_leader_asks_nothing(void **state)
     follower_start(fx);
     seq_block *b = block_view1(fx, 'n');
     seq_hash ids[1];
-    seq_msg m = compact_of(fx, b, ids);
+    seq_msg m = compact_of(b, ids);
     uint32_t other = (b->h.leader + 1) % KEYS_N == 0 ? 2 : (b->h.leader + 1) % KEYS_N;
     assert_int_equal(seq_replica_receive(fx->r, T0, other, &m), 0);
     assert_int_equal(sends_of(fx, SEQ_MSG_BLOCK_REQ, other), 0);
@@ -1406,7 +1405,7 @@ static void test_compact_proposal_with_foreign_ids_refused(void **state)
     seq_block *other = block_make(fx, &h2, 'y'); /* another transaction, held by us */
     gossip_block_txs(fx, other);
     seq_hash ids[1];
-    seq_msg m = compact_of(fx, b, ids);
+    seq_msg m = compact_of(b, ids);
     ids[0] = other->txs[0].id;
     assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
     assert_null(own_vote_find(fx, SEQ_VOTE_NOTARIZE, 1));
@@ -1431,7 +1430,7 @@ static void test_compact_proposal_repeat_not_rebuilt(void **state)
     seq_block *b = block_view1(fx, 'r');
     gossip_block_txs(fx, b);
     seq_hash ids[1];
-    seq_msg m = compact_of(fx, b, ids);
+    seq_msg m = compact_of(b, ids);
     for (int i = 0; i < 3; i++)
         assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
     assert_compact_counts(fx, 1, 0);
@@ -1448,13 +1447,13 @@ static void test_compact_proposal_outside_limits_ignored(void **state)
     uint64_t far = 1 + KEYS_N * (SEQ_VOTE_VIEWS_AHEAD_MAX + 1); /* led by view 1's leader */
     seq_block *ahead = block_in_view(fx, far, 'f');
     seq_hash ids[1];
-    seq_msg m = compact_of(fx, ahead, ids);
+    seq_msg m = compact_of(ahead, ids);
     assert_int_equal(seq_replica_receive(fx->r, T0, ahead->h.leader, &m), 0);
     assert_int_equal(sends_of(fx, SEQ_MSG_BLOCK_REQ, ahead->h.leader), 0);
 
     seq_block *b = block_view1(fx, 'g');
     seq_hash big_ids[1];
-    seq_msg big = compact_of(fx, b, big_ids);
+    seq_msg big = compact_of(b, big_ids);
     big.u.propose_ids.header.tx_count = 65; /* the fixture's block_txs_max is 64 */
     assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &big), 0);
     assert_int_equal(sends_of(fx, SEQ_MSG_BLOCK_REQ, b->h.leader), 0);
@@ -1480,7 +1479,7 @@ static void test_compact_proposal_over_byte_limit_ignored(void **state)
     block_keep(fx, b);
     gossip_block_txs(fx, b);
     seq_hash ids[3];
-    seq_msg m = compact_of(fx, b, ids);
+    seq_msg m = compact_of(b, ids);
     assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
     assert_compact_counts(fx, 0, 0);
     assert_int_equal(sends_of(fx, SEQ_MSG_BLOCK_REQ, b->h.leader), 0);
@@ -1496,7 +1495,7 @@ static void test_parked_proposal_kept_per_leader(void **state)
     follower_start(fx);
     seq_block *b = block_view1(fx, 'p');
     seq_hash ids[1];
-    seq_msg m = compact_of(fx, b, ids);
+    seq_msg m = compact_of(b, ids);
     assert_int_equal(seq_replica_receive(fx->r, T0, b->h.leader, &m), 0);
     uint32_t other = seq_leader_of(&fx->vs, 2);
     for (uint64_t view = 2; view <= SEQ_VOTE_VIEWS_AHEAD_MAX; view += KEYS_N) {
@@ -1505,7 +1504,7 @@ static void test_parked_proposal_kept_per_leader(void **state)
                             .timestamp_ms = T0 + tag};
             seq_block *junk = block_make(fx, &h, (uint8_t)('A' + tag));
             seq_hash junk_ids[1];
-            seq_msg j = compact_of(fx, junk, junk_ids);
+            seq_msg j = compact_of(junk, junk_ids);
             assert_int_equal(seq_replica_receive(fx->r, T0, other, &j), 0);
         }
     }
