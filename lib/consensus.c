@@ -291,7 +291,9 @@ int seq_consensus_new(seq_consensus **out, const seq_consensus_config *cfg, cons
     c->q = cfg->validators->q;
     c->cert_req_view = calloc(c->n, sizeof *c->cert_req_view);
     c->cert_req_count = calloc(c->n, sizeof *c->cert_req_count);
-    if (!c->cert_req_view || !c->cert_req_count)
+    c->asked_lo = calloc(c->n, sizeof *c->asked_lo);
+    c->asked_hi = calloc(c->n, sizeof *c->asked_hi);
+    if (!c->cert_req_view || !c->cert_req_count || !c->asked_lo || !c->asked_hi)
         goto err_after_alloc;
     for (uint32_t i = 0; i < SEQ_VIEW_WINDOW; i++)
         for (int k = 0; k < KINDS; k++) {
@@ -345,6 +347,8 @@ void seq_consensus_free(seq_consensus *c)
     free(c->pending_cert);
     free(c->cert_req_view);
     free(c->cert_req_count);
+    free(c->asked_lo);
+    free(c->asked_hi);
     for (uint32_t i = 0; i < SEQ_CERT_ARCHIVE_VIEWS; i++) {
         free(c->archive[i][0]);
         free(c->archive[i][1]);

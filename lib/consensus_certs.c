@@ -156,6 +156,16 @@ void cs_certs_ask(seq_consensus *c, view_state *s, uint64_t from, uint64_t end, 
     m->u.cert_req.view_from = from;
     m->u.cert_req.count = (uint32_t)(span < SEQ_CERT_REQ_VIEWS_MAX ? span : SEQ_CERT_REQ_VIEWS_MAX);
     cs_send_msg(c, m, to);
+    for (uint32_t p = 0; p < c->n; p++)
+        if (to < 0 || (uint32_t)to == p) {
+            c->asked_lo[p] = from;
+            c->asked_hi[p] = from + m->u.cert_req.count;
+        }
+}
+
+bool cs_answers_our_ask(const seq_consensus *c, uint32_t peer, uint64_t u)
+{
+    return u >= c->asked_lo[peer] && u < c->asked_hi[peer];
 }
 
 /* ---- certificates ---------------------------------------------------------------- */
@@ -294,6 +304,8 @@ void cs_laggard_help(seq_consensus *c, uint32_t peer, uint64_t u)
             send_own_vote(c, &s->my_vote[k], peer);
 }
 
+_Static_assert(STEP_MSGS_MAX >= KINDS * SEQ_CERT_REQ_VIEWS_MAX + 1, "one answer's messages fit a step");
+
 /* Answers with the certificates we hold for the views asked: from the ring,
  * else from the archive. A kind we hold no certificate of but voted is
  * answered with our vote: after every validator restarted, the certificates
@@ -302,8 +314,6 @@ void cs_laggard_help(seq_consensus *c, uint32_t peer, uint64_t u)
  * them from the votes of the peers it asks in turn. At most
  * SEQ_CERT_REQS_PER_VIEW_MAX requests per peer per view of ours, so a peer
  * cannot make us repeat ourselves at will; at most 3 messages per view. */
-_Static_assert(STEP_MSGS_MAX >= KINDS * SEQ_CERT_REQ_VIEWS_MAX + 1, "one answer's messages fit a step");
-
 void cs_on_cert_req(seq_consensus *c, uint32_t from, uint64_t view_from, uint32_t count)
 {
     if (count == 0 || count > SEQ_CERT_REQ_VIEWS_MAX || view_from > UINT64_MAX - count) {

@@ -100,6 +100,8 @@ struct seq_consensus {
     uint32_t fetch_rr;
     uint64_t *cert_req_view;   /* per peer: our view when it last asked for certificates */
     uint32_t *cert_req_count;  /* per peer: requests answered in that view */
+    uint64_t *asked_lo;        /* per peer: views [asked_lo, asked_hi) of our last CERT_REQ to it, */
+    uint64_t *asked_hi;        /* whose answers may be its old votes, not a laggard's */
     /* Notarizations [0] and nullifications [1], packed, by view: the ring
      * forgets views, but a peer catching up may need to prove long runs. */
     struct packed_cert *archive[SEQ_CERT_ARCHIVE_VIEWS][2];
@@ -148,6 +150,7 @@ void cs_certs_ask(seq_consensus *c, view_state *s, uint64_t from, uint64_t end, 
 void cs_on_cert(seq_consensus *c, const seq_cert *cert, bool formed_here); /* a verified or formed certificate */
 void cs_on_cert_msg(seq_consensus *c, uint32_t from, const seq_cert *cert);
 void cs_laggard_help(seq_consensus *c, uint32_t peer, uint64_t u);     /* a peer voted in view u < ours */
+bool cs_answers_our_ask(const seq_consensus *c, uint32_t peer, uint64_t u); /* u in our last CERT_REQ to peer */
 void cs_on_cert_req(seq_consensus *c, uint32_t from, uint64_t view_from, uint32_t count);
 
 /* consensus_blocks.c: the block table, the graveyard, fetches, commit */

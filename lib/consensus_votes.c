@@ -166,7 +166,10 @@ void cs_on_vote(seq_consensus *c, uint32_t from, const seq_vote *v)
         { cs_drop(c, from, "malformed vote"); return; }
     if (!cs_vote_in_window(c, v->view))
         { cs_drop(c, from, "vote outside window"); return; }
-    if (v->view < c->view && v->signer == from)
+    /* A lower-view vote says its signer is stuck there, unless it answers
+     * our own certificate request (section 2, [R-RESTART-ALL]): helping
+     * then would send our votes back and forth until the budget ran out. */
+    if (v->view < c->view && v->signer == from && !cs_answers_our_ask(c, from, v->view))
         cs_laggard_help(c, from, v->view);
     if (vote_known(c, v))
         return;

@@ -1512,6 +1512,30 @@ static void test_relayed_lower_vote_not_helped(void **state)
     assert_helped_with_cert(fx, 3, &nz1.u.cert);
 }
 
+/* Votes of the views we asked a peer for are its answer, not a sign that it
+ * lags: they get no help back (which would bounce votes between the two
+ * until the budget ran out), while the same vote from a peer we did not
+ * ask still gets the certificate that moved us on. */
+static void test_answer_to_our_cert_req_not_helped(void **state)
+{
+    fixture *fx = *state;
+    node_new(fx, 0, NULL);
+    do_start(fx, T0);
+    seq_msg null2 = cert_msg(SEQ_VOTE_NULLIFY, 2, NULL, SIGNERS_123);
+    do_msg(fx, 1, &null2);
+    seq_block *b3 = block_make(fx, 3, 1, &zero_hash, 0, 'a');
+    seq_msg p = propose_msg(b3, 3);
+    do_msg(fx, 3, &p);
+    assert_int_equal(sent_to(fx->out, 0, 3, SEQ_MSG_CERT_REQ)->u.cert_req.view_from, 1);
+
+    seq_msg answer = vote_msg(SEQ_VOTE_NULLIFY, 2, NULL, 3);
+    do_msg(fx, 3, &answer);
+    assert_int_equal(fx->out->count, 0);
+    seq_msg stuck = vote_msg(SEQ_VOTE_NULLIFY, 2, NULL, 2);
+    do_msg(fx, 2, &stuck);
+    assert_helped_with_cert(fx, 2, &null2.u.cert);
+}
+
 /* A timeout in a view where the node voted notarize broadcasts that same signed
  * notarize after the new nullify; a second timeout repeats both, persisting nothing. */
 static void test_timeout_repeats_notarize(void **state)
@@ -1586,6 +1610,7 @@ int main(void)
         T(test_laggard_gets_own_votes_after_restart),
         T(test_cert_req_answered_with_own_votes_after_restart),
         T(test_cert_req_prefers_certificate_to_own_vote),
+        T(test_answer_to_our_cert_req_not_helped),
         T(test_laggard_help_budget_per_peer),
         T(test_relayed_lower_vote_not_helped),
         T(test_timeout_repeats_notarize),
