@@ -115,10 +115,11 @@ static const setting settings[] = {
         "A leader sends its proposal as the block header and transaction ids, after gossiping\n"
         "the transactions still queued; validators rebuild the block from their mempools and\n"
         "fetch the whole block from the leader when they lack any transaction. false sends\n"
-        "every payload again inside the proposal (received compact proposals work either way)."),
+        "every payload again inside the proposal (received compact proposals work either way).\n"
+        "Nodes built before compact proposals cannot read them: upgrade every node first."),
 
     NUM("mempool", "txs_max", T_U32, mempool_txs_max, 1, SEQ_MEMPOOL_TXS_LIMIT_MAX, 100000,
-        "Pending transactions held, at most (about 1.5 s of a 4-node local cluster's peak\n"
+        "Pending transactions held, at most (about 1 s of a 4-node local cluster's peak\n"
         "rate). When full, the namespace with the most pending gives way (its newest are\n"
         "evicted) to one with fewer; otherwise more are refused as full. A longer queue\n"
         "only adds waiting: past ~200k, a saturated cluster finalized less (51k vs 65k tx/s)."),

@@ -44,7 +44,7 @@ typedef struct {
     uint32_t block_interval_min_ms;    /* default 10 */
     bool compact_proposals;            /* proposals carry tx ids, default true */
     /* [mempool] */
-    uint32_t mempool_txs_max;          /* default 1000000 */
+    uint32_t mempool_txs_max;          /* default 100000 */
     uint64_t mempool_bytes_max;        /* default 1 GiB */
     uint32_t tx_bytes_max;             /* default 64 KiB */
     uint32_t mempool_namespaces_max;   /* default 65536 */

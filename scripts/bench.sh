@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: throughput and latency of a 4-validator cluster on 127.0.0.1.
-# Phase 1 offers far more than the cluster can finalize (saturation) and
-# measures the finalized rate; phase 2 offers half of that rate and measures
+# Phase 1 offers about what the cluster can finalize at most (saturation; 90k
+# tx/s sustained on 2 cores, docs/design.md section 12) and measures the
+# finalized rate; phase 2 offers half of that rate and measures
 # send-to-finalized latency. Each phase runs on a fresh cluster, so a backlog
 # left by the saturation run cannot pollute the latency run.
 # Phase 3 repeats the saturation run with BENCH_SUBSCRIBERS (200) subscriptions
