@@ -74,6 +74,16 @@ static seq_vote make_vote(int kind, uint64_t view, const seq_hash *hash, uint32_
     return v;
 }
 
+/* b proposed by `signer` with its notarize vote; ids_only: to travel compact. */
+static seq_msg proposal_of(seq_block *b, uint32_t signer, bool ids_only)
+{
+    seq_msg m = {.kind = SEQ_MSG_PROPOSE};
+    m.u.propose.block = b;
+    m.u.propose.vote = make_vote(SEQ_VOTE_NOTARIZE, b->h.view, &b->hash, signer);
+    m.u.propose.ids_only = ids_only;
+    return m;
+}
+
 /* A block of 7 transactions in 3 namespaces, given out of namespace order. */
 static seq_block *make_block(uint64_t view)
 {
@@ -218,9 +228,7 @@ static void test_round_trip_propose(void **state)
     (void)state;
     seq_block *b = make_block(21);
     assert_int_equal(b->tx_count, 7);
-    seq_msg m = {.kind = SEQ_MSG_PROPOSE};
-    m.u.propose.block = b;
-    m.u.propose.vote = make_vote(SEQ_VOTE_NOTARIZE, 21, &b->hash, 1);
+    seq_msg m = proposal_of(b, 1, false);
     seq_msg out;
     round_trip(&m, &out);
     assert_blocks_equal(b, out.u.propose.block);
@@ -982,10 +990,7 @@ static void test_round_trip_compact_proposal(void **state)
 {
     (void)state;
     seq_block *b = make_block(21);
-    seq_msg m = {.kind = SEQ_MSG_PROPOSE};
-    m.u.propose.block = b;
-    m.u.propose.vote = make_vote(SEQ_VOTE_NOTARIZE, 21, &b->hash, 1);
-    m.u.propose.ids_only = true;
+    seq_msg m = proposal_of(b, 1, true);
     uint8_t *buf = NULL;
     size_t len = 0;
     assert_int_equal(seq_msg_encode(&m, &buf, &len), 0);
@@ -1041,10 +1046,7 @@ static void test_round_trip_compact_proposal_empty(void **state)
     seq_header tmpl = {.chain_id = CHAIN_ID, .height = 3, .view = 6, .parent_view = 5, .leader = 2};
     seq_block *b = NULL;
     assert_int_equal(seq_block_build(&b, &tmpl, NULL, 0), 0);
-    seq_msg m = {.kind = SEQ_MSG_PROPOSE};
-    m.u.propose.block = b;
-    m.u.propose.vote = make_vote(SEQ_VOTE_NOTARIZE, 6, &b->hash, 2);
-    m.u.propose.ids_only = true;
+    seq_msg m = proposal_of(b, 2, true);
     uint8_t *buf = NULL;
     size_t len = 0;
     assert_int_equal(seq_msg_encode(&m, &buf, &len), 0);
@@ -1203,10 +1205,7 @@ static void test_decode_fuzz_compact_proposal(void **state)
     (void)state;
     rng_state = 0xc0ac7ull;
     seq_block *b = make_block(12);
-    seq_msg m = {.kind = SEQ_MSG_PROPOSE};
-    m.u.propose.block = b;
-    m.u.propose.vote = make_vote(SEQ_VOTE_NOTARIZE, 12, &b->hash, 0);
-    m.u.propose.ids_only = true;
+    seq_msg m = proposal_of(b, 0, true);
     uint8_t *buf;
     size_t len;
     assert_int_equal(seq_msg_encode(&m, &buf, &len), 0);
